@@ -1,0 +1,31 @@
+# Every target creates the environment when it is missing (.venv, package installed editable).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXP_ARGS ?=
+
+.PHONY: setup test test-slow lint pinwheel circles circles-semi mnist paper bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest -q -n 2
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests experiments benchmarks
+
+pinwheel: $(STAMP)
+	$(BIN)/python experiments/pinwheel.py $(EXP_ARGS)
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,22 @@
+"""The one place that imports distrax (it pulls tfp-nightly, whose version cannot be pinned).
+
+Other modules take the pieces they reuse from here, so a distrax or tfp change touches one file.
+"""
+
+from distrax import (
+    Bijector,
+    Chain,
+    LowerUpperTriangularAffine,
+    MaskedCoupling,
+    MultivariateNormalDiag,
+    ScalarAffine,
+)
+
+__all__ = [
+    "Bijector",
+    "Chain",
+    "LowerUpperTriangularAffine",
+    "MaskedCoupling",
+    "MultivariateNormalDiag",
+    "ScalarAffine",
+]

@@ -1,0 +1,26 @@
+"""Flow layers. Each layer holds its static configuration and builds, from a parameter pytree,
+a distrax bijector whose ``forward`` maps base -> data and ``inverse`` maps data -> base, both
+returning ``(output, log|det J|)`` per row.
+
+Layers with running statistics (batch-norm) are ``stateful``: they also carry a state pytree.
+"""
+
+from vmonf_jax.bijectors.batchnorm import BatchNorm, BatchNormAffine
+from vmonf_jax.bijectors.coupling import AffineCoupling
+from vmonf_jax.bijectors.lu import LUAffine
+from vmonf_jax.bijectors.maf import MAFLayer, MaskedAutoregressiveAffine
+from vmonf_jax.bijectors.permutation import Permutation, PermutationLayer
+from vmonf_jax.bijectors.prelu import PReLU, PReLULayer
+
+__all__ = [
+    "AffineCoupling",
+    "BatchNorm",
+    "BatchNormAffine",
+    "LUAffine",
+    "MAFLayer",
+    "MaskedAutoregressiveAffine",
+    "Permutation",
+    "PermutationLayer",
+    "PReLU",
+    "PReLULayer",
+]
