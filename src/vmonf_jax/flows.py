@@ -50,7 +50,7 @@ class Flow:
         params = tuple(layer.init(k, dtype) for layer, k in zip(self.layers, keys))
         if not self.has_state:
             return params
-        state = tuple(l.init_state(dtype) if l.stateful else {} for l in self.layers)
+        state = tuple(ly.init_state(dtype) if ly.stateful else {} for ly in self.layers)
         return params, state
 
     def _state(self, state):

@@ -11,17 +11,19 @@ import numpy as np
 
 
 class MLP(nn.Module):
-    """Plain MLP; the output layer starts at zero."""
+    """Plain MLP; the output layer starts at zero unless ``zero_last=False``."""
 
     hidden: Sequence[int]
     out: int
     activation: Callable = nn.tanh
+    zero_last: bool = True
 
     @nn.compact
     def __call__(self, x):
         for h in self.hidden:
             x = self.activation(nn.Dense(h)(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.zeros)(x)
+        init = nn.initializers.zeros if self.zero_last else nn.initializers.lecun_normal()
+        return nn.Dense(self.out, kernel_init=init)(x)
 
 
 class CouplingNet(nn.Module):

@@ -72,7 +72,9 @@ def two_circles(n: int = 1024, factor: float = 0.5, noise: float = 0.05, seed: i
     return X.astype(np.float32), y.astype(np.int64)
 
 
-def train_test(generator: Callable[..., Dataset], seed: int = 0, **kwargs) -> tuple[Dataset, Dataset]:
+def train_test(
+    generator: Callable[..., Dataset], seed: int = 0, **kwargs
+) -> tuple[Dataset, Dataset]:
     """Draws independent train and test sets from one generator.
 
     Two child seeds are derived with ``np.random.SeedSequence(seed).spawn(2)``, so the test

@@ -1,0 +1,223 @@
+"""Invertible preprocessing applied before the flows and stored with fitted models.
+
+``transform`` returns the transformed data and ``log_det`` = log|det dY/dX| per row, so
+``log p_X(x) = log p_Y(y) + log_det``: log-likelihoods stay in the units the user gave. Fitted
+statistics are float64 numpy arrays; outputs are float32. ``to_dict`` is JSON-serialisable and
+``preprocessor_from_dict`` restores it.
+"""
+
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import expit
+from sklearn.exceptions import NotFittedError
+
+RngLike = np.random.Generator | int | None
+
+SPREAD_FLOOR = 1e-3
+"""Standardize: each column's scale is at least ``SPREAD_FLOOR * max(1, |mean|)``."""
+
+PIXEL_LEVELS = 256
+_LARGEST_PIXEL_VALUE = float(np.nextafter(np.float32(PIXEL_LEVELS), np.float32(0)))
+
+
+class Preprocessor:
+    """Base class: input checks, fitted dimension and the dict format."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.dim: int | None = None
+
+    def fit(self, X: np.ndarray) -> "Preprocessor":
+        """Learns what the transform needs from training data ``X`` (n, D); returns self."""
+        X = _as_rows(X)
+        self.dim = X.shape[1]
+        self._fit(X)
+        return self
+
+    def transform(self, X: np.ndarray, rng: RngLike = None) -> tuple[np.ndarray, np.ndarray]:
+        """Maps ``X`` (n, D) to ``(Y float32 (n, D), log_det float32 (n,))``.
+
+        Args:
+            X: data in the user's units.
+            rng: randomness for transforms that dequantise (a ``np.random.Generator`` or a
+                seed); ``None`` is deterministic. Ignored by the others.
+        """
+        Y, log_det = self._transform(self._check(X), rng)
+        return Y.astype(np.float32), log_det.astype(np.float32)
+
+    def inverse(self, Y: np.ndarray) -> np.ndarray:
+        """Maps transformed data ``Y`` (n, D) back to the user's units, float32."""
+        return self._inverse(self._check(Y)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state; ``preprocessor_from_dict`` restores it."""
+        return {"name": self.name, "dim": self.dim, **self._state()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Preprocessor":
+        """Restores a preprocessor written by ``to_dict``."""
+        if d.get("name") != cls.name:
+            raise ValueError(f"expected a {cls.name!r} preprocessor dict, got {d.get('name')!r}")
+        obj = cls(**d.get("options", {}))
+        obj.dim = d["dim"]
+        obj._load_state(d)
+        return obj
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        if self.dim is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X) first")
+        X = _as_rows(X)
+        if X.shape[1] != self.dim:
+            raise ValueError(f"expected {self.dim} columns, got {X.shape[1]}")
+        return X
+
+    # Hooks for subclasses.
+    def _fit(self, X: np.ndarray) -> None:
+        pass
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        pass
+
+    def _transform(self, X: np.ndarray, rng: RngLike) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _inverse(self, Y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Identity(Preprocessor):
+    """No preprocessing (``"none"``): Y = X, log_det = 0."""
+
+    name = "none"
+
+    def _transform(self, X, rng):
+        return X, np.zeros(len(X))
+
+    def _inverse(self, Y):
+        return Y
+
+
+class Standardize(Preprocessor):
+    """Per-column standardisation (``"standardize"``): Y = (X - mean) / scale.
+
+    ``scale`` is the column's standard deviation floored at ``SPREAD_FLOOR * max(1, |mean|)``,
+    so a constant column maps to finite values instead of dividing by zero. A column whose
+    spread is below the floor keeps a standard deviation under 1 after the transform; that
+    affects conditioning only, the likelihood stays exact. log_det = -sum(log scale), the same
+    for every row.
+    """
+
+    name = "standardize"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def _fit(self, X):
+        self.mean = X.mean(axis=0)
+        floor = SPREAD_FLOOR * np.maximum(1.0, np.abs(self.mean))
+        self.scale = np.maximum(X.std(axis=0), floor)
+
+    def _transform(self, X, rng):
+        log_det = -np.sum(np.log(self.scale))
+        return (X - self.mean) / self.scale, np.full(len(X), log_det)
+
+    def _inverse(self, Y):
+        return Y * self.scale + self.mean
+
+    def _state(self):
+        return {"mean": _to_list(self.mean), "scale": _to_list(self.scale)}
+
+    def _load_state(self, d):
+        self.mean = None if d["mean"] is None else np.asarray(d["mean"], dtype=np.float64)
+        self.scale = None if d["scale"] is None else np.asarray(d["scale"], dtype=np.float64)
+
+
+class LogitPixels(Preprocessor):
+    """8-bit pixels to logit space (``"logit-pixels"``), as in the MAF paper.
+
+    A pixel value x in [0, 256) is floored to its level, dequantised to v = level + noise
+    with noise ~ U[0, 1) in training (``rng`` given) or the midpoint 0.5 when scoring
+    (``rng=None``), scaled to y = lam + (1 - 2 lam) v / 256 and mapped to logit(y). log_det is
+    taken with respect to v, so likelihoods are densities of dequantised values in
+    [0, 256)^D: sum_j [log((1 - 2 lam) / 256) - log y_j - log(1 - y_j)]. ``inverse`` returns
+    v (continuous, clipped to [0, 256)); ``np.floor`` of it gives the pixel levels.
+    """
+
+    name = "logit-pixels"
+
+    def __init__(self, lam: float = 1e-6) -> None:
+        super().__init__()
+        if not 0.0 <= lam < 0.5:
+            raise ValueError(f"lam must be in [0, 0.5), got {lam}")
+        self.lam = float(lam)
+
+    def _fit(self, X):
+        _check_pixels(X)
+
+    def _transform(self, X, rng):
+        levels = np.floor(_check_pixels(X))
+        noise = 0.5 if rng is None else np.random.default_rng(rng).random(X.shape)
+        y = self.lam + (1.0 - 2.0 * self.lam) * (levels + noise) / PIXEL_LEVELS
+        log_y, log_1my = np.log(y), np.log1p(-y)
+        log_det = X.shape[1] * np.log((1.0 - 2.0 * self.lam) / PIXEL_LEVELS) - np.sum(
+            log_y + log_1my, axis=1
+        )
+        return log_y - log_1my, log_det
+
+    def _inverse(self, Y):
+        v = (expit(Y) - self.lam) / (1.0 - 2.0 * self.lam) * PIXEL_LEVELS
+        return np.clip(v, 0.0, _LARGEST_PIXEL_VALUE)
+
+    def _state(self):
+        return {"options": {"lam": self.lam}}
+
+
+PREPROCESSORS: dict[str, type[Preprocessor]] = {
+    cls.name: cls for cls in (Identity, Standardize, LogitPixels)
+}
+
+
+def make_preprocessor(name: str) -> Preprocessor:
+    """Returns a new, unfitted preprocessor by name (see ``PREPROCESSORS``)."""
+    return _lookup(name)()
+
+
+def preprocessor_from_dict(d: dict[str, Any]) -> Preprocessor:
+    """Restores any preprocessor from its ``to_dict`` output."""
+    return _lookup(d.get("name")).from_dict(d)
+
+
+def _lookup(name: Any) -> type[Preprocessor]:
+    if name not in PREPROCESSORS:
+        raise ValueError(
+            f"unknown preprocessing {name!r}; accepted: {', '.join(map(repr, PREPROCESSORS))}"
+        )
+    return PREPROCESSORS[name]
+
+
+def _as_rows(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"expected a non-empty 2-D array (n, D), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("data contain NaN or infinite values")
+    return X
+
+
+def _check_pixels(X: np.ndarray) -> np.ndarray:
+    if X.min() < 0 or X.max() >= PIXEL_LEVELS:
+        raise ValueError(
+            f"pixel values must lie in [0, {PIXEL_LEVELS}), got [{X.min()}, {X.max()}]"
+        )
+    return X
+
+
+def _to_list(a: np.ndarray | None) -> list[float] | None:
+    return None if a is None else [float(v) for v in a]

@@ -1,0 +1,42 @@
+"""Shared test helpers, exposed as fixtures. Nothing global is configured here."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+
+def _perturb(seed, tree, scale=0.5):
+    """Add ``scale * N(0, 1)`` noise to every floating leaf (moves layers away from identity).
+
+    The noise comes from NumPy (``seed``: an int or a ``np.random.Generator``): drawing it with
+    ``jax.random`` costs a compilation per leaf shape, which dominates these tiny tests.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def add(leaf):
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            return leaf
+        return leaf + jnp.asarray(scale * rng.standard_normal(leaf.shape), leaf.dtype)
+
+    return jax.tree.map(add, tree)
+
+
+def _jacobian_log_det(fn, points):
+    """``log|det d fn(p) / dp|`` per row of ``points``, from ``jax.jacfwd`` (fn maps rows)."""
+    def one(p):
+        return jnp.linalg.slogdet(jax.jacfwd(lambda q: fn(q[None])[0])(p))[1]
+
+    return jax.vmap(one)(points)
+
+
+@pytest.fixture(scope="session")
+def perturb():
+    """``perturb(seed, tree, scale=0.5)``: a random draw around a (usually identity) init."""
+    return _perturb
+
+
+@pytest.fixture(scope="session")
+def jacobian_log_det():
+    """``jacobian_log_det(fn, points)``: per-row ``slogdet(jax.jacfwd(fn))`` log-abs-det."""
+    return _jacobian_log_det
