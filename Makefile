@@ -27,5 +27,17 @@ lint: $(STAMP)
 pinwheel: $(STAMP)
 	$(BIN)/python experiments/pinwheel.py $(EXP_ARGS)
 
+circles: $(STAMP)
+	$(BIN)/python experiments/circles.py $(EXP_ARGS)
+
+circles-semi: $(STAMP)
+	$(BIN)/python experiments/circles_semi.py $(EXP_ARGS)
+
+mnist: $(STAMP)
+	$(BIN)/python experiments/mnist.py $(EXP_ARGS)
+
+paper: $(STAMP)
+	$(BIN)/python experiments/paper.py $(EXP_ARGS)
+
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -40,3 +40,16 @@ def perturb():
 def jacobian_log_det():
     """``jacobian_log_det(fn, points)``: per-row ``slogdet(jax.jacfwd(fn))`` log-abs-det."""
     return _jacobian_log_det
+
+
+@pytest.fixture(scope="module")
+def fast_compile():
+    """Compile with most XLA optimisations off while one module runs, then restore.
+
+    Pays off for the compile-bound property tests on tiny shapes (about a quarter of their
+    CPU time); modules opt in with ``pytestmark = pytest.mark.usefixtures("fast_compile")``.
+    """
+    old = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", old)

@@ -23,6 +23,8 @@ from vmonf_jax.nets import made_masks
 
 N_DRAWS = 3
 N_POINTS = 16
+pytestmark = pytest.mark.usefixtures("fast_compile")  # compile-bound tiny shapes
+
 RT_ATOL = 1e-4  # round trip, float32
 LD_ATOL = 1e-3  # log-det vs slogdet(jacfwd), float32
 
@@ -58,7 +60,6 @@ def _batch_norm_draw(perturb):
 LAYERS = {
     "coupling-parity0": (AffineCoupling(4, (8,), parity=0), 4, _default_draw),
     "coupling-parity1": (AffineCoupling(5, (6,), parity=1), 5, _default_draw),
-    "coupling-dim3-deep": (AffineCoupling(3, (8, 8), parity=1), 3, _default_draw),
     "maf-natural": (MAFLayer(4, (8,), reverse=False), 4, _default_draw),
     "maf-reversed": (MAFLayer(5, (8, 8), reverse=True), 5, _default_draw),
     "lu-affine": (LUAffine(4, seed=3), 4, _default_draw),
@@ -79,7 +80,7 @@ def _evaluate(layer, params, state, z):
 
 
 @pytest.fixture(scope="module", params=list(LAYERS), ids=list(LAYERS))
-def results(request, perturb, jacobian_log_det):
+def results(request, fast_compile, perturb, jacobian_log_det):
     layer, dim, draw_factory = LAYERS[request.param]
     rng = np.random.default_rng(list(LAYERS).index(request.param))
     draws = [draw_factory(perturb)(layer, rng) for _ in range(N_DRAWS)]
@@ -135,21 +136,17 @@ def test_jit_matches_eager(results):
         np.testing.assert_allclose(value, results[key][0], rtol=1e-5, atol=1e-5, err_msg=key)
 
 
-def test_draws_are_not_identity(perturb):
-    """Sanity of the fixtures: the perturbed parametric layers really move points."""
-    for name in ["coupling-parity0", "maf-natural", "lu-affine", "prelu", "batchnorm-eval"]:
-        layer, dim, factory = LAYERS[name]
-        params, state = factory(perturb)(layer, np.random.default_rng(0))
-        z = jnp.asarray(np.random.default_rng(1).standard_normal((8, dim)), jnp.float32)
-        x, ld = layer.bijector(params, state).forward_and_log_det(z)
-        assert np.abs(np.asarray(x - z)).max() > 0.1, name
-        assert np.abs(np.asarray(ld)).max() > 0.1, name
+def test_draws_are_not_identity(results):
+    """Sanity of the draws: every layer really moves points; non-volume-preserving ones
+    have log-dets far from zero."""
+    assert np.abs(results["x"] - results["z"]).max() > 0.1
+    if not results["name"].startswith("permutation"):
+        assert np.abs(results["ld_f"]).max() > 0.1
 
 
 # --- MADE / MAF autoregressive structure -------------------------------------------------
 
-MADE_CASES = [(3, (2,), False), (4, (3,), True), (5, (4, 4), False), (5, (4,), True),
-              (4, (16,), False)]
+MADE_CASES = [(3, (2,), False), (4, (3,), True), (5, (4, 4), False), (5, (16,), True)]
 
 
 def _ordering(dim, reverse):

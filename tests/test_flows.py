@@ -14,9 +14,8 @@ LD_ATOL = 1e-3
 # id -> builder; dims 2-3, few blocks, small hidden layers
 FLOWS = {
     "realnvp": lambda: flows.realnvp(3, n_blocks=4, hidden=(8,)),
-    "realnvp-bn": lambda: flows.realnvp(3, n_blocks=4, hidden=(8,), batch_norm=True),
+    "realnvp-bn": lambda: flows.realnvp(3, n_blocks=3, hidden=(8,), batch_norm=True),
     "maf": lambda: flows.maf(3, n_blocks=3, hidden=(8,)),
-    "maf-bn": lambda: flows.maf(3, n_blocks=2, hidden=(8,), batch_norm=True),
 }
 
 
@@ -116,7 +115,7 @@ def test_samples_invert_to_standard_normal(name, perturb):
 
 # --- stacked flows, dtypes, argument checks ----------------------------------------------
 
-@pytest.mark.parametrize("name", ["realnvp", "maf-bn"])
+@pytest.mark.parametrize("name", ["maf", "realnvp-bn"])
 def test_vmapped_stacked_flows_match_per_flow(name, perturb):
     flow = FLOWS[name]()
     k = 3
@@ -124,28 +123,34 @@ def test_vmapped_stacked_flows_match_per_flow(name, perturb):
     params, state = init if flow.has_state else (init, None)
     params = perturb(np.random.default_rng(5), params, 0.5)
     x = jnp.asarray(np.random.default_rng(6).standard_normal((10, flow.dim)), jnp.float32)
+    take = [jax.tree.map(lambda a, i=i: a[i], (params, state)) for i in range(k)]
     if state is None:
-        stacked = jax.vmap(flow.log_prob, in_axes=(0, None))(params, x)
-        single = [flow.log_prob(jax.tree.map(lambda a, i=i: a[i], params), x) for i in range(k)]
+        stacked = jax.jit(jax.vmap(flow.log_prob, in_axes=(0, None)))(params, x)
+        single = [jax.jit(flow.log_prob)(p, x) for p, _ in take]
     else:
         state = perturb(np.random.default_rng(7), state, 0.3)  # var stays > 0 at this scale
-        stacked = jax.vmap(lambda p, s: flow.log_prob(p, x, state=s))(params, state)
-        single = [flow.log_prob(jax.tree.map(lambda a, i=i: a[i], params), x,
-                                state=jax.tree.map(lambda a, i=i: a[i], state))
-                  for i in range(k)]
+        take = [jax.tree.map(lambda a, i=i: a[i], (params, state)) for i in range(k)]
+        lp = jax.jit(lambda p, s: flow.log_prob(p, x, state=s))
+        stacked = jax.jit(jax.vmap(lp))(params, state)
+        single = [lp(p, s) for p, s in take]
     assert stacked.shape == (k, 10)
     np.testing.assert_allclose(np.asarray(stacked), np.stack(single), rtol=1e-5, atol=1e-6)
     assert np.ptp(np.asarray(stacked)[:, 0]) > 1e-3  # the k flows really differ
 
 
-@pytest.mark.parametrize("name", ["realnvp", "maf-bn"])
+@pytest.mark.parametrize("name", ["maf", "realnvp-bn"])
 def test_float32_in_float32_out(name):
     flow = FLOWS[name]()
     init = flow.init(jax.random.key(0))
     params, kw = (init[0], {"state": init[1]}) if flow.has_state else (init, {})
     x = jnp.ones((4, flow.dim), jnp.float32)
-    for out in [*flow.forward(params, x, **kw), *flow.inverse(params, x, **kw),
-                flow.log_prob(params, x, **kw), flow.sample(params, jax.random.key(1), 4, **kw)]:
+
+    @jax.jit  # the dtypes are those of eager calls (both trace the same code)
+    def run(params, kw, x):
+        return [*flow.forward(params, x, **kw), *flow.inverse(params, x, **kw),
+                flow.log_prob(params, x, **kw), flow.sample(params, jax.random.key(1), 4, **kw)]
+
+    for out in run(params, kw, x):
         assert out.dtype == jnp.float32
 
 
@@ -155,8 +160,19 @@ def test_batch_norm_flow_train_mode_returns_new_state():
     x = 3.0 + 2.0 * jax.random.normal(jax.random.key(1), (64, flow.dim))
     lp, new_state = flow.log_prob(params, x, state=state, train=True)
     assert lp.shape == (64,) and len(new_state) == len(state)
-    moved = [np.abs(np.asarray(n["mean"] - s["mean"])).max() for n, s in zip(new_state, state) if s]
-    assert moved and min(moved) > 0.1
+    assert np.all(np.isfinite(np.asarray(lp)))
+    # the batch-norm layer next to the data moves its running mean by (1 - momentum) towards
+    # the batch mean; the inner ones see already-normalised data (the couplings start as
+    # identities), so their statistics stay near (0, 1)
+    last = max(i for i, s in enumerate(state) if s)
+    momentum = flow.layers[last].momentum
+    np.testing.assert_allclose(np.asarray(new_state[last]["mean"]),
+                               (1 - momentum) * np.asarray(x.mean(0)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(new_state[last]["var"]),
+                               momentum + (1 - momentum) * np.asarray(x.var(0)), rtol=1e-5)
+    for i, (n, s) in enumerate(zip(new_state, state)):
+        if s and i != last:
+            np.testing.assert_allclose(np.asarray(n["mean"]), 0.0, atol=1e-4)
     with pytest.raises(ValueError, match="state"):
         flow.log_prob(params, x)
 

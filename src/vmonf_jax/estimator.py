@@ -62,10 +62,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     def __init__(self, *, n_components=2, flow="realnvp", n_blocks=8, hidden=(8,),
                  batch_norm=False, posterior_hidden=(16,), prior="uniform",
-                 temperature_start=1.0, temperature_decay=0.99, temperature_min=0.1,
+                 temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
                  epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
                  decoupled_weight_decay=False, clip_norm=100.0, n_init=1, init="kmeans",
-                 warm_epochs=100, semi_supervised="paper", pretrain_epochs=0,
+                 warm_epochs=200, semi_supervised="paper", pretrain_epochs=0,
                  val_fraction=0.0, patience=None, preprocess="standardize", seed=0,
                  verbose=True):
         self.n_components = n_components

@@ -43,13 +43,13 @@ class FitConfig:
     decoupled_weight_decay: bool = False
     clip_norm: float | None = 100.0
     temperature_start: float = 1.0
-    temperature_decay: float = 0.99
-    temperature_min: float = 0.1
+    temperature_decay: float = 0.98
+    temperature_min: float = 0.05
     semi_supervised: str = "paper"
     pretrain_epochs: int = 0
     n_init: int = 1
     init: str = "kmeans"
-    warm_epochs: int = 100
+    warm_epochs: int = 200
     val_fraction: float = 0.0
     patience: int | None = None
     verbose: bool = True
@@ -289,7 +289,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     mixed = make_epoch(model, tx, config.batch_size)
     epochs = {"unsup": mixed, "sup": mixed,
               "joint": make_epoch(model, tx, config.batch_size, joint=True)}
-    schedule = config.temperature_schedule()
+    temps = np.asarray(config.temperature_schedule()(jnp.arange(config.epochs)), np.float32)
     plan = _phases(config, has_labels, int(lab.sum()) if has_labels else 0)
     t_final = config.final_temperature()
 
@@ -322,11 +322,11 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         try:
             for i in range(first, len(plan)):
                 phase, kind = plan[i]
-                t = float(schedule(main_epoch if phase.startswith("main") else 0))
+                t = float(temps[main_epoch if phase.startswith("main") else 0])
                 carry = (params, opt_state, state)
                 carry, losses, metrics = epochs[kind](
                     carry, data_by_kind[kind], jax.random.fold_in(key_r, i), jnp.float32(t))
-                losses = np.asarray(losses)
+                losses, metrics = jax.device_get((losses, metrics))
                 if not np.all(np.isfinite(losses)):
                     step = int(np.argmin(np.isfinite(losses)))
                     raise NonFiniteLossError(
@@ -338,7 +338,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     params = {**params, "prior_logits": em_prior_logits(model, params, state, x)}
                 entry = {"restart": r, "phase": phase, "epoch": i, "T": t,
                          "loss": float(losses.mean()),
-                         **{k: np.asarray(v).tolist() for k, v in metrics.items()}}
+                         **{k: v.tolist() for k, v in metrics.items()}}
                 if phase == "main":
                     main_epoch += 1
                     if x_val is not None:

