@@ -39,5 +39,8 @@ mnist: $(STAMP)
 paper: $(STAMP)
 	$(BIN)/python experiments/paper.py $(EXP_ARGS)
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
 clean:
 	rm -rf $(VENV) results .pytest_cache

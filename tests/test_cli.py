@@ -1,11 +1,15 @@
-"""The ``vmonf`` command line, run as a subprocess: round trip, every bad input, interrupt+resume.
+"""The ``vmonf`` command line, run as subprocesses: round trip, every bad input, interrupt+resume.
 
-One tiny model is fitted once per module and shared. The bad-input cases run concurrently
-(each is a fresh Python process, so import time dominates); a persistent JAX compilation
-cache shared by every process keeps the fits from recompiling the same epoch functions.
+Budget (2 cores): a fresh process costs seconds of imports (JAX, Flax, Orbax, scikit-learn), so
+one tiny model is fitted once per module and shared, independent commands run two at a time,
+and the bad-input table runs through ``cli.main`` in a single subprocess (each case with its own
+captured stderr and exit status), plus a few cases as separate ``python -m vmonf_jax.cli``
+processes to check the exit status at the process level. A persistent JAX compilation cache,
+shared by every process, keeps the fits from recompiling the same functions.
 """
 
 import concurrent.futures
+import json
 import os
 import shutil
 import signal
@@ -20,7 +24,9 @@ N_ROWS = 600
 # Tiny and fast, but long enough (2 warm + 90 main epochs of 38 steps) that an interrupt can
 # land after the first periodic checkpoint (every 25 epochs) and before the end.
 FIT = ["-k", "2", "--blocks", "2", "--hidden", "4", "--posterior-hidden", "4",
-       "--warm-epochs", "2", "--epochs", "90", "--batch-size", "16", "--seed", "3"]
+       "--warm-epochs", "2", "--epochs", "90", "--batch-size", "16", "--n-init", "1",
+       "--seed", "3"]
+FIT_PLAN = range(92)  # epochs of the whole plan (warm + main)
 
 
 def _env(cache):
@@ -34,6 +40,38 @@ def _env(cache):
 
 def _cmd(args):
     return [sys.executable, "-m", "vmonf_jax.cli", *map(str, args)]
+
+
+# Runs many command lines through vmonf_jax.cli.main in one process: argv lists on stdin, a
+# JSON list of {"rc", "stderr"} on stdout. Anything escaping main shows up as a traceback.
+_DRIVER = """
+import contextlib, io, json, sys, traceback
+from vmonf_jax.cli import main
+results = []
+for argv in json.load(sys.stdin):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(argv)
+        except BaseException:
+            traceback.print_exc()
+            rc = None
+    results.append({"rc": rc, "stderr": err.getvalue()})
+json.dump(results, sys.stdout)
+"""
+
+
+def _run_many(work, argvs):
+    r = subprocess.run([sys.executable, "-c", _DRIVER], cwd=work["dir"], env=work["env"],
+                       input=json.dumps([[str(a) for a in argv] for argv in argvs]),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _parallel(fn, items, workers=2):
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
 
 
 @pytest.fixture(scope="module")
@@ -76,65 +114,74 @@ def _files(d):
 def test_round_trip(work, model):
     d, run = work["dir"], work["run"]
     assert not (d / "model.partial").exists()
+    commands = [
+        ("predict", "model", "toy.csv"),
+        ("predict", "model", "one.npz", "--proba", "--out", "proba.npy"),
+        ("score", "model", "toy.npy", "--out", "ll.csv"),
+        ("score", "model", "toy.csv"),
+        ("sample", "model", "-n", "50", "--seed", "1", "--out", "s.npz"),
+        ("sample", "model", "-n", "20", "--component", "1", "--out", "s1.csv"),
+        ("info", "model"),
+        ("plot", "model", "toy.csv", "--out", "regions.png", "-n", "200"),
+        ("plot", "model", "--kind", "curves", "--out", "curves.png"),
+    ]
+    out = dict(zip(range(len(commands)), _parallel(lambda c: run(*c), commands)))
+    for i, r in out.items():
+        assert r.returncode == 0, (commands[i], r.stderr)
+        assert "Traceback" not in r.stderr
 
-    r = run("predict", "model", "toy.csv")
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+    lines = out[0].stdout.splitlines()
     assert lines[0] == "cluster" and len(lines) == N_ROWS + 1
     pred = np.array(lines[1:], int)
     agree = max(np.mean(pred == work["y"]), np.mean(pred != work["y"]))
     assert agree > 0.9  # two well separated blobs: the clusters are the blobs
 
-    r = run("predict", "model", "one.npz", "--proba", "--out", "proba.npy")
-    assert r.returncode == 0, r.stderr
     proba = np.load(d / "proba.npy")
     assert proba.shape == (N_ROWS, 2)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
     np.testing.assert_array_equal(proba.argmax(1), pred)
 
-    r = run("score", "model", "toy.npy", "--out", "ll.csv")
-    assert r.returncode == 0, r.stderr
     ll = np.loadtxt(d / "ll.csv", delimiter=",", skiprows=1)
     assert ll.shape == (N_ROWS,) and np.all(np.isfinite(ll))
-    assert f"{ll.mean():.6g}" in r.stderr and "mean log-likelihood" in r.stderr
-    r = run("score", "model", "toy.csv")  # CSV on stdout, the same numbers
-    assert r.returncode == 0, r.stderr
-    np.testing.assert_allclose(np.array(r.stdout.split()[1:], float), ll, atol=1e-4)
+    assert f"{ll.mean():.6g}" in out[2].stderr and "mean log-likelihood" in out[2].stderr
+    stdout_ll = out[3].stdout.splitlines()
+    assert stdout_ll[0] == "loglik"  # CSV on stdout; toy.csv holds 6 decimals of toy.npy
+    np.testing.assert_allclose(np.array(stdout_ll[1:], float), ll, atol=1e-4)
 
-    r = run("sample", "model", "-n", "50", "--seed", "1", "--out", "s.npz")
-    assert r.returncode == 0, r.stderr
     with np.load(d / "s.npz") as s:
         assert s["X"].shape == (50, 2) and set(np.unique(s["component"])) <= {0, 1}
-    r = run("sample", "model", "-n", "20", "--component", "1", "--out", "s1.csv")
-    assert r.returncode == 0, r.stderr
     s1 = np.loadtxt(d / "s1.csv", delimiter=",", skiprows=1)
     assert s1.shape == (20, 3) and np.all(s1[:, 2] == 1)
     assert (d / "s1.csv").read_text().splitlines()[0] == "x0,x1,component"
 
-    r = run("info", "model")
-    assert r.returncode == 0, r.stderr
     for word in ("K=2 realnvp", "2 blocks", "2 columns", "92 epochs", "warm 2, main 90",
                  "jax "):
-        assert word in r.stdout, r.stdout
-
-    r = run("plot", "model", "toy.csv", "--out", "regions.png", "-n", "200")
-    assert r.returncode == 0, r.stderr
-    r2 = run("plot", "model", "--kind", "curves", "--out", "curves.png")
-    assert r2.returncode == 0, r2.stderr
+        assert word in out[6].stdout, out[6].stdout
     for name in ("regions.png", "curves.png"):
         assert (d / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     leftovers = [p for p in _files(d) if p.startswith(".") or p.endswith(".tmp")]
     assert leftovers == []
 
 
-def test_help_on_every_command(work):
-    r = work["run"]("fit", "--help")
-    assert r.returncode == 0
+def test_help_on_every_command():
+    """Every subcommand documents every option (checked in-process: it is only text)."""
+    from vmonf_jax.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(sub) == {"fit", "predict", "score", "sample", "info", "plot"}
+    for name, sp in sub.items():
+        text = sp.format_help()
+        for action in sp._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, (name, action.option_strings)
+                assert action.option_strings[0] in text
+    fit_help = sub["fit"].format_help()
     for opt in ("--components", "--flow", "--blocks", "--hidden", "--posterior-hidden",
                 "--epochs", "--batch-size", "--lr", "--weight-decay", "--labels",
                 "--label-column", "--prior", "--val-fraction", "--seed", "--preprocess",
                 "--out", "--resume", "--overwrite", "--quiet", "--warm-epochs"):
-        assert opt in r.stdout, opt
+        assert opt in fit_help, opt
 
 
 # -- bad input ----------------------------------------------------------------------------
@@ -248,75 +295,95 @@ BAD = {
 }
 
 
-@pytest.fixture(scope="module")
-def bad_results(work, model):
-    """Run every BAD case at once (4 at a time) and keep each result."""
+# Also run as their own processes: the exit status of `python -m vmonf_jax.cli` itself.
+OWN_PROCESS = ("missing file", "damaged manifest")
+
+
+def test_every_bad_input_fails_cleanly(work, model):
+    """Exit status 2, a message naming the problem, no traceback, no output left behind."""
     d = work["dir"]
     _write_inputs(d)
     _corrupt_models(d, model)
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        futures = {name: pool.submit(work["run"], *args) for name, (args, _, _) in BAD.items()}
-        return {name: f.result() for name, f in futures.items()}
+    names = list(BAD)
 
+    def job(item):
+        if item == "table":
+            return _run_many(work, [BAD[n][0] for n in names])
+        r = work["run"](*BAD[item][0])
+        return {"rc": r.returncode, "stderr": r.stderr}
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_input(case, work, bad_results):
-    _, words, out = BAD[case]
-    r = bad_results[case]
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "Traceback" not in r.stderr, r.stderr
-    assert "error:" in r.stderr
-    for w in words:
-        assert w in r.stderr, (w, r.stderr)
-    if out is not None:
-        assert not (work["dir"] / out).exists()
-        assert not (work["dir"] / (out + ".partial")).exists()
-    assert not [p for p in _files(work["dir"]) if p.endswith(".tmp")]
+    table, *own = _parallel(job, ["table", *OWN_PROCESS])
+    results = [*zip(names, table), *zip((f"{n} (own process)" for n in OWN_PROCESS), own)]
+    problems = []
+    for case, r in results:
+        _, words, out = BAD[case.removesuffix(" (own process)")]
+        rc, err = r["rc"], r["stderr"]
+        missing = [w for w in words if w not in err]
+        if rc != 2 or "Traceback" in err or "error:" not in err or missing:
+            problems.append(f"{case}: exit {rc}, missing {missing}, stderr: {err.strip()}")
+        if out is not None and any((d / p).exists() for p in (out, out + ".partial")):
+            problems.append(f"{case}: left {out} behind")
+    assert not [p for p in _files(d) if p.endswith(".tmp")]
+    assert not problems, "\n".join(problems)
 
 
 # -- interrupt and resume -----------------------------------------------------------------
-def _interrupt(work, out, sig):
-    """Start ``fit``, send ``sig`` after its first periodic checkpoint, return its stderr."""
+def _interrupt(work, out, sig, after_epoch, resume=False):
+    """Start ``fit``; once a checkpoint past ``after_epoch`` exists, send ``sig``."""
     d = work["dir"]
     meta = d / f"{out}.partial" / "checkpoint" / "state" / "meta.json"
-    p = subprocess.Popen(_cmd(["fit", "toy.csv", *FIT, "--out", out, "--quiet"]), cwd=d,
-                         env=work["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+
+    def epoch():
+        try:
+            return json.loads(meta.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    argv = ["fit", "toy.csv", *FIT, "--out", out, "--quiet", *(["--resume"] if resume else [])]
+    p = subprocess.Popen(_cmd(argv), cwd=d, env=work["env"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
-        while not meta.exists() and p.poll() is None and time.monotonic() < deadline:
+        while epoch() <= after_epoch and p.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.3)  # let the periodic save finish; the epochs are busy for ~2 s more
         p.send_signal(sig)
         _, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 130, (p.returncode, err)
+    assert p.returncode == 130, ("the fit was not interrupted", p.returncode, err)
     assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err, err
-    return err
+    return epoch()
 
 
 def test_interrupt_and_resume_matches_uninterrupted_fit(work, model):
+    """SIGTERM, resume, Ctrl-C (SIGINT), resume: the same parameters as one uninterrupted fit."""
     from vmonf_jax import VMoNF
 
-    d, run = work["dir"], work["run"]
-    _interrupt(work, "resumed", signal.SIGINT)
+    d = work["dir"]
+    first = _interrupt(work, "resumed", signal.SIGTERM, after_epoch=0)
     assert not (d / "resumed").exists()  # resumable, not loadable as a finished model
-    r = run("info", "resumed")
-    assert r.returncode == 2 and "has not finished" in r.stderr and "--resume" in r.stderr
-    r = run("fit", "toy.csv", *FIT, "--out", "resumed")  # a plain fit refuses to start over
-    assert r.returncode == 2 and "--resume" in r.stderr
-    r = run("fit", "toy.csv", *FIT, "--out", "resumed", "--epochs", "91", "--resume")
-    assert r.returncode == 2 and "epochs=91" in r.stderr  # resume keeps the original settings
+    refusals = _run_many(work, [
+        ["info", "resumed"],
+        ["fit", "toy.csv", *FIT, "--out", "resumed"],
+        ["fit", "toy.csv", *FIT, "--out", "resumed", "--epochs", "91", "--resume"],
+        ["fit", "toy.npy", *FIT, "--out", "resumed", "--resume"],
+    ])
+    for r, words in zip(refusals, (["has not finished", "--resume"], ["--resume"],
+                                   ["epochs=91"], ["not the data"])):
+        assert r["rc"] == 2 and "Traceback" not in r["stderr"], r
+        for w in words:
+            assert w in r["stderr"], (w, r)
+    second = _interrupt(work, "resumed", signal.SIGINT, after_epoch=first, resume=True)
+    assert first < second < len(FIT_PLAN)
 
-    r = run("fit", "toy.csv", *FIT, "--out", "resumed", "--resume", "--quiet")
+    r = work["run"]("fit", "toy.csv", *FIT, "--out", "resumed", "--resume", "--quiet")
     assert r.returncode == 0, r.stderr
     assert not (d / "resumed.partial").exists()
 
     a, b = VMoNF.load(model), VMoNF.load(d / "resumed")
+    assert [h["loss"] for h in a.history_] == [h["loss"] for h in b.history_]
     leaves = __import__("jax").tree.leaves
     assert len(leaves(a.params_)) == len(leaves(b.params_))
     for x, y in zip(leaves(a.params_), leaves(b.params_)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    assert [h["loss"] for h in a.history_] == [h["loss"] for h in b.history_]

@@ -101,6 +101,7 @@ def test_flow_float64_round_trip(name, x64, perturb):
         assert out.dtype == jnp.float64
     assert flow.sample(params, jax.random.key(1), 3, **kw).dtype == jnp.float64
     x, ld_f, z_back, ld_i, _ = map(np.asarray, outs)
+    print(f"\n{name}: float64 round trip max err {np.abs(z_back - np.asarray(z)).max():.1e}")
     assert np.abs(x - np.asarray(z)).max() > 0.1
     np.testing.assert_allclose(z_back, np.asarray(z), rtol=0, atol=ATOL64)
     np.testing.assert_allclose(ld_f, -ld_i, rtol=0, atol=ATOL64)

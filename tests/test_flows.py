@@ -1,5 +1,7 @@
 """Whole flows (RealNVP, MAF; batch-norm flows in eval mode) on small dims, float32."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +9,8 @@ import optax
 import pytest
 
 from vmonf_jax import flows
+
+pytestmark = pytest.mark.usefixtures("fast_compile")  # tiny, compile-bound shapes
 
 RT_ATOL = 1e-4
 LD_ATOL = 1e-3
@@ -35,7 +39,7 @@ def _perturbed(flow, perturb, seed, scale=0.5):
 
 
 @pytest.fixture(scope="module", params=list(FLOWS), ids=list(FLOWS))
-def flow_results(request, perturb, jacobian_log_det):
+def flow_results(request, fast_compile, perturb, jacobian_log_det):
     flow = FLOWS[request.param]()
     params, kw = _perturbed(flow, perturb, seed=list(FLOWS).index(request.param))
     z = jnp.asarray(np.random.default_rng(9).standard_normal((24, flow.dim)), jnp.float32)
@@ -158,7 +162,7 @@ def test_batch_norm_flow_train_mode_returns_new_state():
     flow = FLOWS["realnvp-bn"]()
     params, state = flow.init(jax.random.key(0))
     x = 3.0 + 2.0 * jax.random.normal(jax.random.key(1), (64, flow.dim))
-    lp, new_state = flow.log_prob(params, x, state=state, train=True)
+    lp, new_state = jax.jit(partial(flow.log_prob, train=True))(params, x, state=state)
     assert lp.shape == (64,) and len(new_state) == len(state)
     assert np.all(np.isfinite(np.asarray(lp)))
     # the batch-norm layer next to the data moves its running mean by (1 - momentum) towards

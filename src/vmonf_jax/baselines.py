@@ -219,8 +219,8 @@ def run_baselines(model, X_train, X_test, y_test=None, *, seed=0, covariance_typ
         kmeans_features: "preprocessed" (the model's input space) or "raw" (``X`` itself,
             scaled to [0, 1] for pixels).
         single_flow: fit the single-flow baseline (the costly one).
-        gmm_sweep: extra Ks whose Gaussian-mixture test log-likelihood is added under
-            ``gmm_sweep`` (e.g. (5, 10, 20, 50) for 2-D sets).
+        gmm_sweep: extra Ks (at most the cap) whose Gaussian-mixture test log-likelihood
+            is added as ``gmm_matched_params["loglik_by_k"]`` (e.g. (5, 10, 20, 50) in 2-D).
     """
     pre = model.preprocessor_
     pixels = pre.name == "logit-pixels"
@@ -243,6 +243,6 @@ def run_baselines(model, X_train, X_test, y_test=None, *, seed=0, covariance_typ
     out["single_flow"] = (single_flow_baseline(model, X_train, X_test, pixels=pixels)
                           if single_flow else {"skipped": True})
     if gmm_sweep:
-        out["gmm_sweep"] = {str(kk): gmm(int(kk))["loglik"] for kk in gmm_sweep
-                            if kk <= k_max}
+        out["gmm_matched_params"]["loglik_by_k"] = {
+            str(kk): gmm(int(kk))["loglik"] for kk in gmm_sweep if kk <= k_max}
     return out

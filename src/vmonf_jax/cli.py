@@ -117,14 +117,14 @@ def _float(text):
 # -- parser -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The ``vmonf`` argument parser (one sub-parser per command)."""
-    fmt = argparse.RawDescriptionHelpFormatter
+    fmt = argparse.HelpFormatter
     p = argparse.ArgumentParser(
         prog="vmonf", formatter_class=fmt,
         description="Variational Mixture of Normalizing Flows: fit a mixture of K flows to a "
                     "table of numbers, then cluster, score, sample and plot with it.",
         epilog="Data files: .csv (comma-separated; an optional header row, numeric cells), "
                ".npy, or .npz (the only array, or the one named by --key). Outputs are "
-               "written in the format of their extension.\nExit status: 0 ok, 1 training "
+               "written in the format of their extension. Exit status: 0 ok, 1 training "
                "diverged, 2 bad input or usage, 130 interrupted.")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--key", metavar="NAME",
                         help="array to read from a .npz data file holding several")
 
-    # fit
+    # fit (defaults shown are the estimator's own)
+    D = _default_text
     f = sub.add_parser(
         "fit", formatter_class=fmt, help="fit a model to DATA and save it to MODEL_DIR",
         description="Fit a VMoNF to DATA and save it to MODEL_DIR. Ctrl-C or SIGTERM saves a "
@@ -147,44 +148,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model directory to create (refused if it exists, unless --overwrite "
                         "or --resume)")
     f.add_argument("--components", "-k", type=_positive_int, metavar="K",
-                   help="number of mixture components K (default 2)")
+                   help=f"number of mixture components K (default {D('n_components')})")
     f.add_argument("--flow", choices=("realnvp", "maf"),
-                   help="flow of each component (default realnvp)")
+                   help=f"flow of each component (default {D('flow')})")
     f.add_argument("--blocks", type=_positive_int, metavar="N",
-                   help="flow layers per component (default 8)")
+                   help=f"flow layers per component (default {D('n_blocks')})")
     f.add_argument("--hidden", type=_sizes, metavar="H[,H...]",
-                   help="hidden layer sizes of each flow layer's networks (default 8)")
+                   help=f"hidden layer sizes of each flow layer's networks (default {D('hidden')})")
     f.add_argument("--posterior-hidden", type=_sizes, metavar="H[,H...]",
-                   help="hidden layer sizes of the posterior network q(k|x) (default 16)")
+                   help=f"hidden layer sizes of the posterior network q(k|x) (default "
+                        f"{D('posterior_hidden')})")
     f.add_argument("--prior", choices=("uniform", "learned", "em"),
                    help="mixture weights: fixed uniform, learned by gradient, or set to the "
-                        "mean responsibilities each epoch (default uniform)")
+                        f"mean responsibilities each epoch (default {D('prior')})")
     f.add_argument("--epochs", type=_positive_int, metavar="E",
-                   help="training epochs (default 100)")
+                   help=f"training epochs (default {D('epochs')})")
     f.add_argument("--warm-epochs", type=_nonneg_int, metavar="W",
                    help="k-means warm-start epochs before training, unlabelled data only "
-                        "(default 100; 0 = none)")
+                        f"(default {D('warm_epochs')}; 0 = none)")
     f.add_argument("--pretrain-epochs", type=_nonneg_int, metavar="P",
-                   help="supervised epochs on the labelled rows first (default 0)")
+                   help=f"supervised epochs on the labelled rows first (default "
+                        f"{D('pretrain_epochs')})")
     f.add_argument("--batch-size", type=_positive_int, metavar="B",
-                   help="mini-batch size (default 256)")
+                   help=f"mini-batch size (default {D('batch_size')})")
     f.add_argument("--lr", type=_positive_float, metavar="LR",
-                   help="Adam learning rate (default 1e-3)")
+                   help=f"Adam learning rate (default {D('learning_rate')})")
     f.add_argument("--weight-decay", type=_nonneg_float, metavar="WD",
-                   help="L2 weight decay, coupled as in the paper (default 0)")
+                   help=f"L2 weight decay, coupled as in the paper (default {D('weight_decay')})")
     f.add_argument("--n-init", type=_positive_int, metavar="R",
                    help="restarts; the one with the best ELBO (or validation likelihood) is "
-                        "kept (default 1)")
+                        f"kept (default {D('n_init')})")
     f.add_argument("--val-fraction", type=_fraction, metavar="F",
                    help="fraction of rows held out for validation and early stopping "
-                        "(default 0)")
+                        f"(default {D('val_fraction')})")
     f.add_argument("--patience", type=_nonneg_int, metavar="P",
                    help="stop after P epochs without validation improvement (needs "
-                        "--val-fraction; default: never)")
+                        f"--val-fraction; default {D('patience')})")
     f.add_argument("--preprocess", choices=("none", "standardize", "logit-pixels"),
                    help="transform applied before the flows; likelihoods stay in DATA's "
-                        "units (default standardize; logit-pixels for 8-bit images)")
-    f.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
+                        f"units (default {D('preprocess')}; logit-pixels for 8-bit images)")
+    f.add_argument("--seed", type=int, metavar="S", help=f"random seed (default {D('seed')})")
     lab = f.add_mutually_exclusive_group()
     lab.add_argument("--labels", metavar="FILE",
                      help="labels, one per row of DATA (.csv one column, .npy, .npz): integers "
@@ -278,6 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random seed of the samples (default: the model's seed)")
     pl.set_defaults(func=cmd_plot)
     return p
+
+
+def _default_text(name):
+    from vmonf_jax.estimator import VMoNF
+
+    v = VMoNF().get_params()[name]
+    if isinstance(v, tuple | list):
+        return ",".join(map(str, v))
+    return "none" if v is None else str(v)
 
 
 def _version():
@@ -558,8 +570,8 @@ def cmd_info(args):
         f"hidden {tuple(e['hidden'])}; posterior hidden {tuple(e['posterior_hidden'])}; "
         f"prior {e['prior']}",
         f"parameters  {info['n_parameters']}",
-        f"training    {t['epochs_run']} epochs run ({t['by_phase']}), {e['n_init']} "
-        f"restart(s), kept restart {t['restart']}, score {t['score']:.6g}, "
+        f"training    {t['epochs_run']} epochs run ({t['by_phase']}); kept restart "
+        f"{t['restart'] + 1} of {e['n_init']} (selection score {t['score']:.6g}); "
         f"seed {e['seed']}",
     ]
     if t["final"]:

@@ -64,10 +64,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                  batch_norm=False, posterior_hidden=(16,), prior="uniform",
                  temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
                  epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
-                 decoupled_weight_decay=False, clip_norm=100.0, n_init=1, init="kmeans",
+                 decoupled_weight_decay=False, clip_norm=100.0, n_init=3, init="kmeans",
                  warm_epochs=200, semi_supervised="paper", pretrain_epochs=0,
                  val_fraction=0.0, patience=None, preprocess="standardize", seed=0,
-                 verbose=True):
+                 verbose=True, parallel=None, devices=None):
         self.n_components = n_components
         self.flow = flow
         self.n_blocks = n_blocks
@@ -94,6 +94,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.preprocess = preprocess
         self.seed = seed
         self.verbose = verbose
+        self.parallel = parallel  # None | "data" | "components" (docs/distributed.md)
+        self.devices = devices  # None = all devices when parallel is set, or a count
 
     # -- configuration --------------------------------------------------------------------
     def _config(self, dim) -> FitConfig:
@@ -142,7 +144,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         try:
             res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
-                      checkpoint_dir=checkpoint_dir, resume=resume)
+                      checkpoint_dir=checkpoint_dir, resume=resume,
+                      parallel=self.parallel, mesh=self.devices)
         except NonFiniteLossError as err:
             self.params_, self.state_, self.history_ = err.params, err.state, err.history
             raise

@@ -309,10 +309,11 @@ def atomic_file(path, mode="wb"):
 
 
 def write_columns(path, columns: dict, *, npy=None):
-    """Write named columns (1-D arrays, or 2-D blocks named ``prefix*``) to ``path``.
+    """Write named columns (1-D arrays, or 2-D blocks) to ``path``.
 
-    ``path`` None writes CSV to stdout. CSV: a header row, then one row per data row. ``.npz``:
-    one array per name. ``.npy``: the array named by ``npy`` (default: the first).
+    ``path`` None writes CSV to stdout. CSV: a header row (a 2-D block ``X`` becomes columns
+    ``x0, x1, ...``), then one row per data row. ``.npz``: one array per name (a trailing
+    ``*`` dropped). ``.npy``: the array named by ``npy`` (default: the first).
     """
     ext = ".csv" if path is None else suffix_of(path)
     if ext == ".csv":
@@ -323,7 +324,7 @@ def write_columns(path, columns: dict, *, npy=None):
                 names.append(name)
                 blocks.append(a[:, None])
             else:
-                names += [f"{name.rstrip('*')}{j}" for j in range(a.shape[1])]
+                names += [f"{name.rstrip('*').lower()}{j}" for j in range(a.shape[1])]
                 blocks.append(a)
         fmts = [("%d" if b.dtype.kind in "biu" else "%.9g") for b in blocks for _ in b.T]
         if path is None:

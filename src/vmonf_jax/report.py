@@ -292,7 +292,8 @@ def aims(target: str, runs: list[dict]) -> dict | None:
         return None
     if target == "pinwheel":
         ari = all(m["test"]["ari"] >= 0.9 for m in runs)
-        sweep = [m["baselines"].get("gmm_sweep", {}).get("20") for m in runs]
+        sweep = [m["baselines"]["gmm_matched_params"].get("loglik_by_k", {}).get("20")
+                 for m in runs]
         beat = (None if any(s is None for s in sweep) else
                 all(m["test"]["loglik"] > s for m, s in zip(runs, sweep)))
         return {"aim": AIMS[target], "ari_ge_0.9_every_seed": ari,
@@ -337,7 +338,8 @@ COLUMNS = (("test", "VMoNF"), ("baselines.gmm_same_k", "GMM, same K"),
 def _cell(stat, n_seeds):
     if stat is None:
         return ""
-    fmt = ".0f" if abs(stat["median"]) >= 1000 else ".3f"
+    whole = all(float(v).is_integer() for v in (stat["min"], stat["median"], stat["max"]))
+    fmt = ".0f" if whole or abs(stat["median"]) >= 1000 else ".3f"
     if n_seeds == 1 or stat["min"] == stat["max"]:
         return format(stat["median"], fmt)
     return f"{stat['median']:{fmt}} [{stat['min']:{fmt}}, {stat['max']:{fmt}}]"
@@ -398,7 +400,7 @@ def render_report(summary: dict) -> str:
             out += [f"Aim (issue 4): {a['aim']} -> **{met}**" + (f" ({detail})" if detail
                                                                   else "") + ".", ""]
         sweep = {k.split(".")[-1]: v for k, v in entry["metrics"].items()
-                 if k.startswith("baselines.gmm_sweep.")}
+                 if k.startswith("baselines.gmm_matched_params.loglik_by_k.")}
         if sweep:
             cells = ", ".join(f"K={k}: {_cell(v, entry['n_seeds'])}"
                               for k, v in sorted(sweep.items(), key=lambda kv: int(kv[0])))

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
+from vmonf_jax.parallel import resolve as resolve_parallel
 
 SEMI_MODES = ("paper", "joint")
 INITS = ("random", "kmeans")
@@ -134,13 +135,14 @@ def _batch_indices(key, n, batch_size):
     return jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, -1)
 
 
-def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False):
+def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None):
     """A jitted epoch: ``(carry, data, key, T) -> (carry, per-step losses, mean metrics)``.
 
     ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
     supervised). With ``joint``, ``data`` = (X, y, X_lab, y_lab) and every step also sees a
     batch of labelled rows drawn with replacement. ``carry`` = (params, opt_state,
-    batch-norm state or None).
+    batch-norm state or None). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
+    component-parallel over its mesh; sharding annotations only) or None (one device).
     """
 
     def loss_fn(params, state, batch, temperature):
@@ -163,13 +165,20 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False):
             batch = (data[0][i], data[1][i])
             if joint:
                 batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
+            if parallel is not None:  # parallel: split/replicate the batch, pin the carry
+                batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
+                params, opt_state, state = carry
             (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
                 params, state, batch, temperature)
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, state), (loss, metrics)
 
         carry, (losses, metrics) = jax.lax.scan(step, carry, (idx, lab_idx))
-        return carry, losses, jax.tree.map(lambda m: m.mean(0), metrics)
+        metrics = jax.tree.map(lambda m: m.mean(0), metrics)
+        if parallel is not None:  # parallel: carry keeps its shardings, metrics replicated
+            carry = parallel.constrain_carry(carry)
+            losses, metrics = parallel.constrain_replicated((losses, metrics))
+        return carry, losses, metrics
 
     return epoch
 
@@ -255,7 +264,7 @@ def _split(x, labels, fraction, key):
 
 
 def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resume=False,
-        checkpoint_every: int = 25) -> FitResult:
+        checkpoint_every: int = 25, mesh=None, parallel=None) -> FitResult:
     """Fit a VMoNF by maximising the ELBO; returns a ``FitResult``.
 
     Args:
@@ -270,6 +279,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         checkpoint_dir: if given, training state is saved there every ``checkpoint_every``
             epochs and when interrupted (KeyboardInterrupt is re-raised after saving).
         resume: continue from the checkpoint in ``checkpoint_dir``.
+        mesh, parallel: train over several devices (``vmonf_jax.parallel.resolve``):
+            ``parallel`` = "data" | "components" | ``Parallel``; ``mesh`` = a ``Mesh``, a
+            device count or a device list. Neither: one device. See docs/distributed.md.
 
     Raises:
         ValueError: bad data or labels. NonFiniteLossError: a non-finite loss (the error
@@ -285,10 +297,13 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     x, labels, x_val = _split(x, labels, config.val_fraction, key)
     has_labels = labels is not None and bool((labels >= 0).any())
     lab = labels >= 0 if has_labels else None
+    spec = resolve_parallel(parallel, mesh)  # None: one device
+    if spec is not None:
+        spec.check(model.n_components)
     tx = make_optimizer(config)
-    mixed = make_epoch(model, tx, config.batch_size)
+    mixed = make_epoch(model, tx, config.batch_size, parallel=spec)
     epochs = {"unsup": mixed, "sup": mixed,
-              "joint": make_epoch(model, tx, config.batch_size, joint=True)}
+              "joint": make_epoch(model, tx, config.batch_size, joint=True, parallel=spec)}
     temps = np.asarray(config.temperature_schedule()(jnp.arange(config.epochs)), np.float32)
     plan = _phases(config, has_labels, int(lab.sum()) if has_labels else 0)
     t_final = config.final_temperature()
@@ -314,6 +329,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             params, state = _init(model, key_r)
             opt_state, first = tx.init(params), 0
         data_by_kind = _data_by_kind(x, labels, lab, config, model, key_r)
+        if spec is not None:
+            data_by_kind = spec.replicate(data_by_kind)
         keep = (params, state)
         best_val, since_best, main_epoch = -np.inf, 0, sum(p == "main" for p, _ in plan[:first])
         bar = tqdm(total=len(plan), initial=first, disable=not config.verbose,
@@ -324,6 +341,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                 phase, kind = plan[i]
                 t = float(temps[main_epoch if phase.startswith("main") else 0])
                 carry = (params, opt_state, state)
+                if spec is not None:  # no-op unless something (e.g. the EM prior) moved
+                    carry = spec.place_carry(carry)
                 carry, losses, metrics = epochs[kind](
                     carry, data_by_kind[kind], jax.random.fold_in(key_r, i), jnp.float32(t))
                 losses, metrics = jax.device_get((losses, metrics))
