@@ -12,7 +12,7 @@ from vmonf_jax.report import run_experiment
 
 PAPER = dict(n_components=2, flow="realnvp", n_blocks=10, hidden=(8,),
              posterior_hidden=(16, 16), batch_size=128, learning_rate=1e-3, epochs=500)
-QUICK = dict(n_blocks=2, hidden=(4,), posterior_hidden=(4,), epochs=2, warm_epochs=1,
+QUICK = dict(n_blocks=2, hidden=(4,), posterior_hidden=(4,), epochs=2, warm_epochs=1, n_init=1,
              batch_size=64)
 DATA = dict(n=1024, factor=0.5, noise=0.05)
 

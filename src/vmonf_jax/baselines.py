@@ -11,7 +11,8 @@ Baselines (all fitted on the same training split, scored on the same test split)
   with K capped (``gmm_k_cap``: at most 50 and at most one component per 20 training points).
 * ``kmeans``: ``sklearn.cluster.KMeans`` with the mixture's K (clustering only).
 * ``single_flow``: a VMoNF with one component whose flow is widened (same number of blocks,
-  wider hidden layers) until its parameter count is about the mixture's total.
+  wider hidden layers) until its parameter count is about the mixture's total; the same
+  recipe (epochs, warm-up epochs as plain maximum-likelihood epochs), one restart.
 
 Example:
     >>> test = heldout_metrics(model, X_test, y_test)
@@ -135,14 +136,15 @@ def single_flow_like(model, dim: int, n_parameters: int | None = None):
     of ``model``), same flow type, blocks and training recipe, hidden layers widened.
 
     The posterior network of a one-component model is irrelevant (q = 1), so it is shrunk to
-    one unit; the width search is a bisection over the common hidden width.
+    one unit, and restarts (which pick among clusterings) are dropped: ``n_init=1``. The
+    width search is a bisection over the common hidden width.
     """
     target = count_parameters(model, dim) if n_parameters is None else int(n_parameters)
     depth = max(1, len(tuple(model.hidden)))
 
     def candidate(width):
         return clone(model).set_params(n_components=1, hidden=(int(width),) * depth,
-                                       posterior_hidden=(1,))
+                                       posterior_hidden=(1,), n_init=1)
 
     lo, hi = 1, 1
     while count_parameters(candidate(hi), dim) < target and hi < 2**16:

@@ -8,7 +8,7 @@ shape; a ragged last batch is filled with points from the start of the epoch's p
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -300,10 +300,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     spec = resolve_parallel(parallel, mesh)  # None: one device
     if spec is not None:
         spec.check(model.n_components)
-    tx = make_optimizer(config)
-    mixed = make_epoch(model, tx, config.batch_size, parallel=spec)
-    epochs = {"unsup": mixed, "sup": mixed,
-              "joint": make_epoch(model, tx, config.batch_size, joint=True, parallel=spec)}
+    tx, epochs = _compiled(_step_config(config), spec)
     temps = np.asarray(config.temperature_schedule()(jnp.arange(config.epochs)), np.float32)
     plan = _phases(config, has_labels, int(lab.sum()) if has_labels else 0)
     t_final = config.final_temperature()
@@ -339,7 +336,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         try:
             for i in range(first, len(plan)):
                 phase, kind = plan[i]
-                t = float(temps[main_epoch if phase.startswith("main") else 0])
+                # a supervised epoch of the paper's schedule shares its main epoch's T
+                t = float(temps[{"main": main_epoch, "main-sup": main_epoch - 1}.get(phase, 0)])
                 carry = (params, opt_state, state)
                 if spec is not None:  # no-op unless something (e.g. the EM prior) moved
                     carry = spec.place_carry(carry)
@@ -391,9 +389,29 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     return FitResult(best[0], best[1], history, best[2], best[3])
 
 
+@partial(jax.jit, static_argnums=0)
 def _init(model, key):
     out = model.init(key)
     return out if model.batch_norm else (out, None)
+
+
+_STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
+                "decoupled_weight_decay", "clip_norm")
+
+
+def _step_config(config: FitConfig) -> FitConfig:
+    """The config reduced to the fields the compiled epoch depends on (a cache key)."""
+    return FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS})
+
+
+@lru_cache(maxsize=8)
+def _compiled(step_config: FitConfig, spec):
+    """Optimizer and jitted epochs, cached so repeated fits of one recipe compile once."""
+    tx = make_optimizer(step_config)
+    mixed = make_epoch(step_config.model, tx, step_config.batch_size, parallel=spec)
+    joint = make_epoch(step_config.model, tx, step_config.batch_size, joint=True,
+                       parallel=spec)
+    return tx, {"unsup": mixed, "sup": mixed, "joint": joint}
 
 
 def _data_by_kind(x, labels, lab, config, model, key):
