@@ -118,7 +118,6 @@ def test_round_trip(work, model):
         ("predict", "model", "toy.csv"),
         ("predict", "model", "one.npz", "--proba", "--out", "proba.npy"),
         ("score", "model", "toy.npy", "--out", "ll.csv"),
-        ("score", "model", "toy.csv"),
         ("sample", "model", "-n", "50", "--seed", "1", "--out", "s.npz"),
         ("sample", "model", "-n", "20", "--component", "1", "--out", "s1.csv"),
         ("info", "model"),
@@ -144,9 +143,6 @@ def test_round_trip(work, model):
     ll = np.loadtxt(d / "ll.csv", delimiter=",", skiprows=1)
     assert ll.shape == (N_ROWS,) and np.all(np.isfinite(ll))
     assert f"{ll.mean():.6g}" in out[2].stderr and "mean log-likelihood" in out[2].stderr
-    stdout_ll = out[3].stdout.splitlines()
-    assert stdout_ll[0] == "loglik"  # CSV on stdout; toy.csv holds 6 decimals of toy.npy
-    np.testing.assert_allclose(np.array(stdout_ll[1:], float), ll, atol=1e-4)
 
     with np.load(d / "s.npz") as s:
         assert s["X"].shape == (50, 2) and set(np.unique(s["component"])) <= {0, 1}
@@ -156,7 +152,7 @@ def test_round_trip(work, model):
 
     for word in ("K=2 realnvp", "2 blocks", "2 columns", "92 epochs", "warm 2, main 90",
                  "jax "):
-        assert word in out[6].stdout, out[6].stdout
+        assert word in out[5].stdout, out[5].stdout
     for name in ("regions.png", "curves.png"):
         assert (d / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     leftovers = [p for p in _files(d) if p.startswith(".") or p.endswith(".tmp")]
@@ -328,6 +324,13 @@ def test_every_bad_input_fails_cleanly(work, model):
 
 
 # -- interrupt and resume -----------------------------------------------------------------
+def _default_signals():
+    """In the child: default SIGINT/SIGTERM even if pytest runs as a background job (which
+    inherits SIGINT ignored, and the CLI keeps an ignored signal ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _interrupt(work, out, sig, after_epoch, resume=False):
     """Start ``fit``; once a checkpoint past ``after_epoch`` exists, send ``sig``."""
     d = work["dir"]
@@ -341,7 +344,7 @@ def _interrupt(work, out, sig, after_epoch, resume=False):
 
     argv = ["fit", "toy.csv", *FIT, "--out", out, "--quiet", *(["--resume"] if resume else [])]
     p = subprocess.Popen(_cmd(argv), cwd=d, env=work["env"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     try:
         deadline = time.monotonic() + 240
         while epoch() <= after_epoch and p.poll() is None and time.monotonic() < deadline:

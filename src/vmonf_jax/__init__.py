@@ -6,45 +6,61 @@ Functional core: ``Mixture`` (static model description) with pure, jit-able ``in
 jit-compiled epochs. ``VMoNF`` is the scikit-learn style estimator.
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from vmonf_jax import flows  # noqa: E402
-from vmonf_jax.estimator import VMoNF  # noqa: E402
-from vmonf_jax.mixture import Mixture  # noqa: E402
-from vmonf_jax.train import FitConfig, FitResult, NonFiniteLossError, fit  # noqa: E402
+# Imported on first use, so `vmonf --help` and input errors answer without loading JAX.
+_LAZY = {
+    "flows": ("vmonf_jax.flows", None),
+    "VMoNF": ("vmonf_jax.estimator", "VMoNF"),
+    "Mixture": ("vmonf_jax.mixture", "Mixture"),
+    "FitConfig": ("vmonf_jax.train", "FitConfig"),
+    "FitResult": ("vmonf_jax.train", "FitResult"),
+    "NonFiniteLossError": ("vmonf_jax.train", "NonFiniteLossError"),
+    "fit": ("vmonf_jax.train", "fit"),
+}
 
 
-def init(model: Mixture, key, dtype=None):
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'vmonf_jax' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    return mod if attr is None else getattr(mod, attr)
+
+
+def init(model, key, dtype=None):
     """Parameters of ``model`` (``(params, state)`` with batch-norm flows)."""
     return model.init(key) if dtype is None else model.init(key, dtype)
 
 
-def elbo(model: Mixture, params, x, temperature=1.0, *, state=None):
+def elbo(model, params, x, temperature=1.0, *, state=None):
     """Per-point ELBO (paper eq. 31)."""
     return model.elbo(params, x, temperature, state=state)
 
 
-def log_prob(model: Mixture, params, x, *, state=None):
+def log_prob(model, params, x, *, state=None):
     """Exact per-point log p(x)."""
     return model.log_prob(params, x, state=state)
 
 
-def posterior(model: Mixture, params, x, temperature=1.0):
+def posterior(model, params, x, temperature=1.0):
     """q(k|x) at temperature T."""
     return model.posterior(params, x, temperature)
 
 
-def responsibilities(model: Mixture, params, x, *, state=None):
+def responsibilities(model, params, x, *, state=None):
     """Exact p(k|x)."""
     return model.responsibilities(params, x, state=state)
 
 
-def component_log_prob(model: Mixture, params, x, *, state=None):
+def component_log_prob(model, params, x, *, state=None):
     """log p_k(x), shape (n, K)."""
     return model.component_log_prob(params, x, state=state)
 
 
-def sample(model: Mixture, params, key, n, *, state=None):
+def sample(model, params, key, n, *, state=None):
     """``(x, k)``: n mixture samples and their components."""
     return model.sample(params, key, n, state=state)
 

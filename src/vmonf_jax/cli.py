@@ -415,10 +415,10 @@ def cmd_fit(args):
             labels = check_labels(labels, X.shape[0], k_comp)
         except ValueError as err:
             raise io.DataError(f"{label_src}: {err}") from None
-    est = VMoNF(**params)
     try:
+        est = VMoNF(**params)
         est._config(X.shape[1])  # flow, sizes and recipe validated before any file is written
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise UsageError(f"invalid settings: {err}") from None
     data_id = io.fingerprint(X, labels)
     if args.resume and record.get("data") != data_id:
@@ -488,17 +488,22 @@ def _checkpoint_progress(ckpt_dir):
 @contextlib.contextmanager
 def _interrupts_raise():
     """SIGINT and SIGTERM raise KeyboardInterrupt once; later signals only ask for patience,
-    so the checkpoint written on the way out cannot itself be interrupted."""
+    so the checkpoint written on the way out cannot itself be interrupted. A signal that the
+    parent set to be ignored (a background job of a script) stays ignored, as Python does."""
 
     def again(signum, frame):
         print("vmonf: saving the checkpoint, please wait", file=sys.stderr)
 
     def first(signum, frame):
-        signal.signal(signal.SIGINT, again)
-        signal.signal(signal.SIGTERM, again)
+        for s in old:
+            if signal.getsignal(s) is first:
+                signal.signal(s, again)
         raise KeyboardInterrupt
 
-    old = {s: signal.signal(s, first) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, h in old.items():
+        if h is not signal.SIG_IGN:
+            signal.signal(s, first)
     try:
         yield
     finally:

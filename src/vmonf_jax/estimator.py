@@ -268,21 +268,20 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             m = cls(**manifest["estimator"])
             dim = int(manifest["dim"])
             config = m._config(dim)
+            pre = preprocessor_from_dict(manifest["preprocessing"])
+            classes, history = manifest["classes"], manifest["history"]
+            score, restart = manifest["training"]["score"], manifest["training"]["restart"]
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{man_path} is damaged: {err}") from None
+            raise ValueError(f"{man_path} is damaged: {type(err).__name__}: {err}") from None
         params, state = config.model.init(jax.random.key(0)), None
         if config.model.batch_norm:
             params, state = params
         tree, _ = ckpt.restore(path, {"params": params, "state": state})
-        m.model_, m.config_ = config.model, config
+        m.model_, m.config_, m.preprocessor_ = config.model, config, pre
         m.params_, m.state_ = tree["params"], tree["state"]
-        m.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
-        classes = manifest["classes"]
         m.classes_ = None if classes is None else np.asarray(classes)
-        m.n_features_in_ = dim
-        m.history_ = manifest["history"]
-        m.fit_score_ = manifest["training"]["score"]
-        m.best_restart_ = manifest["training"]["restart"]
+        m.n_features_in_, m.history_ = dim, history
+        m.fit_score_, m.best_restart_ = score, restart
         return m
 
 

@@ -305,36 +305,29 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     plan = _phases(config, has_labels, int(lab.sum()) if has_labels else 0)
     t_final = config.final_temperature()
 
-    start_restart, start_epoch, history, best = 0, 0, [], None
-    resumed = None
+    snap, best = None, None
     if resume:
         if not checkpoint_dir or not ckpt.exists(checkpoint_dir):
             raise FileNotFoundError(f"nothing to resume in {checkpoint_dir}")
-        resumed = ckpt.restore(checkpoint_dir, _ckpt_template(model, tx, key))
-        tree, meta = resumed
-        start_restart, start_epoch, history = meta["restart"], meta["epoch"], meta["history"]
-        if meta["best_score"] is not None:
-            best = (tree["best_params"], tree["best_state"], meta["best_score"],
-                    meta["best_restart"])
+        snap, best = _restore(checkpoint_dir, model, tx, key)
+    history = snap.history if snap else []
 
-    for r in range(start_restart, config.n_init):
+    for r in range(snap.restart if snap else 0, config.n_init):
         key_r = jax.random.fold_in(key, r)
-        if resumed is not None and r == start_restart:
-            params, opt_state, state = resumed[0]["carry"]
-            first = start_epoch
-        else:
+        if snap is None or snap.restart != r:
             params, state = _init(model, key_r)
-            opt_state, first = tx.init(params), 0
+            snap = _Snapshot(r, 0, (params, tx.init(params), state), len(history),
+                             -np.inf, 0, (params, state), history)
         data_by_kind = _data_by_kind(x, labels, lab, config, model, key_r)
         if spec is not None:
             data_by_kind = spec.replicate(data_by_kind)
-        keep = (params, state)
-        best_val, since_best, main_epoch = -np.inf, 0, sum(p == "main" for p, _ in plan[:first])
-        bar = tqdm(total=len(plan), initial=first, disable=not config.verbose,
-                   desc=f"fit {r + 1}/{config.n_init}", leave=False)
-        i = first
+        (params, opt_state, state), best_val, since_best, keep = (
+            snap.carry, snap.best_val, snap.since_best, snap.keep)
+        main_epoch = sum(p == "main" for p, _ in plan[:snap.epoch])
+        bar = tqdm(total=len(plan), initial=snap.epoch, desc=f"fit {r + 1}/{config.n_init}",
+                   disable=None if config.verbose else True, leave=False)
         try:
-            for i in range(first, len(plan)):
+            for i in range(snap.epoch, len(plan)):
                 phase, kind = plan[i]
                 # a supervised epoch of the paper's schedule shares its main epoch's T
                 t = float(temps[{"main": main_epoch, "main-sup": main_epoch - 1}.get(phase, 0)])
@@ -366,15 +359,18 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                         else:
                             since_best += 1
                 history.append(entry)
+                # one statement: an interrupt anywhere below resumes from a consistent point
+                snap = _Snapshot(r, i + 1, (params, opt_state, state), len(history),
+                                 best_val, since_best, keep, history)
                 bar.update(1)
                 bar.set_postfix(loss=f"{entry['loss']:.3f}", T=f"{t:.2f}")
                 if checkpoint_dir and (i + 1) % checkpoint_every == 0:
-                    _save(checkpoint_dir, (params, opt_state, state), best, r, i + 1, history)
+                    _save(checkpoint_dir, snap, best)
                 if config.patience is not None and since_best > config.patience:
                     break
         except KeyboardInterrupt:
             if checkpoint_dir:
-                _save(checkpoint_dir, (params, opt_state, state), best, r, i, history)
+                _save(checkpoint_dir, snap, best)
             raise
         finally:
             bar.close()
@@ -384,9 +380,26 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             score = best_val
         if best is None or score > best[2]:
             best = (keep[0], keep[1], float(score), r)
-        if checkpoint_dir:
-            _save(checkpoint_dir, (params, opt_state, state), best, r + 1, 0, history)
+        if checkpoint_dir and r + 1 < config.n_init:
+            params, state = _init(model, jax.random.fold_in(key, r + 1))
+            snap = _Snapshot(r + 1, 0, (params, tx.init(params), state), len(history),
+                             -np.inf, 0, (params, state), history)
+            _save(checkpoint_dir, snap, best)
     return FitResult(best[0], best[1], history, best[2], best[3])
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A consistent point of a fit: what a checkpoint holds besides the best restart."""
+
+    restart: int
+    epoch: int  # next epoch of the plan to run
+    carry: tuple  # (params, opt_state, batch-norm state)
+    n_history: int
+    best_val: float
+    since_best: int
+    keep: tuple  # (params, state) kept by early stopping in this restart
+    history: list
 
 
 @partial(jax.jit, static_argnums=0)
@@ -432,20 +445,36 @@ def _data_by_kind(x, labels, lab, config, model, key):
     return out
 
 
-def _ckpt_template(model, tx, key):
+def _template(model, tx, key):
     params, state = _init(model, key)
-    opt_state = tx.init(params)
-    return {"carry": (params, opt_state, state), "best_params": params, "best_state": state}
+    return {"carry": (params, tx.init(params), state), "keep": (params, state),
+            "best": (params, state)}
 
 
-def _save(directory, carry, best, restart, epoch, history):
+def _save(directory, snap: _Snapshot, best):
     from vmonf_jax import checkpoint as ckpt
 
-    best_params, best_state = (best[0], best[1]) if best else (carry[0], carry[2])
-    tree = {"carry": carry, "best_params": best_params, "best_state": best_state}
-    meta = {"restart": restart, "epoch": epoch, "history": history,
+    tree = {"carry": snap.carry, "keep": snap.keep,
+            "best": (best[0], best[1]) if best else snap.keep}
+    meta = {"restart": snap.restart, "epoch": snap.epoch,
+            "history": snap.history[: snap.n_history],
+            "best_val": None if np.isinf(snap.best_val) else snap.best_val,
+            "since_best": snap.since_best,
             "best_score": best[2] if best else None, "best_restart": best[3] if best else None}
     ckpt.save(directory, tree, meta)
+
+
+def _restore(directory, model, tx, key):
+    from vmonf_jax import checkpoint as ckpt
+
+    tree, meta = ckpt.restore(directory, _template(model, tx, key))
+    best_val = -np.inf if meta["best_val"] is None else meta["best_val"]
+    snap = _Snapshot(meta["restart"], meta["epoch"], tree["carry"], len(meta["history"]),
+                     best_val, meta["since_best"], tree["keep"], meta["history"])
+    best = None
+    if meta["best_score"] is not None:
+        best = (*tree["best"], meta["best_score"], meta["best_restart"])
+    return snap, best
 
 
 def replace(config: FitConfig, **changes) -> FitConfig:
