@@ -54,8 +54,11 @@ def parse(argv=None):
     return args
 
 
+T0 = time.perf_counter()
+
+
 def log(*a):
-    print(*a, flush=True)
+    print(f"[{time.perf_counter() - T0:6.1f} s]", *a, flush=True)
 
 
 # -- prepared runners ---------------------------------------------------------------------
@@ -122,7 +125,7 @@ def bench_epoch(name, args):
     epoch = train.make_epoch(model, tx, cfg["batch"])
     carry, t = (params, opt, None), jnp.float32(1.0)
     compiled, rec = bl.compile_timed(epoch, carry, data, jax.random.key(0), t)
-    keys = iter(jax.random.split(jax.random.key(1), 100_000))
+    keys = bl.key_cycle()
     state = [carry]
 
     def one_epoch():
@@ -173,10 +176,10 @@ def bench_throughput(name, args):
     """log_prob points/s and mixture-sampling points/s (fused, jitted)."""
     cfg = bl.config(name, args.quick)
     model = bl.make_model(cfg)
-    params = model.init(jax.random.key(0))
+    params = bl.init_params(model)
     n_lp = (256 if args.quick else 16384) if name == "pinwheel" else (64 if args.quick else 1000)
     # MAF samples sequentially: dim passes of MADE per block, for every component
-    n_s = (256 if args.quick else 16384) if name == "pinwheel" else (4 if args.quick else 16)
+    n_s = (256 if args.quick else 16384) if name == "pinwheel" else (2 if args.quick else 8)
     x = jax.random.normal(jax.random.key(1), (n_lp, cfg["dim"]), jnp.float32)
     lp = jax.jit(model.log_prob)
     smp = jax.jit(model.sample, static_argnums=2)
@@ -201,7 +204,10 @@ def bench_throughput(name, args):
         jax.block_until_ready(r)
         return n2 * n_s
 
-    rates = timed_group({"log_prob": lp_block, "sample": s_block}, args.repeats)
+    rates = timed_group({"log_prob": lp_block}, args.repeats)
+    # MAF sampling is seconds per call (dim x blocks sequential MADE passes): fewer repeats
+    rates.update(timed_group({"sample": s_block},
+                             args.repeats if name == "pinwheel" else min(args.repeats, 3)))
     out["log_prob"].update(points=n_lp, points_per_s=bl.stats(rates["log_prob"]))
     out["sample"].update(points=n_s, points_per_s=bl.stats(rates["sample"]),
                          note="Mixture.sample draws n from every component and keeps one "
@@ -230,7 +236,7 @@ def run(args, res):
     steps = Steps(args)
     gpu = res["device"]["platform"] != "cpu"
     # --quick: each section on the fewest extra compilations (K=1 fused only, one batch size)
-    ks = (1, 5) if args.quick else (1, 2, 5, 10, 20, 50)
+    ks = (5,) if args.quick else (1, 2, 5, 10, 20, 50)
     loop_ks = (5,) if args.quick else ks if args.full else (1, 2, 5, 10)
 
     # pinwheel ------------------------------------------------------------------------------
@@ -362,7 +368,9 @@ def plot(res, path):
                title=f"{name} (batch {c['config']['batch']})")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(f"{res['device']['device_kind']}, {res['device']['date'][:10]}", fontsize=9)
+    dev = res["device"]
+    fig.suptitle(f"{dev['device_kind']} ({dev['cpu_count']} CPUs, {dev['cpu']}), "
+                 f"{dev['date'][:10]}, load avg {dev['load_avg'][0]:.1f}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -7,6 +7,7 @@ the same stacked pytree), so the loss, gradients and optimiser are the library's
 """
 
 import datetime
+import functools
 import os
 import platform
 import resource
@@ -80,24 +81,34 @@ def make_step(model, tx):
     return jax.jit(step)
 
 
+@functools.cache
+def _jitted_init(model):
+    return jax.jit(model.init)
+
+
+def init_params(model, seed: int = 0):
+    """``model.init`` under one jit (eagerly it dispatches hundreds of tiny ops)."""
+    return _jitted_init(model)(jax.random.key(seed))
+
+
 def setup(cfg: dict, variant: str = "fused", seed: int = 0):
     """Model, optimiser, initial (params, opt_state) and one batch (X, y=-1) on device."""
     model = make_model(cfg, variant)
     tx = train.make_optimizer(train.FitConfig(model=model, batch_size=cfg["batch"],
                                               verbose=False))
-    params = model.init(jax.random.key(seed))
+    params = init_params(make_model(cfg, "fused"), seed)  # the loop reads the same pytree
     x = jax.random.normal(jax.random.key(seed + 1), (cfg["batch"], cfg["dim"]), jnp.float32)
     y = jnp.full((cfg["batch"],), -1, jnp.int32)
     return model, tx, params, tx.init(params), x, y
 
 
 # -- compile and time ---------------------------------------------------------------------
-def compile_timed(jitted, *args, **kwargs):
+def compile_timed(jitted, *args, compiler_options=None, **kwargs):
     """``(compiled, record)``: trace+lower and XLA compile seconds, XLA memory and FLOPs."""
     t0 = time.perf_counter()
     lowered = jitted.lower(*args, **kwargs)
     t1 = time.perf_counter()
-    compiled = lowered.compile()
+    compiled = lowered.compile(compiler_options=compiler_options or None)
     t2 = time.perf_counter()
     rec = {"trace_s": t1 - t0, "compile_s": t2 - t1}
     rec.update(xla_memory(compiled))
@@ -128,6 +139,14 @@ def xla_memory(compiled) -> dict:
     keys = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes",
             "generated_code_size_in_bytes")
     return {f"xla_{k}": int(getattr(m, k)) for k in keys if hasattr(m, k)}
+
+
+def key_cycle(n: int = 16):
+    """An endless cycle of ``n`` PRNG keys (epochs need fresh keys; iterating a big key
+    array eagerly costs a compilation per call pattern)."""
+    import itertools
+
+    return itertools.cycle([jax.random.key(i) for i in range(n)])
 
 
 def stats(values) -> dict:

@@ -48,12 +48,20 @@ def _masks(flow):
     return [np.asarray(layer.mask) for layer in flow.layers]
 
 
-def _mlp(net, x):
+def _dense(x, w, elementwise=False):
+    """x @ w; with ``elementwise`` as a broadcast multiply and a sum over the input axis, which
+    XLA fuses with the surrounding elementwise ops (for tiny widths: no dot thunk at all)."""
+    if elementwise:
+        return jnp.sum(x[..., :, None] * w, axis=-2)
+    return x @ w
+
+
+def _mlp(net, x, elementwise=False):
     """A Flax ``MLP`` parameter dict ({Dense_0, Dense_1, ...}) applied with tanh between."""
     n = len(net)
     for i in range(n):
         d = net[f"Dense_{i}"]
-        x = x @ d["kernel"] + d["bias"]
+        x = _dense(x, d["kernel"], elementwise) + d["bias"]
         if i < n - 1:
             x = jnp.tanh(x)
     return x
@@ -75,9 +83,10 @@ def _fused_layers(p):
     return layers
 
 
-def _conditioner(p, xm, fused):
+def _conditioner(p, xm, fused, elementwise=False):
     if not fused:
-        return _mlp(p["params"]["t"], xm), _mlp(p["params"]["s"], xm)
+        return (_mlp(p["params"]["t"], xm, elementwise),
+                _mlp(p["params"]["s"], xm, elementwise))
     h, layers = xm, _fused_layers(p)
     for i, (w, b) in enumerate(layers):
         h = h @ w + b
@@ -87,16 +96,16 @@ def _conditioner(p, xm, fused):
     return h[..., :d], h[..., d:]
 
 
-def _coupling_inverse(p, x, mask, fused):
+def _coupling_inverse(p, x, mask, fused, elementwise=False):
     """Data -> base of one affine coupling, as distrax.MaskedCoupling + ScalarAffine do it."""
     xm = jnp.where(mask, x, 0.0)
-    shift, raw = _conditioner(p, xm, fused)
+    shift, raw = _conditioner(p, xm, fused, elementwise)
     log_scale = bounded_log_scale(raw)
     z = jnp.where(mask, x, (x - shift) * jnp.exp(-log_scale))
     return z, -jnp.sum(jnp.where(mask, 0.0, log_scale), -1)
 
 
-def flow_log_prob(flow, params, x, *, fused=False, scan=False):
+def flow_log_prob(flow, params, x, *, fused=False, scan=False, elementwise=False):
     """log p(x) of one RealNVP flow (params: the library's tuple, one dict per layer)."""
     masks = _masks(flow)
     log_det = jnp.zeros(x.shape[:-1], x.dtype)
@@ -106,13 +115,13 @@ def flow_log_prob(flow, params, x, *, fused=False, scan=False):
 
         def body(carry, pm):
             z, ld = carry
-            z, d = _coupling_inverse(pm[0], z, pm[1], fused)
+            z, d = _coupling_inverse(pm[0], z, pm[1], fused, elementwise)
             return (z, ld + d), None
 
         (x, log_det), _ = jax.lax.scan(body, (x, log_det), (stacked, m))
     else:
         for i in reversed(range(len(params))):
-            x, d = _coupling_inverse(params[i], x, masks[i], fused)
+            x, d = _coupling_inverse(params[i], x, masks[i], fused, elementwise)
             log_det = log_det + d
     return -0.5 * jnp.sum(x * x, -1) - flow.dim * HALF_LOG_2PI + log_det
 
@@ -123,11 +132,12 @@ class ProtoMixture(Mixture):
 
     fused_st: bool = False
     scan_blocks: bool = False
+    elementwise: bool = False
 
     def component_log_prob(self, params, x, *, state=None, train=False):
         assert self.flow_name == "realnvp" and not self.batch_norm
         fn = lambda p: flow_log_prob(self.flow, p, x, fused=self.fused_st,  # noqa: E731
-                                     scan=self.scan_blocks)
+                                     scan=self.scan_blocks, elementwise=self.elementwise)
         return jax.vmap(fn)(params["components"]).T
 
 
@@ -139,15 +149,20 @@ def proto_model(cfg, **kw):
 
 
 # -- optimiser on one flat vector ----------------------------------------------------------
+def _train_mask(params, frozen_prior):
+    """Raveled 0/1 vector: 0 on the prior logits when they are not trained."""
+    return ravel_pytree({k: jax.tree.map(lambda a, z=(k == "prior_logits" and frozen_prior):
+                                         jnp.full_like(a, 0.0 if z else 1.0), v)
+                         for k, v in params.items()})[0]
+
+
 def flat_optimizer(config: train.FitConfig, params) -> optax.GradientTransformation:
     """``train.make_optimizer``'s maths on the raveled parameters: frozen entries (the prior
     unless learned) get zero gradients before clipping, so norms and updates are identical."""
     steps = [optax.clip_by_global_norm(config.clip_norm)] if config.clip_norm else []
     steps.append(optax.adam(config.learning_rate))
     frozen = config.model.prior != "learned"
-    trainable = {k: jnp.full_like(v, 0.0 if (k == "prior_logits" and frozen) else 1.0)
-                 for k, v in params.items()}
-    mask, _ = ravel_pytree(trainable)
+    mask = _train_mask(params, frozen)
     inner = optax.chain(*steps)
 
     def init(p):
@@ -166,8 +181,7 @@ def make_flat_step(model, fcfg, params):
     ``unravel(flat)`` (slices), so the gradient arrives as one vector."""
     flat0, unravel = ravel_pytree(params)
     frozen = fcfg.model.prior != "learned"
-    mask = ravel_pytree({k: jnp.full_like(v, 0.0 if (k == "prior_logits" and frozen) else 1.0)
-                         for k, v in params.items()})[0]
+    mask = _train_mask(params, frozen)
     steps = [optax.clip_by_global_norm(fcfg.clip_norm)] if fcfg.clip_norm else []
     chain = optax.chain(*steps, optax.adam(fcfg.learning_rate))
 
@@ -185,6 +199,40 @@ def make_flat_step(model, fcfg, params):
 
 
 # -- epochs --------------------------------------------------------------------------------
+def make_epoch_flat(model, fcfg, params, batch_size):
+    """``train.make_epoch`` with the optimiser on one raveled vector: the carry keeps the
+    parameter pytree between epochs (raveled once at the start of an epoch, unraveled at the
+    end), the Adam state is flat. Returns ``(epoch, initial optimiser state)``."""
+    flat0, unravel = ravel_pytree(params)
+    mask = _train_mask(params, fcfg.model.prior != "learned")
+    steps = [optax.clip_by_global_norm(fcfg.clip_norm)] if fcfg.clip_norm else []
+    chain = optax.chain(*steps, optax.adam(fcfg.learning_rate))
+
+    def loss_fn(flat, x, y, temperature):
+        losses, (_, metrics) = train.point_losses(model, unravel(flat), None, x, y, temperature)
+        return losses.mean(), metrics
+
+    @jax.jit
+    def epoch(carry, data, key, temperature):
+        params, opt_state, state = carry
+        n = data[0].shape[0]
+        idx = train._batch_indices(key, n, min(batch_size, n))
+
+        def step(c, i):
+            flat, o = c
+            (loss, metrics), g = jax.value_and_grad(loss_fn, has_aux=True)(
+                flat, data[0][i], data[1][i], temperature)
+            u, o = chain.update(g * mask, o, flat)
+            return (flat + u * mask, o), (loss, metrics)
+
+        (flat, opt_state), (losses, metrics) = jax.lax.scan(
+            step, (ravel_pytree(params)[0], opt_state), idx)
+        return (unravel(flat), opt_state, state), losses, jax.tree.map(lambda m: m.mean(0),
+                                                                        metrics)
+
+    return epoch, chain.init(flat0)
+
+
 def make_epoch_donated(model, tx, batch_size):
     """``train.make_epoch`` with the carry donated (same body: re-jit its wrapped function)."""
     epoch = train.make_epoch(model, tx, batch_size)
@@ -270,8 +318,8 @@ def compare(args):
         print(f"  {name}: trace {recs[name]['trace_s']:.1f} s compile "
               f"{recs[name]['compile_s']:.1f} s thunks {recs[name]['thunks']}", flush=True)
     # flat optimiser, alone and with fused s/t
-    for name, model in (("flat_opt", lib), ("fused_st+flat_opt", proto_model(cfg,
-                                                                             fused_st=True))):
+    for name, model in (("flat_opt", lib),
+                        ("fused_st+flat_opt", proto_model(cfg, fused_st=True))):
         fn, flat0, fopt = make_flat_step(model, fcfg, params)
         _, recs[name], blocks[name] = prepare(fn, (flat0, fopt, x, y, t), args.block_s,
                                               thread_step)
@@ -299,7 +347,8 @@ def compare(args):
     # correctness: every prototype's loss and gradients equal the library's
     ref_loss, ref_g = jax.value_and_grad(loss_only)(params, x, y, t)
     for name, kw in (("plain", {}), ("fused_st", {"fused_st": True}),
-                     ("fused_st+scan", {"fused_st": True, "scan_blocks": True})):
+                     ("fused_st+scan", {"fused_st": True, "scan_blocks": True}),
+                     ("elementwise", {"elementwise": True})):  # (~0.3x: XLA CPU reduces slowly)
         m = proto_model(cfg, **kw)
         lv, g = jax.value_and_grad(
             lambda p, m=m: train.point_losses(m, p, None, x, y, t)[0].mean())(params)
@@ -328,16 +377,22 @@ def compare(args):
     n = 5 * cfg["batch"]
     data = (jax.random.normal(jax.random.key(7), (n, cfg["dim"]), jnp.float32),
             jnp.full((n,), -1, jnp.int32))
-    keys = iter(jax.random.split(jax.random.key(1), 1_000_000))
+    keys = bl.key_cycle()
     eblocks, erecs = {}, {}
     fused_model = proto_model(cfg, fused_st=True)
-    for name, ep in (("epoch:library", train.make_epoch(lib, tx, cfg["batch"])),
-                     ("epoch:donate", make_epoch_donated(lib, tx, cfg["batch"])),
-                     ("epoch:fused_st", train.make_epoch(fused_model, tx, cfg["batch"])),
-                     ("epoch:fused_st+donate", make_epoch_donated(fused_model, tx,
-                                                                  cfg["batch"]))):
-        carry = jax.tree.map(jnp.copy, (params, opt, None))
-        compiled, erecs[name] = bl.compile_timed(ep, carry, data, next(keys), t)
+    no_ynn = OPTIONS["no_ynn"]
+    lib_epoch = train.make_epoch(lib, tx, cfg["batch"])
+    epochs = [("epoch:library", lib_epoch, opt, {}),
+              ("epoch:library[no_ynn]", lib_epoch, opt, no_ynn),
+              ("epoch:donate", make_epoch_donated(lib, tx, cfg["batch"]), opt, {}),
+              ("epoch:fused_st", train.make_epoch(fused_model, tx, cfg["batch"]), opt, {})]
+    for name, model in (("epoch:flat_opt", lib), ("epoch:fused_st+flat_opt", fused_model)):
+        epochs.append((name, *make_epoch_flat(model, fcfg, params, cfg["batch"]), {}))
+    epochs.append(("epoch:fused_st+flat_opt[no_ynn]", *epochs[-1][1:3], no_ynn))
+    for name, ep, o, opts in epochs:
+        carry = jax.tree.map(jnp.copy, (params, o, None))
+        compiled, erecs[name] = bl.compile_timed(ep, carry, data, next(keys), t,
+                                                 compiler_options=opts)
         state = [carry]
 
         def one(compiled=compiled, state=state):
@@ -363,21 +418,77 @@ def compare(args):
     return out
 
 
+# -- XLA compile options, in process (``jit(...).lower(...).compile(compiler_options=...)``) -
+OPTIONS = {
+    "default": {},
+    "eigen_single_thread": {"xla_cpu_multi_thread_eigen": False},
+    "no_ynn": {"xla_cpu_experimental_ynn_fusion_type": ""},
+    "no_ynn+eigen_single_thread": {"xla_cpu_experimental_ynn_fusion_type": "",
+                                   "xla_cpu_multi_thread_eigen": False},
+    "fast_compile": {"xla_cpu_opt_preset": "CPU_OPT_PRESET_FAST_COMPILE"},
+    "fast_compile+no_ynn": {"xla_cpu_opt_preset": "CPU_OPT_PRESET_FAST_COMPILE",
+                            "xla_cpu_experimental_ynn_fusion_type": ""},
+}
+
+
+def compare_options(args, name):
+    """The library's epoch (pinwheel: 5 batches, the paper's epoch; mnist: 3 batches) compiled
+    under each option set; compile seconds and steps/s, interleaved in one process."""
+    cfg = bl.config(name, args.quick)
+    lib, tx, params, opt, _, _ = bl.setup(cfg)
+    n_b = 5 if name == "pinwheel" else 3
+    n = n_b * cfg["batch"]
+    data = (jax.random.normal(jax.random.key(7), (n, cfg["dim"]), jnp.float32),
+            jnp.full((n,), -1, jnp.int32))
+    t = jnp.float32(1.0)
+    lowered = train.make_epoch(lib, tx, cfg["batch"]).lower((params, opt, None), data,
+                                                          jax.random.key(0), t)
+    keys = bl.key_cycle()
+    blocks, recs = {}, {}
+    for oname, opts in OPTIONS.items():
+        t0 = time.perf_counter()
+        try:
+            compiled = lowered.compile(compiler_options=opts)
+        except Exception as e:  # noqa: BLE001 - an option this jaxlib lacks
+            recs[oname] = {"options": opts, "error": str(e).splitlines()[0][:200]}
+            continue
+        recs[oname] = {"options": opts, "compile_s": time.perf_counter() - t0}
+        state = [jax.tree.map(jnp.copy, (params, opt, None))]
+
+        def one(compiled=compiled, state=state):
+            c, losses, metrics = compiled(state[0], data, next(keys), t)
+            jax.device_get((losses, metrics))
+            state[0] = c
+
+        one()
+        k = bl.calibrate(one, args.block_s)
+
+        def block(one=one, k=k):
+            for _ in range(k):
+                one()
+            return n_b * k
+
+        blocks[oname] = block
+        print(f"  {name} options {oname}: compile {recs[oname]['compile_s']:.1f} s", flush=True)
+    rates = bl.interleaved(blocks, args.repeats if name == "pinwheel" else 3)
+    for oname, r in rates.items():
+        recs[oname].update(steps_per_s=bl.stats(r), speedup_vs_default=bl.stats(
+            [a / b for a, b in zip(r, rates["default"])]))
+    return recs
+
+
 # -- XLA flags (one subprocess per setting) ------------------------------------------------
 FLAGS = {
     "default": "",
-    "eigen_single_thread": "--xla_cpu_multi_thread_eigen=false",
     "eigen_single_thread+intra_op_1": ("--xla_cpu_multi_thread_eigen=false "
                                        "intra_op_parallelism_threads=1"),
-    "no_thunk_runtime": "--xla_cpu_use_thunk_runtime=false",
-    "xnnpack": "--xla_cpu_use_xnnpack=true",
-    "no_fusion_emitters": "--xla_cpu_use_fusion_emitters=false",
+    "no_ynn": "--xla_cpu_experimental_ynn_fusion_type=",
 }
 
 
 def flag_worker(args):
-    """Run in a subprocess: library step and epoch rates under this process's XLA_FLAGS."""
-    cfg = bl.config("pinwheel", args.quick)
+    """Run in a subprocess: the library's step rate under this process's XLA_FLAGS."""
+    cfg = bl.config(args.config, args.quick)
     lib, tx, params, opt, x, y = bl.setup(cfg)
     t = jnp.float32(1.0)
     _, rec, block = prepare(bl.make_step(lib, tx), (params, opt, x, y, t), args.block_s,
@@ -389,6 +500,7 @@ def flag_worker(args):
 
 def compare_flags(args):
     """Alternate subprocesses (A B C .. A B C ..) so load drift hits every setting alike."""
+    reps = "5" if args.config == "pinwheel" else "3"
     runs = {name: [] for name in FLAGS}
     compiles = {name: [] for name in FLAGS}
     errors = {}
@@ -397,8 +509,9 @@ def compare_flags(args):
             if name in errors:
                 continue
             env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
-            cmd = [sys.executable, __file__, "--flag-worker", "--repeats", "5",
-                   "--block-s", str(args.block_s)] + (["--quick"] if args.quick else [])
+            cmd = [sys.executable, __file__, "--flag-worker", "--repeats", reps,
+                   "--config", args.config, "--block-s", str(args.block_s)]
+            cmd += ["--quick"] if args.quick else []
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
             if proc.returncode:
                 errors[name] = proc.stderr.strip().splitlines()[-1:] or ["failed"]
@@ -426,8 +539,12 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--flags", action="store_true", help="also compare XLA flags (subprocesses)")
     p.add_argument("--no-compare", action="store_true", help="skip the in-process comparison")
+    p.add_argument("--options", nargs="*", default=[], choices=sorted(bl.CONFIGS),
+                   help="compare XLA compile options on these configurations' epochs")
     p.add_argument("--flag-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--flag-rounds", type=int, default=2)
+    p.add_argument("--config", default="pinwheel", choices=sorted(bl.CONFIGS),
+                   help="configuration of the --flags comparison")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--block-s", type=float, default=0.3)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "protos.json")
@@ -446,9 +563,20 @@ def main(argv=None):
                   + f"  compile {r['compile_s']:.1f} s"
                   + (f"  thunks {r['thunks']}" if "thunks" in r else ""))
         print("checks:", json.dumps(res["compare"]["checks"]))
+    if args.options:
+        res["options"] = {name: compare_options(args, name) for name in args.options}
+        for name, recs in res["options"].items():
+            for oname, r in recs.items():
+                if "error" in r:
+                    print(f"{name:8s} {oname:28s} error: {r['error']}")
+                    continue
+                print(f"{name:8s} {oname:28s} {r['steps_per_s']['median']:8.1f} steps/s  x"
+                      f"{r['speedup_vs_default']['median']:.2f}  compile {r['compile_s']:.1f} s")
     if args.flags:
-        res["flags"] = compare_flags(args)
+        res["flags"] = {"config": args.config, **compare_flags(args)}
         for name, r in res["flags"].items():
+            if name == "config":
+                continue
             if "error" in r:
                 print(f"{name:32s} error: {r['error']}")
             else:

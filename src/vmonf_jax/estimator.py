@@ -260,12 +260,15 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                 manifest = json.load(f)
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"{man_path} is damaged: {err}") from None
+        if not isinstance(manifest, dict):
+            raise ValueError(f"{man_path} is damaged: not a JSON object")
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: unknown model format_version "
                              f"{manifest.get('format_version')!r} (this library reads "
                              f"{FORMAT_VERSION})")
         try:
-            m = cls(**manifest["estimator"])
+            m = cls(**{k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
+                       for k, v in manifest["estimator"].items()})
             dim = int(manifest["dim"])
             config = m._config(dim)
             pre = preprocessor_from_dict(manifest["preprocessing"])
@@ -276,7 +279,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         params, state = config.model.init(jax.random.key(0)), None
         if config.model.batch_norm:
             params, state = params
-        tree, _ = ckpt.restore(path, {"params": params, "state": state})
+        try:
+            tree, _ = ckpt.restore(path, {"params": params, "state": state})
+        except FileNotFoundError as err:
+            raise ValueError(f"{path} is damaged: {err}") from None
         m.model_, m.config_, m.preprocessor_ = config.model, config, pre
         m.params_, m.state_ = tree["params"], tree["state"]
         m.classes_ = None if classes is None else np.asarray(classes)

@@ -78,6 +78,8 @@ class FitConfig:
 
     def temperature_schedule(self) -> optax.Schedule:
         """T(epoch) = max(min, start * decay**epoch), an Optax schedule over epochs."""
+        if self.temperature_decay >= 1:  # optax reads end_value as a ceiling when rate >= 1
+            return optax.constant_schedule(max(self.temperature_start, self.temperature_min))
         return optax.exponential_decay(self.temperature_start, 1, self.temperature_decay,
                                        end_value=self.temperature_min)
 
