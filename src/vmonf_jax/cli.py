@@ -42,7 +42,7 @@ FIT_OPTIONS = {
     "warm_epochs": "warm_epochs", "pretrain_epochs": "pretrain_epochs",
     "batch_size": "batch_size", "lr": "learning_rate", "weight_decay": "weight_decay",
     "n_init": "n_init", "val_fraction": "val_fraction", "patience": "patience",
-    "preprocess": "preprocess", "seed": "seed",
+    "preprocess": "preprocess", "seed": "seed", "parallel": "parallel", "devices": "devices",
 }
 
 
@@ -188,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transform applied before the flows; likelihoods stay in DATA's "
                         f"units (default {D('preprocess')}; logit-pixels for 8-bit images)")
     f.add_argument("--seed", type=int, metavar="S", help=f"random seed (default {D('seed')})")
+    f.add_argument("--parallel", choices=("data", "components"),
+                   help="train over several devices: split each batch (data) or the K "
+                        "components (components; K must be a multiple of the device count); "
+                        "default: one device (docs/distributed.md)")
+    f.add_argument("--devices", type=_positive_int, metavar="N",
+                   help="number of devices for --parallel (default: all; alone: data mode)")
     lab = f.add_mutually_exclusive_group()
     lab.add_argument("--labels", metavar="FILE",
                      help="labels, one per row of DATA (.csv one column, .npy, .npz): integers "
