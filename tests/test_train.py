@@ -4,6 +4,7 @@ Tiny models (2 blocks, hidden 4) on a few dozen points; every fit compiles its e
 so the cost of these tests is compile time (hence ``fast_compile``).
 """
 
+import dataclasses
 import re
 
 import jax
@@ -323,7 +324,7 @@ def test_non_finite_loss_names_epoch_and_step_and_keeps_params(data, monkeypatch
     assert re.search(r"epoch 2\b", str(err)) and re.search(r"step 0\b", str(err)), str(err)
     assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(err.params))
     assert len(err.history) == 2
-    ref = train.fit(jax.random.key(4), data, train.replace(config, epochs=2))
+    ref = train.fit(jax.random.key(4), data, dataclasses.replace(config, epochs=2))
     _assert_trees_equal(err.params, ref.params)
 
 

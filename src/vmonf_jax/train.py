@@ -6,7 +6,6 @@ accumulated on device and fetched once per epoch. Each epoch function compiles o
 shape; a ragged last batch is filled with points from the start of the epoch's permutation.
 """
 
-import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
@@ -482,7 +481,3 @@ def _restore(directory, model, tx, key):
         best = (*tree["best"], meta["best_score"], meta["best_restart"])
     return snap, best
 
-
-def replace(config: FitConfig, **changes) -> FitConfig:
-    """A copy of ``config`` with fields changed (re-validated)."""
-    return dataclasses.replace(config, **changes)
