@@ -9,6 +9,9 @@ posterior (512,), batch 100). For each:
   against ``benchlib.LoopMixture`` (a Python loop over the same stacked parameters);
 - the scanned epoch (``train.make_epoch``, metrics fetched once per epoch as ``fit`` does);
 - scaling in K and in batch size; ``log_prob`` and sampling throughput;
+- pinwheel: scanned-epoch steps/s against device count n = 1, 2, 4, ... (powers of two up
+  to ``len(jax.devices())``), data-parallel and (where n divides K) component-parallel, on
+  the library's mesh training (``parallel.resolve``, ``train.make_epoch(parallel=...)``);
 - memory: XLA's buffer sizes per executable, process peak RSS (CPU) / device stats (GPU);
 - mnist: analytic matmul FLOPs of a step (formula printed) and achieved FLOP/s against the
   same run's dense float32 matmul throughput, measured interleaved with the steps.
@@ -18,7 +21,13 @@ Timings are rates of blocks of calls (about ``--block-s`` seconds each), repeate
 all alike); medians with min and max. Ratios are medians of per-round ratios.
 Writes ``results/bench.json`` and ``results/bench.png`` (steps/s against K, fused vs loop).
 
-    python benchmarks/bench.py [--quick] [--full] [--device-info] [--out results/bench.json]
+    python benchmarks/bench.py [--quick] [--full] [--device-info] [--fake-devices N]
+                               [--out results/bench.json]
+
+``--fake-devices N`` re-runs the script on the CPU with N fake XLA host devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=N``, ``JAX_PLATFORMS=cpu``): the
+device-scaling section then exercises the sharded code paths for correctness only; the fake
+devices share the host's cores, so their steps/s say nothing about speed-up.
 """
 
 import argparse
@@ -32,7 +41,7 @@ import benchlib as bl
 import jax
 import jax.numpy as jnp
 
-from vmonf_jax import train
+from vmonf_jax import parallel, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +52,10 @@ def parse(argv=None):
     p.add_argument("--full", action="store_true",
                    help="also the loop baseline at K=20 and 50 (compile grows linearly in K)")
     p.add_argument("--device-info", action="store_true", help="print the device record, exit")
+    p.add_argument("--fake-devices", type=int, default=None, metavar="N",
+                   help="CORRECTNESS ONLY: run on the CPU with N fake XLA host devices "
+                        "(re-executes with XLA_FLAGS=--xla_force_host_platform_device_count"
+                        "=N); they share the CPU cores, so no speed-up is measured")
     p.add_argument("--repeats", type=int, default=None, help="timed blocks per variant (7)")
     p.add_argument("--block-s", type=float, default=None, help="seconds per timed block (0.3)")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "bench.json")
@@ -113,17 +126,20 @@ def bench_steps(steps, name, args, extra_blocks=None):
     return out, rates, cfg, params
 
 
-def bench_epoch(name, args):
-    """Steps/s through ``train.make_epoch`` (one compiled call per epoch, lax.scan over
-    batches), fetching losses and metrics once per epoch as ``fit`` does."""
+def epoch_runner(name, args, spec=None):
+    """``(block, record, n_batches, epochs_per_block)``: a compiled ``train.make_epoch``
+    (over ``spec``'s mesh when given: carry and data placed as ``fit`` places them) and a
+    block of epochs that fetches losses and metrics once per epoch as ``fit`` does."""
     cfg = bl.config(name, args.quick)
     n_batches = 5 if name == "pinwheel" else 10  # pinwheel: the paper's 2,560 points
     model, tx, params, opt, _, _ = bl.setup(cfg)
     n = n_batches * cfg["batch"]
     data = (jax.random.normal(jax.random.key(7), (n, cfg["dim"]), jnp.float32),
             jnp.full((n,), -1, jnp.int32))
-    epoch = train.make_epoch(model, tx, cfg["batch"])
+    epoch = train.make_epoch(model, tx, cfg["batch"], parallel=spec)
     carry, t = (params, opt, None), jnp.float32(1.0)
+    if spec is not None:
+        carry, data = spec.place_carry(carry), spec.replicate(data)
     compiled, rec = bl.compile_timed(epoch, carry, data, jax.random.key(0), t)
     keys = bl.key_cycle()
     state = [carry]
@@ -141,6 +157,13 @@ def bench_epoch(name, args):
             one_epoch()
         return n_ep * n_batches
 
+    return block, rec, n_batches, n_ep
+
+
+def bench_epoch(name, args):
+    """Steps/s through ``train.make_epoch`` (one compiled call per epoch, lax.scan over
+    batches), fetching losses and metrics once per epoch as ``fit`` does."""
+    block, rec, n_batches, n_ep = epoch_runner(name, args)
     rates = timed_group({"epoch": block}, args.repeats)["epoch"]
     rec.update(steps_per_epoch=n_batches, epochs_per_block=n_ep, steps_per_s=bl.stats(rates))
     rec["epoch_ms"] = 1e3 * n_batches / rec["steps_per_s"]["median"]
@@ -150,6 +173,49 @@ def bench_epoch(name, args):
             "run_s": 400 * rec["epoch_ms"] / 1e3, "run_with_warm_start_s": 600 * rec[
                 "epoch_ms"] / 1e3}
     return rec
+
+
+def bench_devices(name, args):
+    """Scanned-epoch steps/s against device count n = 1, 2, 4, ... (powers of two up to
+    ``len(jax.devices())``): data-parallel at every n (where n divides the batch),
+    component-parallel where n divides K; all variants interleaved in one group."""
+    cfg = bl.config(name, args.quick)
+    devs = jax.devices()
+    ns = [2**i for i in range(len(devs).bit_length()) if 2**i <= len(devs)]
+    runners, recs = {}, {}
+    for n in ns:
+        mesh = parallel.make_mesh(n)
+        for mode, ok in (("data", cfg["batch"] % n == 0),
+                         ("components", cfg["n_components"] % n == 0)):
+            if not ok:
+                continue
+            spec = parallel.resolve(mode, mesh)
+            block, rec, _, n_ep = epoch_runner(name, args, spec)
+            runners[(mode, n)], recs[(mode, n)] = block, {**rec, "epochs_per_block": n_ep}
+            log(f"  compiled {name} epoch {mode}-parallel on {n} device(s): trace "
+                f"{rec['trace_s']:.1f} s, compile {rec['compile_s']:.1f} s")
+    rates = timed_group(runners, args.repeats)
+    out = {"data": {}, "components": {}}
+    for (mode, n), r in rates.items():
+        out[mode][str(n)] = {"steps_per_s": bl.stats(r), **recs[(mode, n)]}
+        if n > 1 and (mode, 1) in rates:
+            out[mode][str(n)]["over_1_device"] = ratio_stats(r, rates[(mode, 1)])
+    fake = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if devs[0].platform == "cpu" and (len(devs) == 1 or fake):
+        note = ("CPU: one XLA device per process by default, so only n=1 is measured. Fake "
+                "CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N, or "
+                "--fake-devices N) show correctness of the sharded epochs, not speed-up: they "
+                "share the same cores.")
+        if fake and len(devs) > 1:
+            note = (f"{len(devs)} FAKE CPU devices (--xla_force_host_platform_device_count): "
+                    "correctness only; they share the host's cores, so steps/s against n is "
+                    "not a speed-up measurement; component-parallel only where n divides K.")
+    else:
+        note = (f"{len(devs)} x {devs[0].device_kind}: steps/s of one scanned epoch "
+                f"({cfg['batch']}-point batches); data-parallel splits each batch over n "
+                "devices, component-parallel splits the K axis (only where n divides K).")
+    note += f" K={cfg['n_components']}, batch {cfg['batch']}."
+    return {"devices": out, "note": note}
 
 
 def bench_scaling(steps, name, args, key, values, loop_values=()):
@@ -261,6 +327,10 @@ def run(args, res):
     pin["throughput"] = bench_throughput("pinwheel", args)
     res["memory"]["after_pinwheel"] = bl.memory_record()
     save(res, args)
+    log(f"pinwheel: scanned-epoch steps/s against device count ({len(jax.devices())} "
+        "available), data- and component-parallel")
+    pin["device_scaling"] = bench_devices("pinwheel", args)
+    save(res, args)
     steps.cache.clear()
 
     # mnist ---------------------------------------------------------------------------------
@@ -330,6 +400,12 @@ def summary(res) -> str:
             for k, v in ks.items()) + "  (fused/loop steps/s)")
         if "k20_over_k5_step_time" in c:
             lines.append(f"{'':8s} step time K=20 / K=5: {c['k20_over_k5_step_time']:.2f}")
+        if "device_scaling" in c:
+            dv = c["device_scaling"]["devices"]
+            lines.append(f"{'':8s} devices (epoch steps/s): " + "; ".join(
+                f"{mode} " + " ".join(f"{n}:{v['steps_per_s']['median']:.1f}"
+                                      for n, v in dv[mode].items())
+                for mode in ("data", "components") if dv[mode]))
         tp = c["throughput"]
         lines.append(f"{'':8s} log_prob {tp['log_prob']['points_per_s']['median']:.4g} pts/s,"
                      f" sample {tp['sample']['points_per_s']['median']:.4g} pts/s")
@@ -376,8 +452,24 @@ def plot(res, path):
     plt.close(fig)
 
 
+def fake_devices_reexec(args, argv):
+    """``--fake-devices N``: XLA_FLAGS must be set before jax initialises its backend, so
+    re-execute this script (on the CPU) with it; a no-op when the flag is already set."""
+    flag = f"--xla_force_host_platform_device_count={args.fake_devices}"
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    if flag in flags:
+        return
+    flags = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
+    env = {**os.environ, "XLA_FLAGS": " ".join([*flags, flag]), "JAX_PLATFORMS": "cpu"}
+    argv = sys.argv[1:] if argv is None else list(argv)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
+
+
 def main(argv=None):
     args = parse(argv)
+    if args.fake_devices:
+        fake_devices_reexec(args, argv)
     if args.device_info:
         print(json.dumps(bl.device_info(), indent=2))
         return None

@@ -34,6 +34,9 @@ def test_bench_quick(tmp_path):
         assert c["k_scaling"]["fused"] and c["batch_scaling"]["fused"]
         for part in ("log_prob", "sample"):
             assert c["throughput"][part]["points_per_s"]["median"] > 0
+    dv = res["configs"]["pinwheel"]["device_scaling"]
+    assert dv["note"] and dv["devices"]["data"]["1"]["steps_per_s"]["median"] > 0
+    assert dv["devices"]["components"]["1"]["steps_per_s"]["median"] > 0
     fl = res["configs"]["mnist"]["flops"]
     b, d, k, n_blocks, h, p = 16, 8, 5, 1, 16, 8  # benchlib.QUICK["mnist"]
     assert fl["train_step"] == 3 * 2 * b * (k * n_blocks * (d * h + h * 2 * d) + d * p + p * k)
