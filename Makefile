@@ -22,7 +22,7 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests experiments benchmarks
+	$(BIN)/ruff check src tests experiments benchmarks studies
 
 pinwheel: $(STAMP)
 	$(BIN)/python experiments/pinwheel.py $(EXP_ARGS)
