@@ -141,6 +141,17 @@ def test_temperature_schedule(start, decay, floor):
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("decay", [0.5, 1.0])
+def test_fit_records_the_scheduled_temperature(data, decay):
+    """fit uses one T per epoch, also for a constant schedule (decay 1)."""
+    config = _config(temperature_start=2.0, temperature_decay=decay, temperature_min=0.3,
+                     epochs=3)
+    res = train.fit(jax.random.key(0), data, config)
+    expected = [max(0.3, 2.0 * decay**e) for e in range(3)]
+    np.testing.assert_allclose([h["T"] for h in res.history if h["phase"] == "main"],
+                               expected, rtol=1e-6)
+
+
 # -- optimiser ------------------------------------------------------------------------------
 def _updates(config, params, grads, steps=3):
     tx = train.make_optimizer(config)

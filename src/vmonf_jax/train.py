@@ -306,7 +306,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if spec is not None:
         spec.check(model.n_components)
     tx, epochs = _compiled(_step_config(config), spec)
-    temps = np.asarray(config.temperature_schedule()(jnp.arange(config.epochs)), np.float32)
+    temps = np.asarray(jax.vmap(config.temperature_schedule())(jnp.arange(config.epochs)),
+                       np.float32)  # vmap: a constant schedule still gives one T per epoch
     plan = _phases(config, has_labels, int(lab.sum()) if has_labels else 0)
     t_final = config.final_temperature()
 
