@@ -393,22 +393,7 @@ def compare(args):
         carry = jax.tree.map(jnp.copy, (params, o, None))
         compiled, erecs[name] = bl.compile_timed(ep, carry, data, next(keys), t,
                                                  compiler_options=opts)
-        state = [carry]
-
-        def one(compiled=compiled, state=state):
-            c, losses, metrics = compiled(state[0], data, next(keys), t)
-            jax.device_get((losses, metrics))
-            state[0] = c
-
-        one()
-        k = bl.calibrate(one, args.block_s)
-
-        def block(one=one, k=k):
-            for _ in range(k):
-                one()
-            return 5 * k
-
-        eblocks[name] = block
+        eblocks[name] = _epoch_block(compiled, carry, data, keys, t, 5, args.block_s)
         print(f"  {name}: compile {erecs[name]['compile_s']:.1f} s", flush=True)
     erates = bl.interleaved(eblocks, args.repeats)
     for name, r in erates.items():
@@ -416,6 +401,27 @@ def compare(args):
                               "speedup_vs_library": bl.stats(
                                   [a / b for a, b in zip(r, erates["epoch:library"])])}
     return out
+
+
+def _epoch_block(compiled, carry, data, keys, t, steps_per_epoch, block_s):
+    """A timing block for ``bl.interleaved``: as many compiled epochs as fill ``block_s``,
+    each fetching its metrics (as ``fit`` does); returns the number of steps run."""
+    state = [carry]
+
+    def one():
+        c, losses, metrics = compiled(state[0], data, next(keys), t)
+        jax.device_get((losses, metrics))
+        state[0] = c
+
+    one()
+    k = bl.calibrate(one, block_s)
+
+    def block():
+        for _ in range(k):
+            one()
+        return steps_per_epoch * k
+
+    return block
 
 
 # -- XLA compile options, in process (``jit(...).lower(...).compile(compiler_options=...)``) -
@@ -453,22 +459,8 @@ def compare_options(args, name):
             recs[oname] = {"options": opts, "error": str(e).splitlines()[0][:200]}
             continue
         recs[oname] = {"options": opts, "compile_s": time.perf_counter() - t0}
-        state = [jax.tree.map(jnp.copy, (params, opt, None))]
-
-        def one(compiled=compiled, state=state):
-            c, losses, metrics = compiled(state[0], data, next(keys), t)
-            jax.device_get((losses, metrics))
-            state[0] = c
-
-        one()
-        k = bl.calibrate(one, args.block_s)
-
-        def block(one=one, k=k):
-            for _ in range(k):
-                one()
-            return n_b * k
-
-        blocks[oname] = block
+        blocks[oname] = _epoch_block(compiled, jax.tree.map(jnp.copy, (params, opt, None)),
+                                     data, keys, t, n_b, args.block_s)
         print(f"  {name} options {oname}: compile {recs[oname]['compile_s']:.1f} s", flush=True)
     rates = bl.interleaved(blocks, args.repeats if name == "pinwheel" else 3)
     for oname, r in rates.items():

@@ -19,17 +19,24 @@ def save(directory, tree, meta: dict) -> None:
     """Write pytree ``tree`` and JSON-serialisable ``meta`` to ``directory`` atomically."""
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
-    tmp, final, old = (os.path.join(directory, _NAME + s) for s in (".tmp", "", ".old"))
-    for path in (tmp, old):
-        shutil.rmtree(path, ignore_errors=True)
+    tmp, final = (os.path.join(directory, _NAME + s) for s in (".tmp", ""))
+    shutil.rmtree(tmp, ignore_errors=True)
     ckptr = ocp.StandardCheckpointer()
     ckptr.save(tmp, tree)
     ckptr.wait_until_finished()
     with open(os.path.join(tmp, "meta.json"), "w") as f:
         json.dump(meta, f)
-    if os.path.exists(final):
-        os.replace(final, old)
-    os.replace(tmp, final)
+    replace_dir(tmp, final)
+
+
+def replace_dir(src, dst) -> None:
+    """Move directory ``src`` to ``dst``, replacing any old ``dst`` (kept as ``dst.old``
+    until the new one is in place, so a crash in between loses neither)."""
+    old = dst + ".old"
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.exists(dst):
+        os.replace(dst, old)
+    os.replace(src, dst)
     shutil.rmtree(old, ignore_errors=True)
 
 

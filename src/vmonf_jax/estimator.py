@@ -237,14 +237,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             }
             with open(os.path.join(tmp, MANIFEST), "w") as f:
                 json.dump(manifest, f, indent=1, default=_json_default)
-            if os.path.exists(path):
-                old = path + ".old"
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            ckpt.replace_dir(tmp, path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -241,7 +241,7 @@ class FitResult:
     restart: int
 
 
-def _phases(config: FitConfig, has_labels: bool, n_labelled: int):
+def _phases(config: FitConfig, has_labels: bool):
     """The ordered (phase, kind) epochs of one restart."""
     plan = []
     if config.init == "kmeans" and not has_labels and config.warm_epochs:
@@ -308,7 +308,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     tx, epochs = _compiled(_step_config(config), spec)
     temps = np.asarray(jax.vmap(config.temperature_schedule())(jnp.arange(config.epochs)),
                        np.float32)  # vmap: a constant schedule still gives one T per epoch
-    plan = _phases(config, has_labels, int(lab.sum()) if has_labels else 0)
+    plan = _phases(config, has_labels)
     t_final = config.final_temperature()
 
     snap, best = None, None
