@@ -10,7 +10,7 @@ EXP_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,experiments,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)

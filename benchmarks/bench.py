@@ -14,15 +14,19 @@ posterior (512,), batch 100). For each:
   the library's mesh training (``parallel.resolve``, ``train.make_epoch(parallel=...)``);
 - memory: XLA's buffer sizes per executable, process peak RSS (CPU) / device stats (GPU);
 - mnist: analytic matmul FLOPs of a step (formula printed) and achieved FLOP/s against the
-  same run's dense float32 matmul throughput, measured interleaved with the steps.
+  same run's dense float32 matmul throughput, measured interleaved with the steps;
+- flowjax side by side (``flowjax_side.py``, issue 11's table): steps/s through
+  ``VMoNF.fit`` against flowjax's jitted step at K=5 and 20, and the default fit, cold,
+  against flowjax's ``fit_to_data`` of 400 epochs; skipped with a note where flowjax (the
+  ``bench`` extra) is not installed.
 
 Timings are rates of blocks of calls (about ``--block-s`` seconds each), repeated
 ``--repeats`` times round-robin over the variants compared (so a change in machine load hits
 all alike); medians with min and max. Ratios are medians of per-round ratios.
 Writes ``results/bench.json`` and ``results/bench.png`` (steps/s against K, fused vs loop).
 
-    python benchmarks/bench.py [--quick] [--full] [--device-info] [--fake-devices N]
-                               [--out results/bench.json]
+    python benchmarks/bench.py [--quick] [--full] [--sections pinwheel mnist flowjax]
+                               [--device-info] [--fake-devices N] [--out results/bench.json]
 
 ``--fake-devices N`` re-runs the script on the CPU with N fake XLA host devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=N``, ``JAX_PLATFORMS=cpu``): the
@@ -38,12 +42,16 @@ import time
 from pathlib import Path
 
 import benchlib as bl
+import flowjax_side
 import jax
 import jax.numpy as jnp
 
 from vmonf_jax import parallel, train
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+SECTIONS = ("pinwheel", "mnist", "flowjax")
 
 
 def parse(argv=None):
@@ -56,6 +64,11 @@ def parse(argv=None):
                    help="CORRECTNESS ONLY: run on the CPU with N fake XLA host devices "
                         "(re-executes with XLA_FLAGS=--xla_force_host_platform_device_count"
                         "=N); they share the CPU cores, so no speed-up is measured")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                   help="what to run (default: all)")
+    p.add_argument("--cold-repeats", type=int, default=1,
+                   help="rounds of the cold default fits (flowjax section; ours and flowjax "
+                        "alternate, each in a fresh process)")
     p.add_argument("--repeats", type=int, default=None, help="timed blocks per variant (7)")
     p.add_argument("--block-s", type=float, default=None, help="seconds per timed block (0.3)")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "bench.json")
@@ -300,12 +313,25 @@ def run(args, res):
     log(f"device: {res['device']['devices']} ({res['device']['device_kind']}), "
         f"load avg {res['device']['load_avg']}")
     steps = Steps(args)
-    gpu = res["device"]["platform"] != "cpu"
-    # --quick: each section on the fewest extra compilations (K=1 fused only, one batch size)
+    for name in args.sections:
+        {"pinwheel": run_pinwheel, "mnist": run_mnist, "flowjax": run_flowjax}[name](
+            args, res, steps)
+        save(res, args)
+    res["wall_s"] = time.perf_counter() - t_start
+    res["device"]["load_avg_end"] = list(os.getloadavg())
+
+
+def run_flowjax(args, res, steps):
+    log("flowjax side by side: steps/s through VMoNF.fit vs flowjax's step; cold fits")
+    res["flowjax"] = flowjax_side.run(args.quick, args.repeats, args.block_s,
+                                      args.cold_repeats, bl.stats, log)
+    res["memory"]["after_flowjax"] = bl.memory_record()
+
+
+def run_pinwheel(args, res, steps):
+    # --quick: each section on the fewest extra compilations (K=5 only, one batch size)
     ks = (5,) if args.quick else (1, 2, 5, 10, 20, 50)
     loop_ks = (5,) if args.quick else ks if args.full else (1, 2, 5, 10)
-
-    # pinwheel ------------------------------------------------------------------------------
     log("pinwheel: train step, fused vs loop")
     pin = res["configs"]["pinwheel"] = {"config": bl.config("pinwheel", args.quick)}
     pin["step"], _, _, _ = bench_steps(steps, "pinwheel", args)
@@ -330,10 +356,11 @@ def run(args, res):
     log(f"pinwheel: scanned-epoch steps/s against device count ({len(jax.devices())} "
         "available), data- and component-parallel")
     pin["device_scaling"] = bench_devices("pinwheel", args)
-    save(res, args)
     steps.cache.clear()
 
-    # mnist ---------------------------------------------------------------------------------
+
+def run_mnist(args, res, steps):
+    gpu = res["device"]["platform"] != "cpu"
     log("mnist: train step, fused vs loop, with the dense matmul reference interleaved")
     mcfg = bl.config("mnist", args.quick)
     mm_blocks, mm_desc = bl.matmul_blocks(4096 if gpu else (256 if args.quick else 1024),
@@ -371,8 +398,7 @@ def run(args, res):
     res["memory"]["after_mnist"] = bl.memory_record()
     res["memory"]["note"] = ("peak_rss_mb: process high-water mark after each section "
                              "(monotone); per executable see xla_*_size_in_bytes")
-    res["wall_s"] = time.perf_counter() - t_start
-    res["device"]["load_avg_end"] = list(os.getloadavg())
+    steps.cache.clear()
 
 
 # -- output -------------------------------------------------------------------------------
@@ -409,16 +435,21 @@ def summary(res) -> str:
         tp = c["throughput"]
         lines.append(f"{'':8s} log_prob {tp['log_prob']['points_per_s']['median']:.4g} pts/s,"
                      f" sample {tp['sample']['points_per_s']['median']:.4g} pts/s")
-    fl = res["configs"]["mnist"]["flops"]
-    lines.append(f"mnist FLOPs/step {fl['train_step']:.4g} = {fl['formula']}")
-    lines.append(
-        f"mnist achieved {fl['achieved_flop_s']['median'] / 1e9:.1f} GFLOP/s vs matmul "
-        f"{fl['matmul']['square']['flop_s']['median'] / 1e9:.1f} GFLOP/s "
-        f"({fl['matmul']['square']['shape']}): {fl['fused_over_matmul_square']['median']:.0%}"
-        f" (loop {fl['loop_over_matmul_square']['median']:.0%}); mnist-shaped batched matmul "
-        f"{fl['matmul']['mnist_shaped']['flop_s']['median'] / 1e9:.1f} GFLOP/s")
-    lines.append(f"peak RSS {res['memory']['after_mnist']['peak_rss_mb']:.0f} MiB; "
-                 f"wall {res['wall_s']:.0f} s")
+    if "mnist" in res["configs"]:
+        fl = res["configs"]["mnist"]["flops"]
+        lines.append(f"mnist FLOPs/step {fl['train_step']:.4g} = {fl['formula']}")
+        lines.append(
+            f"mnist achieved {fl['achieved_flop_s']['median'] / 1e9:.1f} GFLOP/s vs matmul "
+            f"{fl['matmul']['square']['flop_s']['median'] / 1e9:.1f} GFLOP/s "
+            f"({fl['matmul']['square']['shape']}): "
+            f"{fl['fused_over_matmul_square']['median']:.0%} (loop "
+            f"{fl['loop_over_matmul_square']['median']:.0%}); mnist-shaped batched matmul "
+            f"{fl['matmul']['mnist_shaped']['flop_s']['median'] / 1e9:.1f} GFLOP/s")
+    if "flowjax" in res:
+        lines.append(flowjax_side.table(res["flowjax"]))
+    lines.append(f"peak RSS {bl.peak_rss_mb():.0f} MiB; wall {res['wall_s']:.0f} s; load avg "
+                 f"{res['device']['load_avg'][0]:.1f} at start, "
+                 f"{res['device']['load_avg_end'][0]:.1f} at end")
     return "\n".join(lines)
 
 
@@ -428,8 +459,11 @@ def plot(res, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(res["configs"]), figsize=(5 * len(res["configs"]), 4))
-    for ax, (name, c) in zip(list(axes), res["configs"].items()):
+    if not res["configs"]:
+        return
+    fig, axes = plt.subplots(1, len(res["configs"]), figsize=(5 * len(res["configs"]), 4),
+                             squeeze=False)
+    for ax, (name, c) in zip(axes[0], res["configs"].items()):
         for v, style in (("fused", "o-"), ("loop", "s--")):
             pts = c["k_scaling"].get(v, {})
             if not pts:
@@ -485,7 +519,7 @@ def main(argv=None):
     plot(res, args.plot)
     text = summary(res)
     log(text)
-    log(f"wrote {args.out} and {args.plot}")
+    log(f"wrote {args.out}" + (f" and {args.plot}" if res["configs"] else ""))
     return res
 
 

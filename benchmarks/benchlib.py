@@ -13,7 +13,6 @@ import platform
 import resource
 import statistics
 import time
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +40,6 @@ def config(name: str, quick: bool = False, **changes) -> dict:
     return {**CONFIGS[name], **(QUICK[name] if quick else {}), **changes}
 
 
-@dataclass(frozen=True)
 class LoopMixture(Mixture):
     """The same model evaluated by a Python loop over components (the paper's PyTorch style).
 
@@ -212,19 +210,24 @@ def step_flops(cfg: dict, params=None) -> dict:
         return sum(a * c for a, c in zip(sizes[:-1], sizes[1:]))
 
     if cfg["flow_name"] == "maf":  # MADE: D -> H.. -> 2D (shift and log-scale heads)
-        per_block = chain([d, *hs, 2 * d])
-        block_txt = " + ".join(f"{a}*{c}" for a, c in zip([d, *hs], [*hs, 2 * d]))
+        widths = [[d, *hs, 2 * d]] * L
         sym = "MADE (D*H + H*2D)"
-    else:  # coupling: two MLPs (s and t), each D -> H.. -> D on the masked input
-        per_block = 2 * chain([d, *hs, d])
-        block_txt = "2*(" + " + ".join(f"{a}*{c}" for a, c in zip([d, *hs], [*hs, d])) + ")"
-        sym = "coupling 2*(D*H + H*D)"
+    else:  # split coupling: one MLP from the kept part A to two heads for the other part
+        split = (d + 1) // 2
+        kept = [split if i % 2 == 0 else d - split for i in range(L)]
+        widths = [[a, *hs, 2 * (d - a)] for a in kept]
+        sym = "coupling (A*H + H*2(D-A)), A = kept width"
+    blocks = sum(chain(w) for w in widths)
+    # blocks alternate (split coupling of odd D): one term per distinct block shape
+    shapes = {tuple(w): widths.count(w) for w in widths}
+    block_txt = " + ".join(f"{n} * [" + " + ".join(f"{a}*{c}" for a, c in zip(w[:-1], w[1:]))
+                           + "]" for w, n in shapes.items())
     post = chain([d, *ps, k])
     post_txt = " + ".join(f"{a}*{c}" for a, c in zip([d, *ps], [*ps, k]))
-    fwd = 2 * b * (k * L * per_block + post)
+    fwd = 2 * b * (k * blocks + post)
     out = {
-        "formula": (f"3 * 2 * B * (K * L * [{sym}] + posterior (D*P + P*K)) = "
-                    f"3 * 2 * {b} * ({k} * {L} * [{block_txt}] + [{post_txt}])"),
+        "formula": (f"3 * 2 * B * (K * sum over L blocks [{sym}] + posterior (D*P + P*K)) = "
+                    f"3 * 2 * {b} * ({k} * ({block_txt}) + [{post_txt}])"),
         "forward": fwd, "train_step": 3 * fwd,
     }
     if params is not None:  # cross-check: every kernel weight is used once per forward row

@@ -5,10 +5,8 @@ RealNVP (10 blocks, hidden 8), posterior 2x16, batch 128, 500 epochs. The paper 
 the two components split the plane into halves; the figures show what this fit does.
 """
 
-import common
-
-from vmonf_jax.data import train_test, two_circles
-from vmonf_jax.report import run_experiment
+from harness import cli
+from vmonf_jax.data import two_circles
 
 PAPER = dict(n_components=2, flow="realnvp", n_blocks=10, hidden=(8,),
              posterior_hidden=(16, 16), batch_size=128, learning_rate=1e-3, epochs=500)
@@ -18,16 +16,8 @@ DATA = dict(n=1024, factor=0.5, noise=0.05)
 
 
 def main(argv=None):
-    args = common.parse(common.parser("circles", __doc__), argv)
-    data = {**DATA, "n": 128} if args.quick else DATA
-
-    def run(seed, outdir):
-        train, test = train_test(two_circles, seed=seed, **data)
-        model = common.estimator(args, PAPER, QUICK, seed)
-        return run_experiment("circles", model, train, test, outdir, data=data,
-                              single_flow=not args.no_single_flow, gmm_sweep=(2, 10, 20, 50))
-
-    return common.run_seeds(args, "circles", run)
+    return cli.toy_main("circles", __doc__, two_circles, DATA, {"n": 128}, PAPER, QUICK,
+                        gmm_sweep=(2, 10, 20, 50), argv=argv)
 
 
 if __name__ == "__main__":

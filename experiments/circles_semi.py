@@ -7,12 +7,11 @@ every step (``--semi joint``). Accuracy: predictions mapped through the labelled
 against the true circle of independent test points.
 """
 
-import common
 from circles import PAPER as CIRCLES
 from circles import QUICK as CIRCLES_QUICK
-
+from harness import cli
+from harness.run import run_experiment
 from vmonf_jax.data import semi_supervised_labels, train_test, two_circles
-from vmonf_jax.report import run_experiment
 
 PAPER = dict(CIRCLES, pretrain_epochs=300, semi_supervised="paper")
 QUICK = dict(CIRCLES_QUICK, pretrain_epochs=2)
@@ -21,24 +20,24 @@ DATA = dict(n=N_UNLABELLED + 2 * N_PER_CLASS, factor=0.5, noise=0.05)
 
 
 def main(argv=None):
-    p = common.parser("circles-semi", __doc__)
+    p = cli.parser("circles-semi", __doc__)
     p.add_argument("--semi", choices=("paper", "joint"), default="paper",
                    help="paper: alternate unsupervised and supervised epochs; joint: both in "
                         "every step")
-    args = common.parse(p, argv)
+    args = cli.parse(p, argv)
     data = {**DATA, "n": 128 + 2 * N_PER_CLASS} if args.quick else DATA
 
     def run(seed, outdir):
         train, test = train_test(two_circles, seed=seed, **data)
         labels = semi_supervised_labels(train[1], N_PER_CLASS, seed=seed)
-        model = common.estimator(args, PAPER, QUICK, seed).set_params(
+        model = cli.estimator(args, PAPER, QUICK, seed).set_params(
             semi_supervised=args.semi)
         return run_experiment("circles-semi", model, train, test, outdir, labels=labels,
                               data={**data, "labelled_per_class": N_PER_CLASS,
                                     "semi_supervised": args.semi},
                               single_flow=not args.no_single_flow, gmm_sweep=(2, 10, 20, 50))
 
-    return common.run_seeds(args, "circles-semi", run)
+    return cli.run_seeds(args, "circles-semi", run)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ writes to results/mnist-random/ so that both can be compared. The fitted model i
 results/mnist/model; the contingency table as contingency.{csv,md,png}.
 """
 
-import common
-
+from harness import cli
+from harness.run import run_experiment
 from vmonf_jax.data import load_mnist
-from vmonf_jax.report import run_experiment
 
 PAPER = dict(n_components=5, flow="maf", n_blocks=5, hidden=(200,), posterior_hidden=(512,),
              batch_size=100, learning_rate=1e-4, weight_decay=1e-6, epochs=100,
@@ -24,21 +23,21 @@ QUICK_SIZES = (200, 100)
 
 
 def main(argv=None):
-    args = common.parse(common.parser("mnist", __doc__, data=True), argv)
+    args = cli.parse(cli.parser("mnist", __doc__, data=True), argv)
     target = "mnist" if args.init == "kmeans" else "mnist-random"
 
     def run(seed, outdir):
         splits = load_mnist(args.data, digits=(0, 1, 2, 3, 4), seed=seed)
         train, test = splits["train"], splits["test"]
         if args.quick:
-            train = common.subsample(*train, QUICK_SIZES[0], seed)
-            test = common.subsample(*test, QUICK_SIZES[1], seed)
-        model = common.estimator(args, PAPER, QUICK, seed)
+            train = cli.subsample(*train, QUICK_SIZES[0], seed)
+            test = cli.subsample(*test, QUICK_SIZES[1], seed)
+        model = cli.estimator(args, PAPER, QUICK, seed)
         return run_experiment(target, model, train, test, outdir, images=True,
                               data={"source": args.data, "digits": [0, 1, 2, 3, 4]},
                               single_flow=not args.no_single_flow, save_model=True)
 
-    return common.run_seeds(args, target, run)
+    return cli.run_seeds(args, target, run)
 
 
 if __name__ == "__main__":

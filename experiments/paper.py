@@ -13,11 +13,10 @@ from pathlib import Path
 
 import circles
 import circles_semi
-import common
 import mnist
 import pinwheel
-
-from vmonf_jax.report import TARGETS, write_report
+from harness import cli
+from harness.report import TARGETS, write_report
 
 SCRIPTS = {"pinwheel": pinwheel, "circles": circles, "circles-semi": circles_semi,
            "mnist": mnist}
@@ -42,10 +41,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick and args.out is None:
         args.out = tempfile.mkdtemp(prefix="vmonf-quick-")
-    out = Path(args.out) if args.out else common.RESULTS
-    if args.quick and (out.resolve() == common.RESULTS or common.RESULTS in
+    out = Path(args.out) if args.out else cli.RESULTS
+    if args.quick and (out.resolve() == cli.RESULTS or cli.RESULTS in
                        out.resolve().parents):
-        p.error(f"--quick never writes under {common.RESULTS}")
+        p.error(f"--quick never writes under {cli.RESULTS}")
     if not args.report_only:
         shared = ["--out", str(out), "--seed", str(args.seed)]
         shared += ["--quick"] * args.quick + ["--no-single-flow"] * args.no_single_flow

@@ -5,10 +5,8 @@ RealNVP (8 blocks, hidden 8), posterior hidden 3, batch 512, lr 1e-3, 400 epochs
 Writes results/pinwheel/{metrics.json, data.png, samples.png, log_density.png, training.png}.
 """
 
-import common
-
-from vmonf_jax.data import pinwheel, train_test
-from vmonf_jax.report import run_experiment
+from harness import cli
+from vmonf_jax.data import pinwheel
 
 PAPER = dict(n_components=5, flow="realnvp", n_blocks=8, hidden=(8,), posterior_hidden=(3,),
              batch_size=512, learning_rate=1e-3, epochs=400)
@@ -17,16 +15,8 @@ DATA = dict(n_per_wing=512, n_wings=5, radial_std=0.3, tangential_std=0.05, rate
 
 
 def main(argv=None):
-    args = common.parse(common.parser("pinwheel", __doc__), argv)
-    data = {**DATA, "n_per_wing": 32} if args.quick else DATA
-
-    def run(seed, outdir):
-        train, test = train_test(pinwheel, seed=seed, **data)
-        model = common.estimator(args, PAPER, QUICK, seed)
-        return run_experiment("pinwheel", model, train, test, outdir, data=data,
-                              single_flow=not args.no_single_flow, gmm_sweep=(5, 10, 20, 50))
-
-    return common.run_seeds(args, "pinwheel", run)
+    return cli.toy_main("pinwheel", __doc__, pinwheel, DATA, {"n_per_wing": 32}, PAPER, QUICK,
+                        gmm_sweep=(5, 10, 20, 50), argv=argv)
 
 
 if __name__ == "__main__":

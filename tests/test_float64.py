@@ -29,10 +29,11 @@ LAYERS = {
     "batchnorm": (BatchNorm(3), 3),
 }
 
-# both coupling parities and batch-norm; both MADE orderings
+# both coupling parities and batch-norm; both MADE orderings; LU mixing with PReLU between
 FLOWS = {
     "realnvp-bn": lambda: flows.realnvp(3, n_blocks=2, hidden=(8,), batch_norm=True),
     "maf": lambda: flows.maf(3, n_blocks=2, hidden=(8,)),
+    "glow-prelu": lambda: flows.glow(3, n_blocks=2, hidden=(8,), prelu=True),
 }
 
 

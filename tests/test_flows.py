@@ -1,4 +1,5 @@
-"""Whole flows (RealNVP, MAF; batch-norm flows in eval mode) on small dims, float32."""
+"""Whole flows (RealNVP, MAF, Glow; with PReLU layers; batch-norm flows in eval mode) on
+small dims, float32."""
 
 from functools import partial
 
@@ -20,6 +21,10 @@ FLOWS = {
     "realnvp": lambda: flows.realnvp(3, n_blocks=4, hidden=(8,)),
     "realnvp-bn": lambda: flows.realnvp(3, n_blocks=3, hidden=(8,), batch_norm=True),
     "maf": lambda: flows.maf(3, n_blocks=3, hidden=(8,)),
+    "glow": lambda: flows.glow(3, n_blocks=3, hidden=(8,)),
+    "glow-prelu-bn": lambda: flows.glow(3, n_blocks=2, hidden=(8,), prelu=True,
+                                        batch_norm=True),
+    "maf-prelu": lambda: flows.maf(3, n_blocks=2, hidden=(8,), prelu=True),
 }
 
 
@@ -80,6 +85,7 @@ def test_flow_log_det_matches_jacobian(flow_results):
 TWO_D = {
     "realnvp": lambda: flows.realnvp(2, n_blocks=4, hidden=(8,)),
     "maf": lambda: flows.maf(2, n_blocks=3, hidden=(8,)),
+    "glow-prelu": lambda: flows.glow(2, n_blocks=3, hidden=(8,), prelu=True),
 }
 
 
@@ -87,7 +93,7 @@ TWO_D = {
 def test_2d_density_integrates_to_one(name, perturb):
     flow = TWO_D[name]()
     params, _ = _perturbed(flow, perturb, seed=11, scale=0.3)
-    g = np.linspace(-8.0, 8.0, 401)
+    g = np.linspace(-16.0, 16.0, 801)  # spacing 0.04; a wide draw keeps mass past +-8
     xx, yy = np.meshgrid(g, g, indexing="ij")
     grid = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], 1), jnp.float32)
     density = np.exp(np.asarray(jax.jit(flow.log_prob)(params, grid), np.float64))
@@ -142,7 +148,7 @@ def test_vmapped_stacked_flows_match_per_flow(name, perturb):
     assert np.ptp(np.asarray(stacked)[:, 0]) > 1e-3  # the k flows really differ
 
 
-@pytest.mark.parametrize("name", ["maf", "realnvp-bn"])
+@pytest.mark.parametrize("name", ["maf", "realnvp-bn", "glow-prelu-bn"])
 def test_float32_in_float32_out(name):
     flow = FLOWS[name]()
     init = flow.init(jax.random.key(0))
@@ -181,6 +187,16 @@ def test_batch_norm_flow_train_mode_returns_new_state():
         flow.log_prob(params, x)
 
 
+def test_glow_blocks_are_lu_mixing_then_coupling_with_prelu_between():
+    flow = flows.glow(4, n_blocks=3, hidden=(8,), prelu=True)
+    kinds = [type(layer).__name__ for layer in flow.layers]
+    block = ["AffineCoupling", "LUAffine"]  # base -> data order: mixing acts first on data
+    assert kinds == block + ["PReLULayer"] + block + ["PReLULayer"] + block
+    lus = [layer for layer in flow.layers if type(layer).__name__ == "LUAffine"]
+    assert len({layer.seed for layer in lus}) == 3  # a different permutation per block
+    assert flows.make_flow("glow", 4, 3, (8,), prelu=True) == flow
+
+
 def test_realnvp_needs_two_dims():
     with pytest.raises(ValueError, match="dim"):
         flows.realnvp(1)
@@ -194,7 +210,9 @@ def test_realnvp_needs_two_dims():
     lambda: flows.maf(2, n_blocks=-1),
     lambda: flows.realnvp(2, hidden=(0,)),
     lambda: flows.maf(2, hidden=(8, -1)),
-    lambda: flows.make_flow("glow", 2, 2, (8,)),
+    lambda: flows.glow(1),
+    lambda: flows.glow(2, hidden=(0,)),
+    lambda: flows.make_flow("nice", 2, 2, (8,)),
 ])
 def test_bad_sizes_raise(build):
     with pytest.raises(ValueError):

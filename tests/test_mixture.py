@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import vmonf_jax as vm
-from vmonf_jax import train
+from vmonf_jax import flows, train
 from vmonf_jax.mixture import Mixture, elbo_from_terms
 
 FLOWS = ("realnvp", "maf")
@@ -116,7 +116,7 @@ def test_labelled_point_trains_only_its_own_component(perturb):
     assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads["posterior"])) > 0
 
 
-@pytest.mark.parametrize("flow", FLOWS)
+@pytest.mark.parametrize("flow", [*FLOWS, "glow"])
 def test_mixture_density_integrates_to_one_on_2d_grid(flow, perturb):
     model = _model(flow, k=3, prior="learned")
     params = _params(model, perturb, 1, scale=0.3)  # perturbed prior too: non-uniform pi
@@ -232,3 +232,45 @@ def test_batch_norm_mixture(flow, perturb):
     assert res.state is not None
     assert jax.tree.structure(res.state) == jax.tree.structure(state)
     assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(res.params))
+
+
+def test_flow_object_name_and_spec_build_the_same_mixture():
+    by_name = Mixture(2, 3, "glow", n_blocks=2, hidden=(4,), prelu=True)
+    by_spec = Mixture(2, 3, {"name": "glow", "n_blocks": 2, "hidden": (4,), "prelu": True})
+    by_object = Mixture(2, 3, flows.glow(2, n_blocks=2, hidden=(4,), prelu=True))
+    assert by_name == by_spec == by_object and hash(by_name) == hash(by_object)
+    assert by_name.flow is by_name.flow  # built once, not per access
+    assert Mixture(2, flow_name="maf", n_blocks=2, hidden=(4,)) == Mixture(
+        2, flow=flows.maf(2, n_blocks=2, hidden=(4,)))
+    assert Mixture(2, flow=flows.glow(2, n_blocks=2, batch_norm=True)).batch_norm
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"flow": flows.maf(3)}, "dim 3"),
+    ({"flow": flows.maf(2), "n_blocks": 2}, "Flow object"),
+    ({"flow": "maf", "flow_name": "maf"}, "not both"),
+    ({"flow": {"n_blocks": 2}}, "'name'"),
+    ({"flow": {"name": "maf", "n_blocks": 2}, "n_blocks": 3}, "twice"),
+    ({"flow": {"name": "maf", "depth": 2}}, "depth"),
+    ({"flow": "nice"}, "unknown flow"),
+])
+def test_bad_flow_spec_is_a_clear_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Mixture(2, 2, **kwargs)
+
+
+def test_glow_prelu_mixture_fits_a_few_epochs():
+    rng = np.random.default_rng(20)
+    centres = np.array([[-3.0, 0.0], [3.0, 0.0]], np.float32)
+    y = np.arange(256) % 2
+    x = (centres[y] + 0.5 * rng.standard_normal((256, 2))).astype(np.float32)
+    model = Mixture(2, 2, "glow", n_blocks=2, hidden=(8,), prelu=True, posterior_hidden=(8,))
+    config = train.FitConfig(model=model, epochs=30, batch_size=64, learning_rate=1e-2,
+                             init="random", warm_epochs=0, verbose=False)
+    res = train.fit(jax.random.key(21), x, config)
+    start = float(jnp.mean(model.log_prob(model.init(jax.random.key(21)), jnp.asarray(x))))
+    end = float(jnp.mean(model.log_prob(res.params, jnp.asarray(x))))
+    print(f"\nglow mixture: log-likelihood {start:.3f} at init, {end:.3f} after 30 epochs")
+    assert np.isfinite(end) and end > start + 0.5
+    slopes = np.exp(np.asarray(res.params["components"][2]["log_alpha"]))  # the PReLU layer
+    assert slopes.shape == (2, 2) and np.abs(slopes - 1).max() > 1e-3  # PReLU layers train

@@ -116,3 +116,29 @@ def test_errors():
         pre.transform(np.full((2, 3), np.nan))
     with pytest.raises(ValueError, match=r"\[0, 256\)"):
         LogitPixels().fit(PIXELS).transform(PIXELS + 1)
+
+
+def _stored(**changes):
+    d = _fitted("standardize")[0].to_dict()
+    return {**d, **changes}
+
+
+@pytest.mark.parametrize("d,match", [
+    (_stored(scale=[1.0, 0.0, 1.0]), r"scale\[1\] must be positive"),
+    (_stored(scale=[1.0, 1.0, -2.0]), r"scale\[2\] must be positive"),
+    (_stored(scale=[1.0, float("nan"), 1.0]), r"scale\[1\] must be finite"),
+    (_stored(mean=[0.0, float("inf"), 1.0]), r"mean\[1\] must be finite"),
+    (_stored(scale=[1.0, 1.0]), "scale must be a list of 3 numbers"),
+    (_stored(mean="zero"), "mean must be a list of 3 numbers"),
+    (_stored(mean=[0.0, True, 1.0]), "mean must be a list"),
+    (_stored(dim=0), "dim must be a positive integer"),
+    (_stored(dim=2.5), "dim must be a positive integer"),
+    ({"name": "logit-pixels", "dim": 3, "options": {"lam": 0.7}}, "lam"),
+    ({"name": "logit-pixels", "dim": 3, "options": {"lambda": 0.1}}, "options"),
+    ({"name": "whiten", "dim": 3}, "unknown preprocessing"),
+    ([1, 2], "expected an object"),
+])
+def test_a_stored_preprocessor_is_validated(d, match):
+    """A stored state that would make every score NaN (or worse) is refused by name."""
+    with pytest.raises(ValueError, match=match):
+        preprocessor_from_dict(d)

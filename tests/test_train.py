@@ -1,11 +1,13 @@
-"""Training driver: compiled epochs, schedules, optimiser, priors, checkpoints, failures, input.
+"""Training driver: compiled epochs and chunks, restarts, optimiser, priors, checkpoints,
+failures, input.
 
-Tiny models (2 blocks, hidden 4) on a few dozen points; every fit compiles its epoch once,
-so the cost of these tests is compile time (hence ``fast_compile``).
+Tiny models (2 blocks, hidden 4) on a few dozen points; every recipe compiles its chunk of
+epochs once, so the cost of these tests is compile time (hence ``fast_compile``).
 """
 
 import dataclasses
 import re
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +18,7 @@ import pytest
 from vmonf_jax import NonFiniteLossError, train
 from vmonf_jax.data import toy
 from vmonf_jax.mixture import Mixture
+from vmonf_jax.train import callbacks, driver, run, step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
@@ -37,12 +40,24 @@ def data():
 
 @pytest.fixture
 def fresh_compiles():
-    """Patched training internals must not reach (or come from) the cache of compiled epochs
+    """Patched training internals must not reach (or come from) the cache of compiled runs
     that ``fit`` keeps per recipe."""
-    clear = getattr(getattr(train, "_compiled", None), "cache_clear", lambda: None)
-    clear()
-    yield clear
-    clear()
+    run.runner.cache_clear()
+    yield run.runner.cache_clear
+    run.runner.cache_clear()
+
+
+@pytest.fixture
+def runners(monkeypatch):
+    """The ``Runner`` objects ``fit`` builds (compiled ``init`` and ``chunk``), recorded."""
+    made = []
+
+    def recording(recipe):
+        made.append(run.runner(recipe))
+        return made[-1]
+
+    monkeypatch.setattr(driver, "runner", recording)
+    return made
 
 
 def _assert_trees_equal(a, b):
@@ -79,34 +94,62 @@ def test_epoch_compiles_once_across_epochs_with_ragged_last_batch(data):
 
 
 def test_ragged_epoch_visits_every_row():
-    idx = np.asarray(train._batch_indices(jax.random.key(0), 50, 16))
+    idx = np.asarray(train.batch_indices(jax.random.key(0), 50, 16))
     assert idx.shape == (4, 16)
     assert set(idx.ravel().tolist()) == set(range(50))
-    assert not np.array_equal(idx, np.asarray(train._batch_indices(jax.random.key(1), 50, 16)))
+    assert not np.array_equal(idx, np.asarray(train.batch_indices(jax.random.key(1), 50, 16)))
 
 
-def test_fit_compiles_each_epoch_function_once(data, monkeypatch, fresh_compiles):
-    made = []
-    real = train.make_epoch
-
-    def recording(*args, **kwargs):
-        made.append(real(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(train, "make_epoch", recording)
+def test_fit_compiles_its_chunk_once_across_chunks_and_fits(data, runners, fresh_compiles):
     model = _model(prior="learned")
-    config = _config(model, epochs=4, init="kmeans", warm_epochs=2, temperature_decay=0.8)
-    res = train.fit(jax.random.key(1), data, config)
+    config = _config(model, epochs=4, init="kmeans", warm_epochs=2, temperature_decay=0.8,
+                     chunk_epochs=2)  # 3 chunks
+    compiles = []
+
+    def listen(event, *args, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        res = train.fit(jax.random.key(1), data, config)
+        first = len(compiles)
+        # a second fit of the recipe (other data of the same shape) compiles nothing at all
+        train.fit(jax.random.key(2), data[::-1], config)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert first > 0 and len(compiles) == first
+    assert runners[1] is runners[0] and runners[0].chunk._cache_size() == 1
     assert [e["phase"] for e in res.history] == ["warm"] * 2 + ["main"] * 4
-    assert [f._cache_size() for f in made if f._cache_size()] == [1]
     # temperature follows the schedule in main epochs (warm-up runs at the start value)
     temps = [e["T"] for e in res.history]
     np.testing.assert_allclose(temps, [1.0, 1.0] + [0.8**e for e in range(4)], rtol=1e-6)
+    assert res.temperature == pytest.approx(0.8**3, rel=1e-6)
     # the learned prior is trained, and moved by the fit
     assert not np.allclose(res.params["prior_logits"], 0.0)
     for e in res.history:
         assert np.isclose(sum(e["usage"]), 1.0, atol=1e-4)
         assert np.isfinite(e["loss"]) and np.isfinite(e["elbo"]) and np.isfinite(e["loglik"])
+
+
+def test_chunk_size_and_stacked_restarts_do_not_change_a_restart(data):
+    """Epochs per call and restarts trained beside it leave each restart's fit as it was."""
+    config = _config(epochs=5, init="kmeans", warm_epochs=2, chunk_epochs=25)
+    one = train.fit(jax.random.key(8), data, config)
+    chunked = train.fit(jax.random.key(8), data, dataclasses.replace(config, chunk_epochs=3))
+    three = train.fit(jax.random.key(8), data, dataclasses.replace(config, n_init=3))
+    assert {h["restart"] for h in three.history} == {0, 1, 2}
+    for other in (chunked, three):
+        mine = [h for h in other.history if h["restart"] == 0]
+        assert [h["epoch"] for h in mine] == [h["epoch"] for h in one.history]
+        np.testing.assert_allclose([h["loss"] for h in mine], [h["loss"] for h in one.history],
+                                   rtol=1e-4)
+    losses = [[h["loss"] for h in three.history if h["restart"] == r] for r in range(3)]
+    assert losses[0] != losses[1] != losses[2]  # restarts differ (own keys and warm starts)
+    # the kept restart has the best final training ELBO: at least restart 0's
+    assert three.score >= one.score - 1e-4 * abs(one.score)
+    kept = train.evaluate(config.model, three.params, None, data, three.temperature)[1]
+    np.testing.assert_allclose(three.score, kept, rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["paper", "joint"])
@@ -204,51 +247,44 @@ def test_prior_logits_trained_only_when_learned(prior, trained, perturb):
                                                         jax.tree.leaves(params["components"])))
 
 
-def test_em_prior_is_mean_posterior(data, monkeypatch, fresh_compiles):
-    """API.md: "em" sets pi = mean_x q(k|x) after each epoch (the ELBO-optimal update)."""
-    calls = []
-    real = train.em_prior_logits
+def test_em_prior_is_mean_posterior(data):
+    """API.md: "em" sets pi = mean_x q(k|x) after each epoch (the ELBO-optimal update).
 
-    def recording(model, params, x, temperature):
-        out = real(model, params, x, temperature)
-        calls.append((params, np.asarray(x), out, temperature))
-        return out
-
-    monkeypatch.setattr(train, "em_prior_logits", recording)
+    q(k|x) does not depend on the prior, so after the last epoch's update pi is the mean
+    posterior of the returned parameters at their temperature.
+    """
     model = _model(prior="em")
-    res = train.fit(jax.random.key(2), data, _config(model, epochs=4, learning_rate=1e-2))
-    assert len(calls) == 4  # once per main epoch
-    before, x, logits, temperature = calls[-1]
-    np.testing.assert_array_equal(x, data)
-    _assert_trees_equal(res.params["components"], before["components"])
-    np.testing.assert_array_equal(res.params["prior_logits"], logits)
-    q = jax.jit(model.posterior)(before, jnp.asarray(x), temperature)
+    res = train.fit(jax.random.key(2), data, _config(model, epochs=4, learning_rate=1e-2,
+                                                     temperature_decay=0.9))
+    logits = np.asarray(res.params["prior_logits"])
+    q = jax.jit(model.posterior)(res.params, jnp.asarray(data), res.temperature)
     np.testing.assert_allclose(np.exp(logits), np.asarray(q).mean(0), rtol=1e-5, atol=1e-6)
-    assert np.isclose(float(jnp.exp(logits).sum()), 1.0, atol=1e-5)
+    assert np.isclose(float(np.exp(logits).sum()), 1.0, atol=1e-5)
     assert not np.allclose(np.exp(logits), 0.5, atol=1e-4)  # it did move away from uniform
 
 
 # -- checkpoints ----------------------------------------------------------------------------
-def _interrupting_epochs(monkeypatch, at, exc):
-    """Patch ``make_epoch`` so that the ``at``-th epoch call (1-based) raises ``exc``."""
-    real, count = train.make_epoch, [0]
+def _interrupting_chunks(monkeypatch, at, exc):
+    """Patch the compiled runs so that the ``at``-th chunk call (1-based) raises ``exc``."""
+    count = [0]
 
-    def make(*args, **kwargs):
-        fn = real(*args, **kwargs)
+    def make(recipe):
+        real = run.runner(recipe)
 
-        def epoch(*a):
+        def chunk(*a):
             count[0] += 1
             if count[0] == at:
                 raise exc()
-            return fn(*a)
+            return real.chunk(*a)
 
-        return epoch
+        return real._replace(chunk=chunk)
 
-    monkeypatch.setattr(train, "make_epoch", make)
+    monkeypatch.setattr(driver, "runner", make)
 
 
+# 2 restarts x (2 warm + 3 main) epochs, 2 epochs per call: chunks [0, 2), [2, 4), [4, 5)
 RESUME_CONFIG = {"epochs": 3, "init": "kmeans", "warm_epochs": 2, "n_init": 2,
-                 "temperature_decay": 0.7}
+                 "temperature_decay": 0.7, "chunk_epochs": 2}
 
 
 @pytest.fixture(scope="module")
@@ -259,52 +295,50 @@ def uninterrupted(data):
 def _check_resumed(res, ref):
     _assert_trees_equal(res.params, ref.params)
     assert res.score == ref.score and res.restart == ref.restart
+    assert res.temperature == ref.temperature
     assert [(h["restart"], h["epoch"], h["loss"]) for h in res.history] == [
         (h["restart"], h["epoch"], h["loss"]) for h in ref.history]
 
 
-@pytest.mark.parametrize("at", [4, 8])  # restart 0 (main phase) / restart 1 (warm phase)
+@pytest.mark.parametrize("at", [2, 3])  # during the second (warm -> main) or last chunk
 def test_resume_after_interrupt_is_bit_identical(data, tmp_path, monkeypatch, uninterrupted,
-                                                 fresh_compiles, at):
+                                                 at):
     config = _config(**RESUME_CONFIG)
     with monkeypatch.context() as m:
-        _interrupting_epochs(m, at, KeyboardInterrupt)
+        _interrupting_chunks(m, at, KeyboardInterrupt)
         with pytest.raises(KeyboardInterrupt):
             train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
                       checkpoint_every=100)
-    fresh_compiles()  # the resumed fit compiles unpatched epochs
     res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
     _check_resumed(res, uninterrupted)
 
 
 def test_resume_after_crash_uses_last_periodic_checkpoint(data, tmp_path, monkeypatch,
-                                                          uninterrupted, fresh_compiles):
+                                                          uninterrupted):
     config = _config(**RESUME_CONFIG)
     with monkeypatch.context() as m:
-        _interrupting_epochs(m, 4, RuntimeError)  # not an interrupt: nothing saved then
+        _interrupting_chunks(m, 3, RuntimeError)  # not an interrupt: nothing saved then
         with pytest.raises(RuntimeError):
             train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
                       checkpoint_every=1)
-    fresh_compiles()
     res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
     _check_resumed(res, uninterrupted)
 
 
-def test_resume_after_interrupt_between_epochs_is_bit_identical(data, tmp_path, monkeypatch,
+def test_resume_after_interrupt_between_chunks_is_bit_identical(data, tmp_path, monkeypatch,
                                                                 uninterrupted):
-    """An interrupt in the progress bar (after an epoch's results are taken) resumes too."""
-    real, count = train.tqdm, [0]
+    """An interrupt in the progress bar (after a chunk's results are taken) resumes too."""
+    real, count = callbacks.Progress.after_chunk, [0]
 
-    class Bar(real):
-        def update(self, n=1):
-            count[0] += 1
-            if count[0] == 3:
-                raise KeyboardInterrupt
-            return super().update(n)
+    def after_chunk(self, before, snap):
+        count[0] += 1
+        if count[0] == 2:
+            raise KeyboardInterrupt
+        return real(self, before, snap)
 
     config = _config(**RESUME_CONFIG)
     with monkeypatch.context() as m:
-        m.setattr(train, "tqdm", Bar)
+        m.setattr(callbacks.Progress, "after_chunk", after_chunk)
         with pytest.raises(KeyboardInterrupt):
             train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
                       checkpoint_every=100)
@@ -317,22 +351,35 @@ def test_resume_without_checkpoint_is_an_error(data, tmp_path):
         train.fit(jax.random.key(0), data, _config(), checkpoint_dir=tmp_path, resume=True)
 
 
+def test_an_interrupt_during_a_save_waits_for_it():
+    """SIGINT inside ``deferred_signals`` (a checkpoint save) is raised after the block."""
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with callbacks.deferred_signals():
+            signal.raise_signal(signal.SIGINT)
+            done.append("saved")  # still runs: the interrupt is held
+    assert done == ["saved"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # -- failures -------------------------------------------------------------------------------
 def test_non_finite_loss_names_epoch_and_step_and_keeps_params(data, monkeypatch,
                                                                fresh_compiles):
-    real = train.point_losses
+    real = step.point_losses
 
     def nan_when_cold(model, params, state, x, y, temperature):
         losses, aux = real(model, params, state, x, y, temperature)
         return jnp.where(temperature < 0.3, jnp.nan, losses), aux
 
-    monkeypatch.setattr(train, "point_losses", nan_when_cold)
+    monkeypatch.setattr(step, "point_losses", nan_when_cold)
     # T = 1, 0.5, 0.25, ...: the third epoch (index 2) fails at its first step
     config = _config(epochs=5, temperature_decay=0.5, temperature_min=0.01)
     with pytest.raises(NonFiniteLossError) as info:
         train.fit(jax.random.key(4), data, config)
     err = info.value
+    assert type(err) is NonFiniteLossError
     assert re.search(r"epoch 2\b", str(err)) and re.search(r"step 0\b", str(err)), str(err)
+    assert (err.restart, err.epoch, err.step) == (0, 2, 0)
     assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(err.params))
     assert len(err.history) == 2
     ref = train.fit(jax.random.key(4), data, dataclasses.replace(config, epochs=2))
@@ -348,23 +395,64 @@ def test_huge_data_raise_non_finite_loss_with_initial_params(data):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_exploding_loss_stops_with_the_parameters_before_it(data):
+    """Issue 10: learning_rate=10 sends the loss to ~1e8 while finite; no model is kept."""
+    config = _config(epochs=20, learning_rate=10.0, n_init=2)
+    with pytest.raises(train.LossExplodedError, match=r"exploded.*epoch \d+.*step \d+") as info:
+        train.fit(jax.random.key(5), data, config)
+    err = info.value
+    assert isinstance(err, NonFiniteLossError)  # callers catching the parent still stop
+    ll, _ = train.evaluate(config.model, err.params, None, data, 1.0)
+    assert np.isfinite(ll) and ll > -1e3
+    assert all(h["epoch"] < err.epoch or h["restart"] != err.restart for h in err.history)
+
+
 def test_validation_split_and_early_stopping(data):
     model = _model()
-    config = _config(model, epochs=80, learning_rate=0.05, val_fraction=0.3, patience=1)
+    config = _config(model, epochs=80, learning_rate=0.05, val_fraction=0.3, patience=1,
+                     temperature_decay=0.9, init="kmeans", warm_epochs=2)
     key = jax.random.key(6)
     res = train.fit(key, data, config)
+    assert [h["phase"] for h in res.history[:3]] == ["warm", "warm", "main"]
+    assert not any("val_loglik" in h for h in res.history[:2])  # only main epochs count
     main = [h for h in res.history if h["phase"] == "main"]
     assert len(main) < 80  # stopped early
     vals = [h["val_loglik"] for h in main]
     assert all(np.isfinite(vals)) and all("val_elbo" in h for h in main)
     best = int(np.argmax(vals))
     assert len(main) - 1 - best == config.patience + 1
-    assert res.score == max(vals)
-    # the returned parameters are those of the best validation epoch
-    x_tr, _, x_val = train._split(np.asarray(data), None, 0.3, key)
+    assert res.score == pytest.approx(max(vals), rel=1e-6)
+    # the returned parameters and temperature are those of the best validation epoch
+    assert res.temperature == pytest.approx(main[best]["T"], rel=1e-6)
+    assert res.temperature != main[-1]["T"]
+    x_tr, _, x_val = driver._split(np.asarray(data), None, 0.3, key)
     assert x_val.shape[0] == round(0.3 * data.shape[0]) and x_tr.shape[0] + x_val.shape[0] == 50
-    val_ll, _ = train.evaluate(model, res.params, None, x_val, 1.0)
+    val_ll, _ = train.evaluate(model, res.params, None, x_val, res.temperature)
     np.testing.assert_allclose(val_ll, max(vals), rtol=1e-5)
+
+
+def test_nan_validation_score_counts_as_worst(data, monkeypatch, fresh_compiles):
+    """Issue 10: a NaN validation score never wins, yet the trained parameters are kept."""
+    monkeypatch.setattr(run, "score_rows", lambda *a: jnp.full((4, 2), jnp.nan))
+    config = _config(epochs=10, val_fraction=0.3, patience=2)
+    res = train.fit(jax.random.key(6), data, config)
+    assert res.score == -np.inf
+    assert len(res.history) == 3 + 1  # the first validated epoch is kept, then patience
+    init = config.model.init(jax.random.fold_in(jax.random.key(6), 0))
+    assert not np.allclose(jax.tree.leaves(res.params["components"])[0],
+                           jax.tree.leaves(init["components"])[0])
+
+
+def test_nan_restart_score_counts_as_worst(data, monkeypatch):
+    real, calls = train.evaluate, []
+
+    def nan_first(*args):
+        calls.append(args)
+        return (np.nan, np.nan) if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(driver, "evaluate", nan_first)
+    res = train.fit(jax.random.key(0), data, _config(n_init=2))
+    assert len(calls) == 2 and res.restart == 1 and np.isfinite(res.score)
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -408,7 +496,7 @@ def test_bad_input_is_a_clear_value_error(x, labels, k, match):
     ({"temperature_min": -1.0}, "temperature"), ({"temperature_decay": 1.5}, "temperature"),
     ({"temperature_decay": 0.0}, "temperature"), ({"semi_supervised": "both"}, "semi"),
     ({"init": "pca"}, "init"), ({"val_fraction": 1.0}, "val_fraction"),
-    ({"val_fraction": -0.1}, "val_fraction"),
+    ({"val_fraction": -0.1}, "val_fraction"), ({"chunk_epochs": 0}, "chunk_epochs"),
 ])
 def test_bad_config_is_a_clear_value_error(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -417,7 +505,7 @@ def test_bad_config_is_a_clear_value_error(changes, match):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"n_components": 0}, "n_components"), ({"prior": "dirichlet"}, "prior"),
-    ({"flow_name": "glow"}, "flow"), ({"dim": 1}, "dim >= 2"), ({"n_blocks": 0}, "n_blocks"),
+    ({"flow_name": "nice"}, "flow"), ({"dim": 1}, "dim >= 2"), ({"n_blocks": 0}, "n_blocks"),
     ({"hidden": (0,)}, "hidden"), ({"posterior_hidden": (0,)}, "posterior_hidden"),
 ])
 def test_bad_model_is_a_clear_value_error(kwargs, match):

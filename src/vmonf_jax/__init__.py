@@ -8,7 +8,7 @@ jit-compiled epochs. ``VMoNF`` is the scikit-learn style estimator.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Imported on first use, so `vmonf --help` and input errors answer without loading JAX.
 _LAZY = {
@@ -18,6 +18,7 @@ _LAZY = {
     "FitConfig": ("vmonf_jax.train", "FitConfig"),
     "FitResult": ("vmonf_jax.train", "FitResult"),
     "NonFiniteLossError": ("vmonf_jax.train", "NonFiniteLossError"),
+    "LossExplodedError": ("vmonf_jax.train", "LossExplodedError"),
     "fit": ("vmonf_jax.train", "fit"),
 }
 
@@ -66,7 +67,8 @@ def sample(model, params, key, n, *, state=None):
 
 
 __all__ = [
-    "FitConfig", "FitResult", "Mixture", "NonFiniteLossError", "VMoNF", "__version__",
+    "FitConfig", "FitResult", "LossExplodedError", "Mixture", "NonFiniteLossError", "VMoNF",
+    "__version__",
     "component_log_prob", "elbo", "fit", "flows", "init", "log_prob", "posterior",
     "responsibilities", "sample",
 ]

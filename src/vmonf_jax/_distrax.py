@@ -7,16 +7,16 @@ from distrax import (
     Bijector,
     Chain,
     LowerUpperTriangularAffine,
-    MaskedCoupling,
     MultivariateNormalDiag,
     ScalarAffine,
+    SplitCoupling,
 )
 
 __all__ = [
     "Bijector",
     "Chain",
     "LowerUpperTriangularAffine",
-    "MaskedCoupling",
     "MultivariateNormalDiag",
     "ScalarAffine",
+    "SplitCoupling",
 ]

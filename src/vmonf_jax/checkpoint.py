@@ -1,69 +1,291 @@
-"""Atomic Orbax checkpoints of training state, with a JSON sidecar for plain metadata.
+"""Atomic Orbax checkpoints with a JSON sidecar, and the safe file handling they share.
 
-Layout: ``DIR/state`` (Orbax) and ``DIR/state.json``. A save writes ``DIR/state.tmp`` first
-(Orbax itself commits atomically) and then swaps it into place, so an interrupted save
-leaves the previous checkpoint readable.
+Layout: ``DIR/state/`` (Orbax) holding ``meta.json`` (plain metadata, written last). A save
+writes a unique ``DIR/.state.vmonf-new-XXXXXXXX`` and swaps it into place with
+:func:`swap_dir`: the old ``state`` is moved to a unique ``.state.vmonf-old-XXXXXXXX``
+until the new one is in place, so at every instant ``state`` holds the old or the new
+checkpoint, or :func:`recover` finds a complete one under its temporary name.
+
+Checkpoints are read as untrusted input: only plain files and folders (no links, FIFOs or
+devices), a size cap, array shapes checked against the target before anything is allocated.
 """
 
+import contextlib
 import json
+import math
 import os
+import secrets
 import shutil
+import stat
 
 import jax
 import orbax.checkpoint as ocp
 
 _NAME = "state"
+META = "meta.json"
+NEW, OLD = ".vmonf-new-", ".vmonf-old-"
+MAX_JSON_BYTES = 64 * 2**20
+"""Largest JSON file read (a manifest or a checkpoint's ``meta.json``)."""
+MAX_FILES = 10_000
+"""Most files and folders a checkpoint may hold."""
+OVERHEAD_BYTES = 64 * 2**20
+"""A checkpoint may exceed twice its arrays' raw size by at most this much."""
 
 
+# -- safe reading -------------------------------------------------------------------------
+def read_file(path, max_bytes=MAX_JSON_BYTES) -> bytes:
+    """Read the bytes of ``path``, a regular file (not a link) of at most ``max_bytes``.
+
+    The file is opened without following links and without blocking, and checked to be a
+    regular file before it is read, so a FIFO or device is never waited on or read.
+
+    Args:
+        path: the file to read.
+        max_bytes: the largest size accepted.
+
+    Returns:
+        The file's contents.
+
+    Raises:
+        ValueError: a link, FIFO, device or folder, or a file over ``max_bytes``.
+        OSError: the file is missing or unreadable.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        if os.path.islink(path):
+            raise ValueError(f"{path}: is a symbolic link, expected a regular file") from None
+        raise err
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path}: not a regular file")
+        if st.st_size > max_bytes:
+            raise ValueError(f"{path}: {st.st_size} bytes, more than the limit of {max_bytes}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path}: more than the limit of {max_bytes} bytes")
+    return data
+
+
+def read_json(path, max_bytes=MAX_JSON_BYTES):
+    """``read_file`` then JSON; a ValueError for invalid UTF-8, JSON or nesting too deep."""
+    data = read_file(path, max_bytes)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def check_tree(path, max_bytes, max_files=MAX_FILES) -> None:
+    """Check that folder ``path`` holds only regular files and folders, within the caps.
+
+    Raises:
+        ValueError: a link, FIFO, device or other special file (named), too many entries,
+            or more than ``max_bytes`` in all.
+    """
+    total, count, todo = 0, 0, [path]
+    while todo:
+        with os.scandir(todo.pop()) as it:
+            for e in it:
+                count += 1
+                if count > max_files:
+                    raise ValueError(f"{path}: more than {max_files} files")
+                rel = os.path.relpath(e.path, os.path.dirname(path))
+                if e.is_symlink():
+                    raise ValueError(f"{rel}: is a symbolic link")
+                if e.is_dir(follow_symlinks=False):
+                    todo.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    total += e.stat(follow_symlinks=False).st_size
+                else:
+                    raise ValueError(f"{rel}: not a regular file")
+    if total > max_bytes:
+        raise ValueError(f"{path}: {total} bytes, more than the {max_bytes} its arrays can "
+                         "need")
+
+
+def raw_bytes(tree) -> int:
+    """Bytes of the arrays of ``tree`` (arrays or ``jax.ShapeDtypeStruct``)."""
+    return sum(math.prod(a.shape) * getattr(a.dtype, "itemsize", 8)
+               for a in jax.tree.leaves(tree))
+
+
+def check_shapes(path, abstract) -> None:
+    """Compare the arrays Orbax stored in ``path`` with ``abstract`` (shapes and dtypes).
+
+    Only Orbax's metadata is read, so a checkpoint that does not match is refused before
+    any array is allocated.
+
+    Args:
+        path: the Orbax checkpoint folder.
+        abstract: the expected pytree (arrays or ``jax.ShapeDtypeStruct``).
+
+    Raises:
+        ValueError: an array missing, extra, or of another shape or dtype (named by its path).
+    """
+    try:
+        stored = ocp.StandardCheckpointer().metadata(path).item_metadata
+        have = _shapes(stored)
+    except Exception as err:  # Orbax raises many types for damaged metadata
+        raise ValueError(f"unreadable checkpoint metadata: {first_line(err)}") from None
+    want = _shapes(abstract)
+    for k in sorted(set(want) | set(have)):
+        if k not in have:
+            raise ValueError(f"array {k} is missing from the checkpoint")
+        if k not in want:
+            raise ValueError(f"array {k} in the checkpoint is not part of the model")
+        if have[k] != want[k]:
+            raise ValueError(f"array {k} has shape {have[k][0]} and dtype {have[k][1]}; the "
+                             f"model needs {want[k][0]} {want[k][1]}")
+
+
+def _shapes(tree):
+    return {jax.tree_util.keystr(p): (tuple(int(s) for s in a.shape), str(a.dtype))
+            for p, a in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def first_line(err):
+    """The first line of an error message (at most 300 characters)."""
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+# -- swapping folders ---------------------------------------------------------------------
+def new_sibling(path, tag=NEW) -> str:
+    """Create and return an empty folder ``.NAME<tag>XXXXXXXX`` beside ``path`` (umask mode)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(parent, f".{name}{tag}{secrets.token_hex(4)}")
+        try:
+            os.mkdir(tmp)
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def swap_dir(src, dst) -> None:
+    """Move folder ``src`` to ``dst``, replacing any existing ``dst`` (crash-safe with recover).
+
+    An existing ``dst`` (which the caller has checked may be replaced) passes its mode to
+    ``src`` and is renamed to a unique sibling until ``src`` is in place, then deleted (or
+    renamed back if moving ``src`` fails). Nothing else is touched.
+    """
+    if not os.path.lexists(dst):
+        os.rename(src, dst)
+        return
+    os.chmod(src, stat.S_IMODE(os.stat(dst).st_mode))
+    old = new_sibling(dst, OLD)
+    os.rename(dst, old)  # onto the empty folder reserved for it
+    try:
+        os.rename(src, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rename(old, dst)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(path, marker) -> str | None:
+    """Find the folder ``path``, recovering it if a swap was interrupted.
+
+    Args:
+        path: the folder.
+        marker: a file name that only a complete copy holds (e.g. ``meta.json``).
+
+    Returns:
+        ``path`` if it exists. Otherwise its complete temporary copy (one holding
+        ``marker``; the newest new one, else the newest old one), renamed back to ``path``
+        where possible (then ``path``, else the copy's own path). None when there is
+        neither.
+    """
+    if os.path.lexists(path):
+        return path
+    parent, name = os.path.split(os.path.abspath(path))
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return None
+    for tag in (NEW, OLD):
+        found = [os.path.join(parent, n) for n in names if n.startswith(f".{name}{tag}")
+                 and os.path.isfile(os.path.join(parent, n, marker))]
+        if found:
+            best = max(found, key=os.path.getmtime)
+            try:
+                os.rename(best, path)
+                return path
+            except OSError:
+                return best
+    return None
+
+
+# -- checkpoints --------------------------------------------------------------------------
 def save(directory, tree, meta: dict) -> None:
     """Write pytree ``tree`` and JSON-serialisable ``meta`` to ``directory`` atomically."""
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
-    tmp, final = (os.path.join(directory, _NAME + s) for s in (".tmp", ""))
-    shutil.rmtree(tmp, ignore_errors=True)
-    ckptr = ocp.StandardCheckpointer()
-    ckptr.save(tmp, tree)
-    ckptr.wait_until_finished()
-    with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump(meta, f)
-    replace_dir(tmp, final)
-
-
-def replace_dir(src, dst) -> None:
-    """Move directory ``src`` to ``dst``, replacing any old ``dst`` (kept as ``dst.old``
-    until the new one is in place, so a crash in between loses neither)."""
-    old = dst + ".old"
-    shutil.rmtree(old, ignore_errors=True)
-    if os.path.exists(dst):
-        os.replace(dst, old)
-    os.replace(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
+    final = os.path.join(directory, _NAME)
+    tmp = new_sibling(final)
+    try:
+        ckptr = ocp.StandardCheckpointer()
+        ckptr.save(tmp, tree, force=True)  # over the empty folder reserved above
+        ckptr.wait_until_finished()
+        with open(os.path.join(tmp, META), "w") as f:
+            json.dump(meta, f)
+        swap_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def exists(directory) -> bool:
+    """Whether ``directory`` holds a complete checkpoint (possibly under a temporary name)."""
     d = os.path.abspath(directory)
-    return any(os.path.exists(os.path.join(d, _NAME + s, "meta.json")) for s in ("", ".old"))
+    final = os.path.join(d, _NAME)
+    if os.path.isfile(os.path.join(final, META)):
+        return True
+    return not os.path.lexists(final) and recover(final, META) is not None
 
 
-def restore(directory, target):
-    """Read back ``(tree, meta)``; ``target`` is a pytree of the same structure (shapes/dtypes).
+def restore(directory, target, *, max_bytes=None):
+    """Read back the checkpoint in ``directory``, checking it as untrusted input.
+
+    The files are checked first (plain files only, at most ``max_bytes``), then the stored
+    shapes against ``target``, and only then are the arrays read. An interrupted save is
+    recovered first.
+
+    Args:
+        directory: the folder passed to :func:`save`.
+        target: a pytree of the saved structure (arrays or ``jax.ShapeDtypeStruct``).
+        max_bytes: the most the checkpoint's files may hold in all (default twice the
+            target's raw size plus ``OVERHEAD_BYTES``).
+
+    Returns:
+        ``(tree, meta)``: the arrays in ``target``'s structure, and the saved metadata.
 
     Raises:
         FileNotFoundError: no checkpoint in ``directory``.
         ValueError: the checkpoint is damaged or does not match ``target``.
     """
     directory = os.path.abspath(directory)
-    for suffix in ("", ".old"):  # .old survives only a crash in the middle of a swap
-        path = os.path.join(directory, _NAME + suffix)
-        if os.path.exists(os.path.join(path, "meta.json")):
-            break
-    else:
+    path = recover(os.path.join(directory, _NAME), META)
+    if path is None:
         raise FileNotFoundError(f"no checkpoint in {directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    if max_bytes is None:
+        max_bytes = 2 * raw_bytes(abstract) + OVERHEAD_BYTES
+    check_tree(path, max_bytes)
+    meta = read_json(os.path.join(path, META))
+    check_shapes(path, abstract)
     try:
-        with open(os.path.join(path, "meta.json")) as f:
-            meta = json.load(f)
         tree = ocp.StandardCheckpointer().restore(path, abstract)
     except Exception as err:  # Orbax raises many types for damaged files
-        raise ValueError(f"checkpoint in {directory} is damaged or incompatible: {err}") from err
+        raise ValueError(f"checkpoint in {directory} is damaged or incompatible: "
+                         f"{first_line(err)}") from err
     return tree, meta

@@ -2,6 +2,9 @@
 
 Data are preprocessed inside (standardised by default; the preprocessing is stored with the
 model), so every method takes data in the user's units and log-densities are in those units.
+Inputs are checked with scikit-learn's ``validate_data`` (its messages for sparse, complex,
+empty and mis-shaped input, ``n_features_in_`` and ``feature_names_in_``), then for NaN,
+infinity and float32's range with the row and column of the first bad value.
 
 Example:
     >>> m = VMoNF(n_components=5, n_blocks=8, hidden=(8,), posterior_hidden=(3,), epochs=400,
@@ -9,28 +12,29 @@ Example:
     >>> m.predict(X); m.score(X); Xs, ks = m.sample(1000)
 """
 
-import json
-import os
-import shutil
-import tempfile
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin, clone
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
-from vmonf_jax import __version__
-from vmonf_jax import checkpoint as ckpt
+from vmonf_jax import __version__, modeldir
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture
-from vmonf_jax.preprocess import make_preprocessor, preprocessor_from_dict
-from vmonf_jax.train import FitConfig, NonFiniteLossError, fit
-from vmonf_jax.validation import check_data
+from vmonf_jax.preprocess import make_preprocessor
+from vmonf_jax.train import FitConfig, fit
+from vmonf_jax.validation import check_rows, check_values
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+MANIFEST = modeldir.MANIFEST
+POSTERIORS = ("exact", "q")
+"""``posterior=`` of ``predict``/``predict_proba``: the mixture's p(k|x), or the trained q(k|x)."""
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -42,6 +46,11 @@ def _rows(model, what, params, state, x, temperature):
     if what == "exact":
         return model.responsibilities(params, x, state=state)
     return model.posterior(params, x, temperature)
+
+
+def _apply(model, what, params, state, Z, temperature):
+    """``_rows`` over any number of preprocessed rows, in chunks."""
+    return map_rows(lambda c: _rows(model, what, params, state, c, temperature), Z)
 
 
 @partial(jax.jit, static_argnums=(0, 3))
@@ -57,15 +66,18 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     Args mirror ``FitConfig`` and ``Mixture``; see docs/api.md for every default and why.
     Fitted attributes: ``params_``, ``state_``, ``model_``, ``config_``, ``preprocessor_``,
-    ``classes_`` (label values seen in ``y``), ``history_``, ``n_features_in_``.
+    ``n_components_``, ``classes_`` (label values of a semi-supervised ``y``, else None),
+    ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
+    q(k|x) for the kept parameters), ``history_``, ``n_features_in_``, and
+    ``feature_names_in_`` when ``X`` had string column names.
     """
 
     def __init__(self, *, n_components=2, flow="realnvp", n_blocks=8, hidden=(8,),
-                 batch_norm=False, posterior_hidden=(16,), prior="uniform",
+                 batch_norm=False, prelu=False, posterior_hidden=(16,), prior="uniform",
                  temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
                  epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
                  decoupled_weight_decay=False, clip_norm=100.0, n_init=3, init="kmeans",
-                 warm_epochs=200, semi_supervised="paper", pretrain_epochs=0,
+                 warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
                  val_fraction=0.0, patience=None, preprocess="standardize", seed=0,
                  verbose=True, parallel=None, devices=None):
         self.n_components = n_components
@@ -73,6 +85,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.n_blocks = n_blocks
         self.hidden = hidden
         self.batch_norm = batch_norm
+        self.prelu = prelu  # PReLU layers between flow blocks (docs/api.md, Flows)
         self.posterior_hidden = posterior_hidden
         self.prior = prior
         self.temperature_start = temperature_start
@@ -99,9 +112,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     # -- configuration --------------------------------------------------------------------
     def _config(self, dim) -> FitConfig:
+        modeldir.check_params(self.get_params(), dim)  # documented limits (docs/api.md)
         model = Mixture(dim=dim, n_components=int(self.n_components), flow_name=self.flow,
                         n_blocks=int(self.n_blocks), hidden=tuple(self.hidden),
-                        batch_norm=bool(self.batch_norm),
+                        batch_norm=bool(self.batch_norm), prelu=bool(self.prelu),
                         posterior_hidden=tuple(self.posterior_hidden), prior=self.prior)
         return FitConfig(
             model=model, epochs=int(self.epochs), batch_size=int(self.batch_size),
@@ -115,53 +129,110 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             val_fraction=float(self.val_fraction), patience=self.patience,
             verbose=bool(self.verbose))
 
-    def _encode_labels(self, y, n):
-        """Map user labels to 0..C-1 through ``classes_``; -1 stays unlabelled."""
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != n:
-            raise ValueError(f"y must be 1-D with one label per row ({n}), got shape {y.shape}")
-        known = y != -1
-        classes = np.unique(y[known])
+    def _encode_labels(self, X, y):
+        """``(classes, codes)`` of a semi-supervised ``y``, or ``(None, None)``.
+
+        ``y`` is read as labels only when some of its entries are -1, scikit-learn's mark of
+        an unlabelled row; the other values map to 0..C-1 through the sorted ``classes``.
+        Any other ``y`` is ignored, as clusterers ignore it (docs/api.md, "Labels").
+        """
+        if y is None or not np.any(np.asarray(y) == -1):
+            return None, None
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        unlabelled = y == -1
+        known = y[~unlabelled]
+        if known.dtype.kind == "f" and not np.all(np.isfinite(known)):
+            raise ValueError("y holds NaN or infinity; mark unlabelled rows with -1")
+        try:
+            classes = np.unique(known)
+        except TypeError as err:
+            raise ValueError(f"the labels of y cannot be sorted (mixed types?): {err}") from None
         if len(classes) > self.n_components:
             raise ValueError(f"y has {len(classes)} distinct labels but only "
                              f"{self.n_components} components")
-        codes = np.full(n, -1, np.int32)
-        codes[known] = np.searchsorted(classes, y[known])
+        if len(classes) == 0:
+            return None, None
+        codes = np.full(len(y), -1, np.int32)
+        codes[~unlabelled] = np.searchsorted(classes, known)
         return classes, codes
+
+    def _validated(self, X, *, reset):
+        """``X`` as a checked float64 (n, d) array (``reset``: at fit, on a clone of ``self``
+        that records ``n_features_in_``/``feature_names_in_``; returned with it)."""
+        est = clone(self) if reset else self
+        X = validate_data(est, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
+        check_values(X, "X")
+        return X, est
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, X, y=None, *, checkpoint_dir=None, resume=False):
-        """Fit to ``X`` (n, d); ``y`` optional labels, -1 = unlabelled. Returns self."""
-        if int(self.n_components) < 1:
-            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
-        X = check_data(X, min_rows=int(self.n_components), name="X")
+        """Fit to ``X`` (n, d); ``y`` optional labels, -1 = unlabelled. Returns self.
+
+        Args:
+            X: the data, (n_samples, n_features).
+            y: semi-supervision when some entries are -1 (unlabelled rows; the others are
+                labels, mapped to components through ``classes_``); ignored otherwise, as
+                scikit-learn's clusterers ignore ``y``.
+            checkpoint_dir: a folder for training checkpoints (every 25 epochs and on
+                interrupt) and ``fit.json``, the record of these settings and a fingerprint
+                of the data.
+            resume: continue the fit in ``checkpoint_dir`` (from its last checkpoint, if
+                any): a ValueError if the settings or data differ from the recorded ones.
+
+        Atomic: if fitting fails (bad input, a device error, ``NonFiniteLossError``, an
+        interrupt), the estimator keeps every fitted attribute it had before (or stays
+        unfitted); ``NonFiniteLossError`` carries the last good parameters instead.
+        """
+        X, probe = self._validated(X, reset=True)  # standardised in float64, then cast
+        check_rows(X.shape[0], _n_components(self.n_components), "X")
+        if X.shape[1] == 1 and self.flow != "maf":
+            raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
+                             "(a coupling layer splits the features); flow='maf' takes 1")
         config = self._config(X.shape[1])
+        classes, codes = self._encode_labels(X, y)
+        if checkpoint_dir is not None:
+            settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
+            resume = modeldir.start_or_resume(checkpoint_dir, settings, (X, codes), resume)
+        elif resume:
+            raise ValueError("resume=True needs the checkpoint_dir of the interrupted fit")
         pre = make_preprocessor(self.preprocess).fit(X)
         Z, _ = pre.transform(X, rng=np.random.default_rng(self.seed))
-        classes, codes = (None, None) if y is None else self._encode_labels(y, X.shape[0])
-        self.model_, self.config_, self.preprocessor_ = config.model, config, pre
-        self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
-        try:
-            res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
-                      checkpoint_dir=checkpoint_dir, resume=resume,
-                      parallel=self.parallel, mesh=self.devices)
-        except NonFiniteLossError as err:
-            self.params_, self.state_, self.history_ = err.params, err.state, err.history
-            raise
-        self.params_, self.state_, self.history_ = res.params, res.state, res.history
-        self.fit_score_, self.best_restart_ = res.score, res.restart
+        res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
+                  checkpoint_dir=checkpoint_dir, resume=resume,
+                  parallel=self.parallel, mesh=self.devices)
+        exact = _apply(config.model, "exact", res.params, res.state, pre.transform(X)[0],
+                       res.temperature)
+        self._set_fitted(model_=config.model, config_=config, preprocessor_=pre,
+                         classes_=classes, n_features_in_=X.shape[1], params_=res.params,
+                         state_=res.state, history_=res.history, fit_score_=res.score,
+                         best_restart_=res.restart, temperature_=res.temperature,
+                         labels_=exact.argmax(1),
+                         feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
+
+    def _set_fitted(self, *, feature_names_in_=None, temperature_=None, **attrs):
+        """Assign every fitted attribute at once (nothing can fail in between).
+
+        ``feature_names_in_`` None removes the attribute (scikit-learn's convention for data
+        without column names); ``temperature_`` None takes the schedule's last T (models
+        saved before the kept temperature was recorded); ``n_components_`` is the model's K.
+        """
+        if temperature_ is None:
+            temperature_ = attrs["config_"].final_temperature()
+        self.__dict__.pop("feature_names_in_", None)
+        if feature_names_in_ is not None:
+            attrs["feature_names_in_"] = feature_names_in_
+        self.__dict__.update(attrs, temperature_=float(temperature_),
+                             n_components_=attrs["model_"].n_components)
 
     # -- inference ------------------------------------------------------------------------
     def _prepared(self, X):
         check_is_fitted(self, "params_")
-        X = check_data(X, dim=self.n_features_in_, name="X")
-        return self.preprocessor_.transform(X)
+        return self.preprocessor_.transform(self._validated(X, reset=False)[0])
 
     def _map(self, what, Z):
-        t = self.config_.final_temperature()
-        return map_rows(lambda c: _rows(self.model_, what, self.params_, self.state_, c, t), Z)
+        return _apply(self.model_, what, self.params_, self.state_, Z, self.temperature_)
 
     def score_samples(self, X):
         """Exact log p(x) per row, in the units of ``X``."""
@@ -177,20 +248,33 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         Z, log_det = self._prepared(X)
         return self._map("components", Z) + log_det[:, None]
 
-    def predict_proba(self, X, exact=False):
-        """q(k|x) at the final temperature, or the exact p(k|x) with ``exact=True``."""
-        Z, _ = self._prepared(X)
-        return self._map("exact" if exact else "posterior", Z)
+    def predict_proba(self, X, posterior="exact"):
+        """Posterior over components, shape (n, K).
 
-    def predict(self, X):
-        """Cluster (component) of each row: argmax_k q(k|x)."""
-        return self.predict_proba(X).argmax(1)
+        Args:
+            X: the data.
+            posterior: ``"exact"``: p(k|x) = pi_k p_k(x) / p(x) of the fitted mixture (the
+                Bayes rule's posterior); ``"q"``: the trained recognition network q(k|x) at
+                ``temperature_``, the temperature of the kept parameters.
+        """
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
+        Z, _ = self._prepared(X)
+        return self._map(posterior, Z)
+
+    def predict(self, X, posterior="exact"):
+        """Cluster (component) of each row: argmax_k of ``predict_proba(X, posterior)``."""
+        return self.predict_proba(X, posterior).argmax(1)
 
     def sample(self, n_samples=1, component=None, seed=None):
         """``(X, k)``: samples in the user's units and the component that drew each."""
         check_is_fitted(self, "params_")
-        if int(n_samples) < 1:
-            raise ValueError(f"n_samples must be positive, got {n_samples}")
+        if not (modeldir.is_int(n_samples) and 1 <= n_samples <= MAX_SAMPLES):
+            raise ValueError(f"n_samples must be an integer in [1, {MAX_SAMPLES}], got "
+                             f"{n_samples!r}")
+        if seed is not None and not (modeldir.is_int(seed)
+                                     and 0 <= seed < modeldir.LIMITS["seed"]):
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
         if component is not None and not 0 <= int(component) < self.n_components:
             raise ValueError(f"component must be in [0, {self.n_components}), got {component}")
         key = jax.random.key(int(self.seed if seed is None else seed))
@@ -216,77 +300,76 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         return -2 * self.score(X) * np.asarray(X).shape[0] + 2 * self.n_parameters()
 
     # -- persistence ----------------------------------------------------------------------
+    def __getstate__(self):
+        """Pickle without ``model_``/``config_`` (their flows hold JAX functions that do not
+        pickle); ``__setstate__`` rebuilds both from the parameters."""
+        state = dict(super().__getstate__())  # a copy: it may be self.__dict__ itself
+        state.pop("model_", None)
+        state.pop("config_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "params_" in state:
+            config = self._config(self.n_features_in_)
+            self.__dict__.update(model_=config.model, config_=config)
+
     def save(self, path):
-        """Write the model directory (manifest + Orbax checkpoint) atomically."""
+        """Write the model directory ``path`` (manifest + Orbax checkpoint) safely.
+
+        ``path`` may be absent, an empty folder or a model directory (replaced; until the new
+        model is in place the old one stays there or under a temporary name that ``load``
+        recovers). Anything else is refused with a ValueError and left untouched.
+        """
         check_is_fitted(self, "params_")
-        path = os.path.abspath(path)
-        parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path), dir=parent)
-        try:
-            ckpt.save(tmp, {"params": self.params_, "state": self.state_}, {})
-            last = self.history_[-1] if self.history_ else {}
-            manifest = {
-                "format_version": FORMAT_VERSION, "library_version": __version__,
-                "estimator": self.get_params(), "dim": self.n_features_in_,
-                "preprocessing": self.preprocessor_.to_dict(),
-                "classes": None if self.classes_ is None else self.classes_.tolist(),
-                "training": {"epochs_run": len(self.history_), "final": last,
-                             "score": self.fit_score_, "restart": self.best_restart_},
-                "history": self.history_,
-            }
-            with open(os.path.join(tmp, MANIFEST), "w") as f:
-                json.dump(manifest, f, indent=1, default=_json_default)
-            ckpt.replace_dir(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        last = self.history_[-1] if self.history_ else {}
+        manifest = {
+            "format_version": modeldir.FORMAT_VERSION, "library_version": __version__,
+            "estimator": self.get_params(), "dim": self.n_features_in_,
+            "preprocessing": self.preprocessor_.to_dict(),
+            "classes": None if self.classes_ is None else self.classes_.tolist(),
+            "feature_names": (self.feature_names_in_.tolist()
+                              if hasattr(self, "feature_names_in_") else None),
+            "training": {"epochs_run": len(self.history_), "final": last,
+                         "score": self.fit_score_, "restart": self.best_restart_,
+                         "temperature": self.temperature_},
+            "history": self.history_,
+        }
+        modeldir.save(path, {"params": self.params_, "state": self.state_}, manifest,
+                      self.get_params())
 
     @classmethod
     def load(cls, path):
-        """Read a model directory written by ``save``; a clear ValueError if it is not one."""
-        path = os.path.abspath(path)
-        man_path = os.path.join(path, MANIFEST)
-        if not os.path.isfile(man_path):
-            raise ValueError(f"{path} is not a VMoNF model directory (no {MANIFEST})")
-        try:
-            with open(man_path) as f:
-                manifest = json.load(f)
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{man_path} is damaged: {err}") from None
-        if not isinstance(manifest, dict):
-            raise ValueError(f"{man_path} is damaged: not a JSON object")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unknown model format_version "
-                             f"{manifest.get('format_version')!r} (this library reads "
-                             f"{FORMAT_VERSION})")
-        try:
-            m = cls(**{k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
-                       for k, v in manifest["estimator"].items()})
-            dim = int(manifest["dim"])
-            config = m._config(dim)
-            pre = preprocessor_from_dict(manifest["preprocessing"])
-            classes, history = manifest["classes"], manifest["history"]
-            score, restart = manifest["training"]["score"], manifest["training"]["restart"]
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{man_path} is damaged: {type(err).__name__}: {err}") from None
-        params, state = config.model.init(jax.random.key(0)), None
-        if config.model.batch_norm:
-            params, state = params
-        try:
-            tree, _ = ckpt.restore(path, {"params": params, "state": state})
-        except FileNotFoundError as err:
-            raise ValueError(f"{path} is damaged: {err}") from None
-        m.model_, m.config_, m.preprocessor_ = config.model, config, pre
-        m.params_, m.state_ = tree["params"], tree["state"]
-        m.classes_ = None if classes is None else np.asarray(classes)
-        m.n_features_in_, m.history_ = dim, history
-        m.fit_score_, m.best_restart_ = score, restart
-        return m
+        """Read a model directory written by ``save``.
+
+        Raises:
+            ValueError: not a model directory, or a damaged one (the message begins
+                "damaged model directory: " and names the file and field).
+        """
+        return cls.load_with_manifest(path)[0]
+
+    @classmethod
+    def load_with_manifest(cls, path):
+        """``(model, manifest)``: ``load`` and the checked manifest it read."""
+        got = modeldir.load(path, cls)
+        m, man = got.estimator, got.manifest
+        names = man.get("feature_names")
+        m._set_fitted(model_=got.config.model, config_=got.config, preprocessor_=got.preprocessor,
+                      params_=got.params, state_=got.state,
+                      classes_=None if man["classes"] is None else np.asarray(man["classes"]),
+                      n_features_in_=man["dim"], history_=man["history"],
+                      fit_score_=man["training"]["score"],
+                      best_restart_=man["training"]["restart"],
+                      temperature_=man["training"].get("temperature"),
+                      feature_names_in_=None if names is None else np.asarray(names, object))
+        return m, man
 
 
-def _json_default(o):
-    if isinstance(o, np.generic | np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"cannot serialise {type(o).__name__}")
+MAX_SAMPLES = 10_000_000
+"""Most points one ``sample`` call draws (a documented limit)."""
+
+
+def _n_components(k):
+    if not (modeldir.is_int(k) and k >= 1):
+        raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
+    return int(k)

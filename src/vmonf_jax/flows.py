@@ -1,5 +1,9 @@
 """Single normalizing flows: a standard-normal base and a chain of layers, as pure functions.
 
+Factories: ``realnvp`` (affine couplings), ``maf`` (MADE autoregressive layers) and ``glow``
+(LU-affine mixing + affine coupling per block), by name through ``make_flow``; each takes
+``batch_norm=`` and ``prelu=`` to add those layers between blocks.
+
 Example:
     >>> flow = realnvp(dim=2, n_blocks=8, hidden=(8,))
     >>> params = flow.init(jax.random.key(0))
@@ -19,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from vmonf_jax._distrax import MultivariateNormalDiag
-from vmonf_jax.bijectors import AffineCoupling, BatchNorm, MAFLayer
+from vmonf_jax.bijectors import AffineCoupling, BatchNorm, LUAffine, MAFLayer, PReLULayer
 
 
 def _check_sizes(dim, n_blocks, hidden):
@@ -33,6 +37,11 @@ def _check_sizes(dim, n_blocks, hidden):
     return int(dim), int(n_blocks), hidden
 
 
+def _check_coupling_dim(name, dim):
+    if dim < 2:
+        raise ValueError(f"{name} needs dim >= 2 (coupling splits the coordinates), got {dim}")
+
+
 @dataclass(frozen=True)
 class Flow:
     """A flow: ``layers[0]`` acts first on base samples, ``layers[-1]`` produces the data."""
@@ -42,6 +51,7 @@ class Flow:
 
     @property
     def has_state(self) -> bool:
+        """Whether some layer carries running statistics (batch-norm)."""
         return any(layer.stateful for layer in self.layers)
 
     def init(self, key, dtype=jnp.float32):
@@ -99,42 +109,81 @@ class Flow:
         return self.forward(params, z, state=state)[0]
 
 
-def _interleave_batch_norm(blocks, dim, batch_norm):
-    if not batch_norm:
-        return tuple(blocks)
+def _with_layers_between(blocks, dim, batch_norm, prelu):
+    """Blocks in order, with batch-norm and/or PReLU layers between consecutive blocks."""
+    between = [BatchNorm(dim)] * bool(batch_norm) + [PReLULayer(dim)] * bool(prelu)
     layers = []
-    for i, b in enumerate(blocks):
+    for i, block in enumerate(blocks):
         if i:
-            layers.append(BatchNorm(dim))
-        layers.append(b)
+            layers.extend(between)
+        layers.extend(block)
     return tuple(layers)
 
 
-def realnvp(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False) -> Flow:
+def realnvp(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
+            prelu=False) -> Flow:
     """RealNVP: ``n_blocks`` affine coupling layers with alternating masks.
+
+    Args:
+        dim: data dimension (>= 2).
+        n_blocks: coupling layers.
+        hidden: hidden sizes of the scale and shift networks.
+        batch_norm: a batch-norm layer between consecutive blocks.
+        prelu: a PReLU layer (learned positive slopes) between consecutive blocks.
 
     Raises:
         ValueError: ``dim < 2`` (a coupling layer needs two halves) or non-positive sizes.
     """
     dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
-    if dim < 2:
-        raise ValueError(f"realnvp needs dim >= 2 (coupling splits the coordinates), got {dim}")
-    blocks = [AffineCoupling(dim, hidden, parity=i % 2) for i in range(n_blocks)]
-    return Flow(dim, _interleave_batch_norm(blocks, dim, batch_norm))
+    _check_coupling_dim("realnvp", dim)
+    blocks = [[AffineCoupling(dim, hidden, parity=i % 2)] for i in range(n_blocks)]
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu))
 
 
-def maf(dim: int, n_blocks: int = 5, hidden: Sequence[int] = (200,), batch_norm=False) -> Flow:
-    """MAF: ``n_blocks`` MADE-conditioned autoregressive layers, ordering reversed per block."""
+def maf(dim: int, n_blocks: int = 5, hidden: Sequence[int] = (200,), batch_norm=False,
+        prelu=False) -> Flow:
+    """MAF: ``n_blocks`` MADE-conditioned autoregressive layers, ordering reversed per block.
+
+    ``batch_norm`` and ``prelu`` add those layers between consecutive blocks (as in
+    ``realnvp``).
+    """
     dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
-    blocks = [MAFLayer(dim, hidden, reverse=bool(i % 2)) for i in range(n_blocks)]
-    return Flow(dim, _interleave_batch_norm(blocks, dim, batch_norm))
+    blocks = [[MAFLayer(dim, hidden, reverse=bool(i % 2))] for i in range(n_blocks)]
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu))
 
 
-FLOWS = {"realnvp": realnvp, "maf": maf}
+def glow(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
+         prelu=False) -> Flow:
+    """Glow-style flow (Kingma & Dhariwal 2018) on vectors.
+
+    ``n_blocks`` blocks, each an LU-affine mixing layer followed by an affine coupling
+    layer (in the data -> base direction, as Glow's step of flow). The LU-affine layer (a
+    fixed random permutation seeded by the block index, then a learned LU-parametrised
+    linear map and bias) plays the part of Glow's actnorm and invertible 1x1 convolution;
+    the coupling halves alternate between blocks as in ``realnvp``. ``batch_norm`` and
+    ``prelu`` add those layers between consecutive blocks.
+
+    Raises:
+        ValueError: ``dim < 2`` (a coupling layer needs two halves) or non-positive sizes.
+    """
+    dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
+    _check_coupling_dim("glow", dim)
+    # layers run base -> data, so the data side of each block (the mixing) comes last
+    blocks = [[AffineCoupling(dim, hidden, parity=i % 2), LUAffine(dim, seed=i)]
+              for i in range(n_blocks)]
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu))
 
 
-def make_flow(name: str, dim: int, n_blocks: int, hidden, batch_norm=False) -> Flow:
-    """Build a flow by name (``"realnvp"`` or ``"maf"``); unknown names are a ValueError."""
+FLOWS = {"realnvp": realnvp, "maf": maf, "glow": glow}
+
+
+def make_flow(name: str, dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,),
+              batch_norm=False, prelu=False) -> Flow:
+    """Build a flow by name (a key of ``FLOWS``).
+
+    Raises:
+        ValueError: an unknown name, or sizes the named flow rejects.
+    """
     if name not in FLOWS:
         raise ValueError(f"unknown flow {name!r}; choose one of {sorted(FLOWS)}")
-    return FLOWS[name](dim, n_blocks, hidden, batch_norm)
+    return FLOWS[name](dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu)

@@ -1,5 +1,10 @@
 """Reading and writing the CLI's data files: ``.csv``, ``.npy`` and ``.npz``.
 
+Inputs may also be gzip-compressed (``.csv.gz``, ``.npy.gz``) or CSV text on stdin (the
+path ``-``, named ``<stdin>`` in messages). What is read from stdin or decompressed is
+capped at ``MAX_STREAM_BYTES`` (a gzip bomb stops there), and a ``.npy``/``.npy.gz`` header
+is checked against what the file can hold before anything is allocated.
+
 Numpy only (no JAX), so every input problem is found before any model is built. Every
 problem is a :class:`DataError` (a ``ValueError``) whose message names the file and, where
 it applies, the line/row and column.
@@ -11,22 +16,37 @@ Positions in CSV messages are the file's line numbers (1-based, header included)
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
 Outputs are written atomically: to a temporary file beside the target, then ``os.replace``,
-so a failure never leaves a partial file.
+so a failure never leaves a partial file. An existing output is replaced only when asked
+(``check_output(overwrite=True)``), never when it is one of the inputs; a new file gets the
+umask's mode, a replaced one keeps its mode.
 """
 
 import contextlib
 import csv
+import gzip
 import hashlib
 import io
+import math
 import os
+import secrets
+import stat
 import sys
-import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from vmonf_jax.validation import first_bad_value
+
 FORMATS = (".csv", ".npy", ".npz")
+"""Formats of plain data files, read and written."""
+INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz")
+"""Formats read (``read_data``, ``read_labels``); ``-`` is CSV on stdin."""
+STDIN = "-"
+MAX_STREAM_BYTES = 2**30
+"""Most bytes read from stdin or decompressed from one ``.gz`` file (1 GiB)."""
+_PIECE = 2**20  # bytes per read of a stream: nothing large is allocated before it arrives
 
 
 class DataError(ValueError):
@@ -43,26 +63,41 @@ class Table:
 
 
 def suffix_of(path, allowed=FORMATS, what="file") -> str:
-    """The lower-case extension of ``path``, or a DataError if it is not in ``allowed``."""
-    ext = os.path.splitext(str(path))[1].lower()
-    if ext not in allowed:
-        raise DataError(f"{path}: unsupported {what} type {ext or '(no extension)'!r}; "
-                        f"use one of {', '.join(allowed)}")
-    return ext
+    """The lower-case extension of ``path`` (the longest of ``allowed`` it ends with, so
+    ``.csv.gz`` too), or a DataError if it has none of them."""
+    name = os.path.basename(str(path)).lower()
+    for ext in sorted(allowed, key=len, reverse=True):
+        if name.endswith(ext) and len(name) > len(ext):
+            return ext
+    ext = os.path.splitext(name)[1]
+    raise DataError(f"{path}: unsupported {what} type {ext or '(no extension)'!r}; "
+                    f"use one of {', '.join(allowed)}")
+
+
+def _input_format(path, what):
+    """``(format, name in messages)`` of an input path; ``-`` is CSV on stdin."""
+    if str(path) == STDIN:
+        return ".csv", "<stdin>"
+    ext = suffix_of(path, INPUT_FORMATS, what)
+    _check_readable(path)
+    return ext, path
 
 
 # -- reading ------------------------------------------------------------------------------
 def read_data(path, *, key=None, label_column=None) -> Table:
     """Read a data table; ``label_column`` (CSV header name or integer index) is split off.
 
+    ``path`` may be ``.csv``, ``.npy``, ``.npz``, ``.csv.gz``, ``.npy.gz`` or ``-`` (CSV on
+    stdin).
+
     Raises:
         DataError: missing/unreadable file, non-numeric or empty cells, ragged rows, NaN or
-            inf (with row and column), empty data, an array that is not 1-D or 2-D.
+            inf (with row and column), empty data, an array that is not 1-D or 2-D, more
+            than ``MAX_STREAM_BYTES`` from stdin or a ``.gz`` file.
     """
-    ext = suffix_of(path, what="data file")
-    _check_readable(path)
-    if ext == ".csv":
-        return _read_csv_table(path, label_column)
+    ext, name = _input_format(path, "data file")
+    if ext in (".csv", ".csv.gz"):
+        return _read_csv_table(name, _read_text(path, name), label_column)
     arr = _load_array(path, ext, key)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -80,15 +115,15 @@ def read_data(path, *, key=None, label_column=None) -> Table:
 
 
 def read_labels(path, *, key=None) -> np.ndarray:
-    """Read one label per row (CSV: one column, optional header, blank = -1)."""
-    ext = suffix_of(path, what="label file")
-    _check_readable(path)
-    if ext == ".csv":
-        header, rows, lines = _read_csv_cells(path)
+    """Read one label per row (CSV: one column, optional header, blank = -1); the formats
+    of ``read_data``."""
+    ext, name = _input_format(path, "label file")
+    if ext in (".csv", ".csv.gz"):
+        header, rows, lines = _csv_cells(name, _read_text(path, name))
         width = len(header) if header is not None else len(rows[0]) if rows else 0
         if width != 1:
-            raise DataError(f"{path}: a label file must have exactly one column, got {width}")
-        return _parse_labels(path, [r[0] for r in rows], lines, 1)
+            raise DataError(f"{name}: a label file must have exactly one column, got {width}")
+        return _parse_labels(name, [r[0] for r in rows], lines, 1)
     arr = _load_array(path, ext, key)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -115,16 +150,22 @@ def _check_readable(path):
         raise DataError(f"{path}: no such file")
     if os.path.isdir(path):
         raise DataError(f"{path}: is a directory, not a data file")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise DataError(f"{path}: not a regular file (a pipe or device is not read)")
     if not os.access(path, os.R_OK):
         raise DataError(f"{path}: permission denied")
 
 
 def _load_array(path, ext, key):
     try:
+        if ext != ".npz" and key is not None:
+            raise DataError(f"{path}: --key applies to .npz files only")
         if ext == ".npy":
-            if key is not None:
-                raise DataError(f"{path}: --key applies to .npz files only")
+            with open(path, "rb") as f:
+                _check_npy_header(path, f, os.fstat(f.fileno()).st_size)
             arr = np.load(path, allow_pickle=False)
+        elif ext == ".npy.gz":
+            arr = _load_npy_gz(path)
         else:
             with np.load(path, allow_pickle=False) as z:
                 names = list(z.files)
@@ -136,14 +177,89 @@ def _load_array(path, ext, key):
                 elif key not in names:
                     raise DataError(f"{path}: no array named {key!r}; it holds "
                                     f"{', '.join(names) or 'none'}")
+                info = z.zip.getinfo(key if key in z.zip.namelist() else key + ".npy")
+                with z.zip.open(info) as f:
+                    _check_npy_header(f"{path}[{key}]", f, info.file_size)
                 arr = z[key]
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise DataError(f"{path}: cannot read as {ext}: {err}") from None
-    if arr.dtype.kind not in "biuf":
-        raise DataError(f"{path}: array must be numeric, got dtype {arr.dtype}")
     return arr
+
+
+def _load_npy_gz(path):
+    """A ``.npy.gz`` array: its header is read and checked first, then exactly the bytes it
+    claims (at most ``MAX_STREAM_BYTES``) are decompressed."""
+    with gzip.open(path, "rb") as f:
+        need = _check_npy_header(path, f, MAX_STREAM_BYTES, "a .gz file may decompress to")
+        f.seek(0)
+        raw = _read_upto(f, need)
+    if len(raw) < need:
+        raise DataError(f"{path}: its header claims {need} bytes but it decompresses to "
+                        f"{len(raw)}: truncated or damaged")
+    return np.load(io.BytesIO(raw), allow_pickle=False)
+
+
+def _check_npy_header(name, f, size, holds="the file holds"):
+    """Read the ``.npy`` header at the start of ``f``: a numeric dtype, and an array that
+    the ``size`` bytes of the file can hold (checked before anything is allocated).
+
+    Returns:
+        The bytes the header implies (header and data).
+    """
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise DataError(f"{name}: unsupported .npy format version {version}")
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = read(f)
+    if dtype.kind not in "biuf":
+        raise DataError(f"{name}: array must be numeric, got dtype {dtype}")
+    need = f.tell() + math.prod(shape) * dtype.itemsize
+    if need > size:
+        raise DataError(f"{name}: its header claims shape {shape} ({need} bytes) but {holds} "
+                        f"{size} bytes: truncated or damaged")
+    return need
+
+
+def _read_upto(f, limit):
+    """Up to ``limit`` bytes (or characters) of ``f``, read piece by piece."""
+    parts, total = [], 0
+    while total < limit and (part := f.read(min(_PIECE, limit - total))):
+        parts.append(part)
+        total += len(part)
+    return parts[0][:0].join(parts) if parts else b""
+
+
+def _read_capped(f, name):
+    """All of the stream ``f``, or a DataError past ``MAX_STREAM_BYTES``."""
+    raw = _read_upto(f, MAX_STREAM_BYTES + 1)
+    if len(raw) > MAX_STREAM_BYTES:
+        raise DataError(f"{name}: more than {MAX_STREAM_BYTES} bytes to read, the limit for "
+                        "stdin and .gz input; use an uncompressed file")
+    return raw
+
+
+def _read_text(path, name):
+    """The text of a ``.csv`` or ``.csv.gz`` file, or of stdin (``path`` ``-``)."""
+    try:
+        if str(path) == STDIN:
+            raw = _read_capped(getattr(sys.stdin, "buffer", sys.stdin), name)
+        elif str(path).lower().endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                raw = _read_capped(f, name)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
+    except OSError as err:
+        raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+    except (EOFError, zlib.error) as err:  # a truncated or damaged .gz file
+        raise DataError(f"{name}: cannot read: {err}") from None
+    try:
+        return raw if isinstance(raw, str) else raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: not a text CSV file (cannot decode as UTF-8)") from None
 
 
 def _as_float(path, arr):
@@ -178,15 +294,9 @@ def _column_index(path, spec, header, width):
     return j % width
 
 
-def _read_csv_cells(path):
-    """``(header or None, rows of stripped cells, 1-based line number of each row)``."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text CSV file (cannot decode as UTF-8)") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+def _csv_cells(path, text):
+    """``(header or None, rows of stripped cells, 1-based line number of each row)`` of the
+    CSV ``text`` (``path`` names it in messages)."""
     if "\0" in text:
         raise DataError(f"{path}: not a text CSV file (contains NUL bytes)")
     rows, lines = [], []
@@ -240,8 +350,8 @@ def _parse_labels(path, cells, lines, col, header=None):
     return out
 
 
-def _read_csv_table(path, label_column):
-    header, rows, lines = _read_csv_cells(path)
+def _read_csv_table(path, text, label_column):
+    header, rows, lines = _csv_cells(path, text)
     if not rows:
         raise DataError(f"{path}: no data rows" + (" (only a header)" if header else ""))
     width = len(rows[0])
@@ -271,35 +381,67 @@ def _read_csv_table(path, label_column):
 def _check_table(path, X, csv_lines, header=None):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path}: empty data (shape {X.shape})")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, j = (int(v) for v in np.argwhere(bad)[0])
+    found = first_bad_value(X)
+    if found is not None:
+        i, j, what, count = found
         where = (f"row {i}, column {j}" if csv_lines is None
                  else f"line {csv_lines[i]}, {_cell_name(header, j)}")
-        raise DataError(f"{path}: {where}: non-finite value {X[i, j]} "
-                        f"({int(bad.sum())} non-finite values in all)")
+        raise DataError(f"{path}: {where}: {what} {X[i, j]:.6g} ({count} such values in all)")
 
 
 # -- writing ------------------------------------------------------------------------------
-def check_output(path, allowed=FORMATS, what="output") -> str:
-    """Validate an output path before any work: known extension, existing parent folder."""
+def check_output(path, allowed=FORMATS, what="output", *, overwrite=False,
+                 inputs=()) -> str:
+    """Validate an output path before any work: known extension, existing parent folder,
+    not an existing file unless ``overwrite``, never a non-regular file or one of ``inputs``
+    (compared by identity on disk, so links and other spellings are caught)."""
     ext = suffix_of(path, allowed, what)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise DataError(f"{path}: folder {parent} does not exist")
     if os.path.isdir(path):
         raise DataError(f"{path}: is a directory")
+    for other in inputs:
+        if other is not None and _same_file(path, other):
+            raise DataError(f"{path}: is an input of this command, or inside one "
+                            f"({other}); refusing to write there")
+    if os.path.exists(path):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise DataError(f"{path}: not a regular file; refusing to replace it")
+        if not overwrite:
+            raise DataError(f"{path}: already exists; pass --overwrite to replace it")
     return ext
+
+
+def _same_file(a, b):
+    """Whether ``a`` names ``b`` or a file inside the folder ``b``."""
+    with contextlib.suppress(OSError):
+        if os.path.samefile(a, b):
+            return True
+    real_a, real_b = os.path.realpath(a), os.path.realpath(b)
+    return os.path.isdir(real_b) and real_a.startswith(real_b.rstrip(os.sep) + os.sep)
 
 
 @contextlib.contextmanager
 def atomic_file(path, mode="wb"):
-    """Open a temporary file beside ``path``; on success it replaces ``path``, else vanishes."""
-    path = os.path.abspath(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(path))
+    """Open a temporary file beside ``path``; on success it replaces ``path``, else vanishes.
+
+    A link is written through (its target is replaced). The new file gets the umask's mode,
+    or the mode of the file it replaces.
+    """
+    path = os.path.realpath(path)
+    parent, name = os.path.split(path)
+    while True:
+        tmp = os.path.join(parent, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            with contextlib.suppress(FileNotFoundError):
+                os.fchmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             yield f
         os.replace(tmp, path)
     except BaseException:

@@ -11,48 +11,83 @@ All K flows are evaluated by one ``jax.vmap``; there is no Python loop over comp
 Flows with batch-norm also carry ``state`` (running statistics, leading K axis).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from vmonf_jax.flows import Flow, make_flow
 from vmonf_jax.nets import MLP
 
 PRIORS = ("uniform", "learned", "em")
+FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False}
+"""Options of a flow given by name (as ``flows.make_flow`` takes them)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Mixture:
-    """Static description of a VMoNF model (hashable: a valid static argument to ``jit``)."""
+    """Static description of a VMoNF model (hashable: a valid static argument to ``jit``).
+
+    Args:
+        dim: data dimension.
+        n_components: K.
+        flow: the components' flow: a ``flows.Flow`` (used as is), a name of
+            ``flows.FLOWS`` (built with the options below) or a mapping
+            ``{"name": ..., **options}``. The flow is built once, here.
+        n_blocks, hidden, batch_norm, prelu: options of a flow given by name (defaults:
+            8 blocks, hidden (8,), no batch-norm, no PReLU layers).
+        posterior_hidden: hidden sizes of the posterior network q(k|x) (tanh MLP).
+        prior: ``"uniform"``, ``"learned"`` or ``"em"``.
+        flow_name: the older name of ``flow`` (a name only).
+
+    Raises:
+        ValueError: bad sizes, an unknown flow or prior, a flow of another ``dim``, or flow
+            options next to a ``Flow`` object.
+
+    Example:
+        >>> Mixture(dim=2, n_components=5, flow="glow", n_blocks=4, prelu=True)
+        >>> Mixture(dim=2, flow=flows.maf(2, n_blocks=3, hidden=(16,)))
+    """
 
     dim: int
-    n_components: int = 2
-    flow_name: str = "realnvp"
-    n_blocks: int = 8
-    hidden: tuple[int, ...] = (8,)
-    batch_norm: bool = False
-    posterior_hidden: tuple[int, ...] = (16,)
-    prior: str = "uniform"
+    n_components: int
+    flow: Flow
+    posterior_hidden: tuple[int, ...]
+    prior: str
 
-    def __post_init__(self):
-        if int(self.n_components) < 1:
-            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
-        if self.prior not in PRIORS:
-            raise ValueError(f"unknown prior {self.prior!r}; choose one of {list(PRIORS)}")
-        if any(int(h) < 1 for h in self.posterior_hidden):
-            raise ValueError(
-                f"posterior_hidden sizes must be positive, got {self.posterior_hidden}")
-        _ = self.flow  # validates the flow name, dim and sizes
+    def __init__(self, dim: int, n_components: int = 2, flow=None, *, n_blocks=None,
+                 hidden=None, batch_norm=None, prelu=None, posterior_hidden=(16,),
+                 prior="uniform", flow_name=None):
+        if flow is not None and flow_name is not None:
+            raise ValueError("give the flow as flow= or flow_name=, not both")
+        options = {"n_blocks": n_blocks, "hidden": hidden, "batch_norm": batch_norm,
+                   "prelu": prelu}
+        options = {k: v for k, v in options.items() if v is not None}
+        flow = _build_flow(flow_name if flow is None else flow, int(dim), options)
+        if int(n_components) < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
+        if prior not in PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; choose one of {list(PRIORS)}")
+        posterior_hidden = tuple(int(h) for h in posterior_hidden)
+        if any(h < 1 for h in posterior_hidden):
+            raise ValueError(f"posterior_hidden sizes must be positive, got {posterior_hidden}")
+        for name, value in (("dim", int(dim)), ("n_components", int(n_components)),
+                            ("flow", flow), ("posterior_hidden", posterior_hidden),
+                            ("prior", prior)):
+            object.__setattr__(self, name, value)
 
     @property
-    def flow(self) -> Flow:
-        return make_flow(self.flow_name, self.dim, self.n_blocks, self.hidden, self.batch_norm)
+    def batch_norm(self) -> bool:
+        """Whether the flows carry running statistics (``init`` then returns a state too)."""
+        return self.flow.has_state
 
-    @property
+    @cached_property
     def _posterior_net(self):
-        return MLP(tuple(self.posterior_hidden), self.n_components, activation=nn.tanh,
+        return MLP(self.posterior_hidden, self.n_components, activation=nn.tanh,
                    zero_last=False)
 
     def init(self, key, dtype=jnp.float32):
@@ -67,6 +102,17 @@ class Mixture:
             "prior_logits": jnp.zeros((self.n_components,), dtype),
         }
         return (params, comp[1]) if self.batch_norm else params
+
+    def n_parameters(self, params) -> int:
+        """Trained scalars in ``params`` (arrays or ``jax.eval_shape`` structs).
+
+        Counts the components and the posterior network, and the prior logits unless the
+        prior is uniform (then they stay at zero).
+        """
+        params = dict(params)
+        if self.prior == "uniform":
+            params.pop("prior_logits", None)
+        return int(sum(np.prod(a.shape, dtype=np.int64) for a in jax.tree.leaves(params)))
 
     # -- building blocks ------------------------------------------------------------------
     def component_log_prob(self, params, x, *, state=None, train=False):
@@ -135,3 +181,30 @@ def elbo_from_terms(joint, log_q):
     """sum_k q_k (joint_k - log q_k) for rows of (n, K) arrays; 0 * -inf terms count as 0."""
     q = jnp.exp(log_q)
     return jnp.sum(jnp.where(q > 0, q * (joint - log_q), 0.0), axis=-1)
+
+
+def _build_flow(spec, dim: int, options: dict) -> Flow:
+    """A ``Flow`` from a Flow object, a name (default "realnvp") or ``{"name": ..., ...}``."""
+    if isinstance(spec, Flow):
+        if options:
+            raise ValueError(f"flow options {sorted(options)} apply to a flow given by name, "
+                             "not to a Flow object")
+        if spec.dim != dim:
+            raise ValueError(f"the flow has dim {spec.dim}, the mixture dim {dim}")
+        return spec
+    if isinstance(spec, Mapping):
+        spec = dict(spec)
+        if "name" not in spec:
+            raise ValueError(f"a flow spec mapping needs a 'name', got {sorted(spec)}")
+        name = spec.pop("name")
+        overlap = set(spec) & set(options)
+        if overlap:
+            raise ValueError(f"flow options {sorted(overlap)} given twice")
+        options = {**options, **spec}
+    else:
+        name = "realnvp" if spec is None else spec
+    unknown = set(options) - set(FLOW_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown flow options {sorted(unknown)}; accepted: "
+                         f"{sorted(FLOW_DEFAULTS)}")
+    return make_flow(name, dim, **{**FLOW_DEFAULTS, **options})

@@ -25,6 +25,7 @@ class Preprocessor:
     """Base class: input checks, fitted dimension and the dict format."""
 
     name: ClassVar[str]
+    _OPTIONS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.dim: int | None = None
@@ -60,8 +61,14 @@ class Preprocessor:
         """Restores a preprocessor written by ``to_dict``."""
         if d.get("name") != cls.name:
             raise ValueError(f"expected a {cls.name!r} preprocessor dict, got {d.get('name')!r}")
-        obj = cls(**d.get("options", {}))
-        obj.dim = d["dim"]
+        options, dim = d.get("options", {}), d.get("dim")
+        if not isinstance(options, dict) or set(options) - set(cls._OPTIONS):
+            raise ValueError(f"options must be an object with fields among {cls._OPTIONS}, "
+                             f"got {options!r:.60}")
+        if not (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1):
+            raise ValueError(f"dim must be a positive integer, got {dim!r:.60}")
+        obj = cls(**options)
+        obj.dim = dim
         obj._load_state(d)
         return obj
 
@@ -135,8 +142,11 @@ class Standardize(Preprocessor):
         return {"mean": _to_list(self.mean), "scale": _to_list(self.scale)}
 
     def _load_state(self, d):
-        self.mean = None if d["mean"] is None else np.asarray(d["mean"], dtype=np.float64)
-        self.scale = None if d["scale"] is None else np.asarray(d["scale"], dtype=np.float64)
+        self.mean = _stored_vector(d, "mean", self.dim)
+        self.scale = _stored_vector(d, "scale", self.dim)
+        if not np.all(self.scale > 0):
+            j = int(np.argmin(self.scale > 0))
+            raise ValueError(f"scale[{j}] must be positive, got {self.scale[j]}")
 
 
 class LogitPixels(Preprocessor):
@@ -151,10 +161,11 @@ class LogitPixels(Preprocessor):
     """
 
     name = "logit-pixels"
+    _OPTIONS = ("lam",)
 
     def __init__(self, lam: float = 1e-6) -> None:
         super().__init__()
-        if not 0.0 <= lam < 0.5:
+        if not (isinstance(lam, int | float) and 0.0 <= lam < 0.5):
             raise ValueError(f"lam must be in [0, 0.5), got {lam}")
         self.lam = float(lam)
 
@@ -190,7 +201,14 @@ def make_preprocessor(name: str) -> Preprocessor:
 
 
 def preprocessor_from_dict(d: dict[str, Any]) -> Preprocessor:
-    """Restores any preprocessor from its ``to_dict`` output."""
+    """Restores any preprocessor from its ``to_dict`` output.
+
+    Raises:
+        ValueError: an unknown name or a stored state of the wrong type, length or value
+            (e.g. a non-finite mean or a scale <= 0), naming the field.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"expected an object, got {d!r:.60}")
     return _lookup(d.get("name")).from_dict(d)
 
 
@@ -217,6 +235,19 @@ def _check_pixels(X: np.ndarray) -> np.ndarray:
             f"pixel values must lie in [0, {PIXEL_LEVELS}), got [{X.min()}, {X.max()}]"
         )
     return X
+
+
+def _stored_vector(d: dict[str, Any], key: str, dim: int) -> np.ndarray:
+    """``d[key]`` as a float64 vector of ``dim`` finite numbers, or a ValueError naming it."""
+    v = d.get(key)
+    if not (isinstance(v, list) and len(v) == dim
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)):
+        raise ValueError(f"{key} must be a list of {dim} numbers, got {v!r:.60}")
+    a = np.asarray(v, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        j = int(np.argmin(np.isfinite(a)))
+        raise ValueError(f"{key}[{j}] must be finite, got {a[j]}")
+    return a
 
 
 def _to_list(a: np.ndarray | None) -> list[float] | None:

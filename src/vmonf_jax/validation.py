@@ -2,9 +2,46 @@
 
 import numpy as np
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-def check_data(x, *, dim: int | None = None, min_rows: int = 1, name: str = "data") -> np.ndarray:
-    """Return ``x`` as a float32 (n, d) array, or raise ValueError naming the problem."""
+
+def first_bad_value(arr: np.ndarray):
+    """The first NaN, infinity or value beyond float32's range in a float (n, d) array.
+
+    Returns:
+        ``None``, or ``(row, column, what, count)``: the position of the first bad value
+        (row-major), what is wrong with it ("non-finite value" or "value outside the float32
+        range (...)") and how many such values the array holds.
+    """
+    for bad, what in ((~np.isfinite(arr), "non-finite value"),
+                      (np.abs(arr) > FLOAT32_MAX,
+                       f"value outside the float32 range (|x| <= {FLOAT32_MAX:.4g})")):
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            return row, col, what, int(bad.sum())
+    return None
+
+
+def check_values(arr: np.ndarray, name: str = "data") -> None:
+    """Raise ValueError at the first bad value of ``arr`` (see ``first_bad_value``).
+
+    The message names its row and column, and says "NaN" or "inf" as scikit-learn does.
+    """
+    found = first_bad_value(arr)
+    if found is not None:
+        row, col, what, count = found
+        v = arr[row, col]
+        raise ValueError(f"{name} has a {what} ({'NaN' if np.isnan(v) else f'{v:.6g}'}) at "
+                         f"row {row}, column {col} ({count} such values in all)")
+
+
+def check_data(x, *, dim: int | None = None, min_rows: int = 1, name: str = "data",
+               dtype=np.float32) -> np.ndarray:
+    """Return ``x`` as a ``dtype`` (n, d) array, or raise ValueError naming the problem.
+
+    Values must be finite and within float32's range (|x| <= 3.4e38), the dtype models
+    compute in; ``dtype=np.float64`` keeps full precision for preprocessing.
+    """
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -13,17 +50,18 @@ def check_data(x, *, dim: int | None = None, min_rows: int = 1, name: str = "dat
         raise ValueError(f"{name} must be a 2-D array (rows, features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(f"{name} has a non-finite value ({arr[row, col]}) at row {row}, "
-                         f"column {col} ({int(bad.sum())} non-finite values in all)")
+    check_values(arr, name)
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name} has {arr.shape[1]} columns but the model expects {dim}")
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} has {arr.shape[0]} rows, fewer than the {min_rows} "
+    check_rows(arr.shape[0], min_rows, name)
+    return arr.astype(dtype)
+
+
+def check_rows(n_rows: int, n_components: int, name: str = "data") -> None:
+    """ValueError unless there is at least one row per component."""
+    if n_rows < n_components:
+        raise ValueError(f"{name} has {n_rows} rows, fewer than the {n_components} "
                          "components: need at least one point per component")
-    return arr.astype(np.float32)
 
 
 def check_labels(y, n_rows: int, n_components: int) -> np.ndarray:

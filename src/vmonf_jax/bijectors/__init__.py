@@ -1,5 +1,7 @@
-"""Flow layers. Each layer holds its static configuration and builds, from a parameter pytree,
-a distrax bijector whose ``forward`` maps base -> data and ``inverse`` maps data -> base, both
+"""Flow layers, one per file.
+
+Each layer holds its static configuration and builds, from a parameter pytree, a distrax
+bijector whose ``forward`` maps base -> data and ``inverse`` maps data -> base, both
 returning ``(output, log|det J|)`` per row.
 
 Layers with running statistics (batch-norm) are ``stateful``: they also carry a state pytree.

@@ -23,11 +23,13 @@ class BatchNormAffine(Bijector):
         return self._log_gamma - 0.5 * jnp.log(self._var + self._eps)
 
     def forward_and_log_det(self, z):
+        """Base -> data: ``(x, log|det dx/dz|)`` per row."""
         log_scale = self._log_scale()
         x = (z - self._beta) * jnp.exp(-log_scale) + self._mean
         return x, jnp.broadcast_to(-log_scale.sum(), z.shape[:-1])
 
     def inverse_and_log_det(self, x):
+        """Data -> base: ``(z, log|det dz/dx|)`` per row."""
         log_scale = self._log_scale()
         z = (x - self._mean) * jnp.exp(log_scale) + self._beta
         return z, jnp.broadcast_to(log_scale.sum(), x.shape[:-1])
@@ -47,18 +49,22 @@ class BatchNorm:
     stateful = True
 
     def init(self, key, dtype):
+        """``log_gamma`` and ``beta`` at zero (``key`` unused)."""
         return {"log_gamma": jnp.zeros((self.dim,), dtype), "beta": jnp.zeros((self.dim,), dtype)}
 
     def init_state(self, dtype):
+        """Running mean 0 and variance 1."""
         return {"mean": jnp.zeros((self.dim,), dtype), "var": jnp.ones((self.dim,), dtype)}
 
     def _make(self, params, mean, var):
         return BatchNormAffine(mean, var, params["log_gamma"], params["beta"], self.eps)
 
     def bijector(self, params, state):
+        """Normalise with the running statistics in ``state`` (evaluation)."""
         return self._make(params, state["mean"], state["var"])
 
     def train_bijector(self, params, state, x):
+        """Normalise with the statistics of ``x``; also the updated running ``state``."""
         mean, var = x.mean(0), x.var(0)
         m = self.momentum
         new_state = {"mean": m * state["mean"] + (1 - m) * mean,

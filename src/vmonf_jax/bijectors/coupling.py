@@ -1,10 +1,8 @@
-"""Affine coupling layer (RealNVP; Dinh et al. 2017), built on ``distrax.MaskedCoupling``."""
+"""Affine coupling layer (RealNVP; Dinh et al. 2017), built on ``distrax.SplitCoupling``."""
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from vmonf_jax._distrax import MaskedCoupling, ScalarAffine
+from vmonf_jax._distrax import ScalarAffine, SplitCoupling
 from vmonf_jax.bijectors._util import bounded_log_scale, flax_init
 from vmonf_jax.nets import CouplingNet
 
@@ -13,10 +11,12 @@ from vmonf_jax.nets import CouplingNet
 class AffineCoupling:
     """x_B = z_B * exp(s(z_A)) + t(z_A), x_A = z_A, where A is the kept half.
 
-    The kept half A is every other coordinate, starting at ``parity``; consecutive blocks use
-    alternating parities. s and t are separate MLPs with ``hidden`` sizes (tanh activations);
-    s is soft-clamped to (-3, 3). log|det dx/dz| = sum_B s(z_A); the inverse
-    z_B = (x_B - t(x_A)) * exp(-s(x_A)) is one pass too, so both directions are fast.
+    The coordinates split at ``ceil(dim / 2)``: parity 0 keeps the first part and transforms
+    the second, parity 1 the reverse, so consecutive blocks (alternating parities) transform
+    every coordinate. s and t are the two heads of one MLP on z_A only (``hidden`` sizes,
+    tanh; see ``nets.CouplingNet``); s is soft-clamped to (-3, 3). log|det dx/dz| =
+    sum_B s(z_A); the inverse z_B = (x_B - t(x_A)) * exp(-s(x_A)) is one pass too, so both
+    directions are fast.
     """
 
     dim: int
@@ -25,24 +25,34 @@ class AffineCoupling:
     stateful = False
 
     @property
-    def mask(self) -> np.ndarray:
-        """True where the coordinate passes through unchanged."""
-        return np.arange(self.dim) % 2 == self.parity
+    def split_index(self) -> int:
+        """Coordinates ``[:split_index]`` form the first part, the rest the second."""
+        return (self.dim + 1) // 2
+
+    @property
+    def n_kept(self) -> int:
+        """Width of the kept part A (the conditioner's input)."""
+        return self.split_index if self.parity == 0 else self.dim - self.split_index
 
     @property
     def _net(self):
-        return CouplingNet(tuple(self.hidden))
+        return CouplingNet(tuple(self.hidden), self.dim - self.n_kept)
 
     def init(self, key, dtype):
-        return flax_init(self._net, key, self.dim, dtype)
+        """Conditioner parameters; its zero output layer makes the layer start as the identity."""
+        return flax_init(self._net, key, self.n_kept, dtype)
 
     def bijector(self, params, state=None):
+        """The distrax bijector of ``params`` (``state`` unused: no running statistics)."""
+
         def conditioner(z_kept):
             shift, raw = self._net.apply(params, z_kept)
             return shift, bounded_log_scale(raw)
 
-        return MaskedCoupling(
-            mask=self.mask,
+        return SplitCoupling(
+            split_index=self.split_index,
+            event_ndims=1,
             conditioner=conditioner,
             bijector=lambda p: ScalarAffine(shift=p[0], log_scale=p[1]),
+            swap=self.parity == 1,
         )

@@ -43,6 +43,7 @@ class LUAffine:
     stateful = False
 
     def init(self, key, dtype):
+        """Parameters at the identity map (``key`` unused)."""
         d = self.dim
         return {
             "lower": jnp.zeros((d, d), dtype),
@@ -52,6 +53,7 @@ class LUAffine:
         }
 
     def bijector(self, params, state=None):
+        """The distrax bijector of ``params`` (``state`` unused: no running statistics)."""
         matrix = (
             jnp.tril(params["lower"], -1)
             + jnp.triu(params["upper"], 1)

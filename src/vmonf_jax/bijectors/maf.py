@@ -19,6 +19,13 @@ class MaskedAutoregressiveAffine(Bijector):
     """
 
     def __init__(self, conditioner, dim: int):
+        """Wrap ``conditioner`` as a bijector on vectors of width ``dim``.
+
+        Args:
+            conditioner: maps x (..., dim) to ``(shift, raw log-scale)``, each (..., dim), with
+                output i a function of x_<i only; the log-scale is soft-clamped to (-3, 3).
+            dim: the number of coordinates, and so of sequential passes when sampling.
+        """
         super().__init__(event_ndims_in=1)
         self._conditioner = conditioner
         self._dim = dim
@@ -28,6 +35,8 @@ class MaskedAutoregressiveAffine(Bijector):
         return shift, bounded_log_scale(raw)
 
     def forward_and_log_det(self, z):
+        """Map base ``z`` to data ``x`` (``dim`` sequential passes); also log|det dx/dz|."""
+
         def step(_, x):
             shift, log_scale = self._params(x)
             return z * jnp.exp(log_scale) + shift
@@ -37,6 +46,7 @@ class MaskedAutoregressiveAffine(Bijector):
         return x, log_scale.sum(-1)
 
     def inverse_and_log_det(self, x):
+        """Map data ``x`` to base ``z`` in one pass; also log|det dz/dx| = -sum a(x)."""
         shift, log_scale = self._params(x)
         return (x - shift) * jnp.exp(-log_scale), -log_scale.sum(-1)
 
@@ -55,7 +65,9 @@ class MAFLayer:
         return MADE(self.dim, tuple(self.hidden), self.reverse)
 
     def init(self, key, dtype):
+        """MADE parameters; its zero output layer makes the layer start as the identity."""
         return flax_init(self._net, key, self.dim, dtype)
 
     def bijector(self, params, state=None):
+        """The distrax bijector of ``params`` (``state`` unused: no running statistics)."""
         return MaskedAutoregressiveAffine(lambda x: self._net.apply(params, x), self.dim)

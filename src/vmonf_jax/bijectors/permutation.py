@@ -17,9 +17,11 @@ class Permutation(Bijector):
         self._inv = np.argsort(self._perm)
 
     def forward_and_log_det(self, z):
+        """Base -> data: ``(x, log|det dx/dz|)`` per row."""
         return z[..., self._perm], jnp.zeros(z.shape[:-1], z.dtype)
 
     def inverse_and_log_det(self, x):
+        """Data -> base: ``(z, log|det dz/dx|)`` per row."""
         return x[..., self._inv], jnp.zeros(x.shape[:-1], x.dtype)
 
 
@@ -32,14 +34,18 @@ class PermutationLayer:
 
     @classmethod
     def reversal(cls, dim: int) -> "PermutationLayer":
+        """The permutation that reverses ``dim`` coordinates."""
         return cls(tuple(range(dim - 1, -1, -1)))
 
     @classmethod
     def random(cls, dim: int, seed: int) -> "PermutationLayer":
+        """A random permutation of ``dim`` coordinates drawn from ``seed``."""
         return cls(tuple(int(i) for i in np.random.default_rng(seed).permutation(dim)))
 
     def init(self, key, dtype):
+        """No parameters: an empty dict."""
         return {}
 
     def bijector(self, params, state=None):
+        """The distrax bijector of ``params`` (``state`` unused: no running statistics)."""
         return Permutation(self.perm)

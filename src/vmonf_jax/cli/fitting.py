@@ -1,0 +1,192 @@
+"""``vmonf fit``: fit, save, and survive interrupts.
+
+While ``fit`` runs, its checkpoint and settings live in ``MODEL_DIR.partial/``; MODEL_DIR
+itself appears only when training ends (written by ``VMoNF.save``: temporary folder, then
+rename), so an interrupted fit is resumable but never mistaken for a finished model.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+
+import numpy as np
+
+from vmonf_jax import io
+from vmonf_jax.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, runtime
+from vmonf_jax.cli import options as opt
+from vmonf_jax.cli.commands import jsonable, partial_dir
+
+
+def cmd_fit(args):
+    """Fit, with checkpoints in MODEL_DIR.partial/; MODEL_DIR appears only when done."""
+    if args.labels_key and not args.labels:
+        raise UsageError("--labels-key needs --labels")
+    if args.data == args.labels == io.STDIN:
+        raise UsageError("DATA and --labels cannot both be read from stdin (-)")
+    # data first: a bad file is reported before JAX is imported
+    table = io.read_data(args.data, key=args.key, label_column=args.label_column)
+    labels = table.labels
+    label_src = f"{args.data} column {args.label_column!r}" if args.label_column else None
+    if args.labels:
+        labels = io.read_labels(args.labels, key=args.labels_key)
+        label_src = args.labels
+    runtime.import_jax()
+    from vmonf_jax import modeldir
+    from vmonf_jax.estimator import VMoNF
+    from vmonf_jax.validation import check_data, check_labels
+
+    model_dir = os.path.normpath(args.out)
+    partial = partial_dir(model_dir)
+    have_partial = os.path.lexists(partial)
+    explicit = opt.given(args)
+    explicit.pop("verbose", None)  # not a setting of the fit: may differ on --resume
+    if args.resume:
+        stored = _stored_settings(modeldir, model_dir, partial)
+        changed = {k: v for k, v in explicit.items() if jsonable(v) != stored.get(k)}
+        if changed:
+            raise UsageError("--resume continues with the interrupted fit's settings; these "
+                             "differ: " + ", ".join(f"{k}={jsonable(v)!r} (was "
+                                                    f"{stored.get(k)!r})"
+                                                    for k, v in changed.items()))
+        params = dict(stored)
+    else:
+        modeldir.check_replaceable(model_dir)  # also says why --overwrite would not help
+        if not args.overwrite and os.path.lexists(model_dir):
+            raise UsageError(f"{model_dir} already exists; pass --overwrite to replace it")
+        if have_partial and not args.overwrite:
+            raise UsageError(f"{model_dir}: an interrupted fit exists in {partial}; pass "
+                             "--resume to continue it or --overwrite to start again")
+        if have_partial:
+            _check_partial(modeldir, partial)
+        params = {**VMoNF().get_params(), **explicit}
+    params["verbose"] = getattr(args, "verbose", True)
+    for k in ("hidden", "posterior_hidden"):
+        params[k] = tuple(params[k])
+    k_comp = int(params["n_components"])
+    try:
+        X = check_data(table.X, min_rows=k_comp, name=args.data, dtype=np.float64)
+    except ValueError as err:
+        raise io.DataError(str(err)) from None
+    if labels is not None:
+        try:
+            labels = check_labels(labels, X.shape[0], k_comp)
+        except ValueError as err:
+            raise io.DataError(f"{label_src}: {err}") from None
+        if not (labels == -1).any():  # the estimator reads such a y as sklearn's, not as labels
+            raise io.DataError(f"{label_src}: every row is labelled; VMoNF learns from "
+                               "unlabelled rows too: mark them -1 (or leave them blank)")
+    try:
+        est = VMoNF(**params)
+        est._config(X.shape[1])  # flow, sizes and recipe validated before any file is written
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"invalid settings: {err}") from None
+    return _train(args, est, X, labels, model_dir, partial, have_partial)
+
+
+def _stored_settings(modeldir, model_dir, partial):
+    """The settings of the interrupted fit in ``partial``."""
+    try:
+        return modeldir.read_fit_record(partial)["estimator"]
+    except FileNotFoundError:
+        if os.path.exists(model_dir):
+            raise UsageError(f"{model_dir}: training already finished; nothing to resume "
+                             "(use --overwrite to fit again)") from None
+        raise UsageError(f"{model_dir}: nothing to resume (no interrupted fit in "
+                         f"{partial})") from None
+    except ValueError as err:
+        raise UsageError(f"{err}; start again with --overwrite") from None
+
+
+def _train(args, est, X, labels, model_dir, partial, have_partial):
+    """Train ``est`` with checkpoints in ``partial``, then save it to ``model_dir``."""
+    from vmonf_jax import checkpoint as ckpt
+    from vmonf_jax.train import NonFiniteLossError
+
+    created = False
+    if not args.resume:
+        if have_partial:
+            shutil.rmtree(partial)
+        os.makedirs(partial)
+        created = True
+    t0 = time.perf_counter()
+    try:
+        with _interrupts_raise():
+            # the estimator records settings + data fingerprint, or checks them on resume
+            est.fit(X, labels, checkpoint_dir=partial, resume=args.resume)
+            est.save(model_dir)
+    except KeyboardInterrupt:
+        if ckpt.exists(partial):
+            print(f"vmonf fit: interrupted; checkpoint saved in {partial}"
+                  f"{_checkpoint_progress(partial)}. Continue with: vmonf fit {args.data} "
+                  f"--out {model_dir} --resume", file=sys.stderr)
+        else:
+            if created:
+                shutil.rmtree(partial, ignore_errors=True)
+            print("vmonf fit: interrupted before the first checkpoint; nothing saved",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NonFiniteLossError as err:
+        if created:
+            shutil.rmtree(partial, ignore_errors=True)
+        print(f"vmonf fit: error: training diverged: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except BaseException:
+        if created and not ckpt.exists(partial):
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(partial, ignore_errors=True)
+    if est.verbose:
+        print(f"vmonf fit: saved {model_dir} ({est.n_components} components, {X.shape[1]} "
+              f"columns, {len(est.history_)} epochs in {time.perf_counter() - t0:.1f} s); its "
+              f"log-likelihood on DATA: vmonf score {model_dir} {args.data}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _check_partial(modeldir, partial):
+    """Refuse to delete ``partial`` unless it is an interrupted fit's folder."""
+    names = set(os.listdir(partial)) if os.path.isdir(partial) else None
+    if (os.path.islink(partial) or not names or modeldir.FIT_RECORD not in names
+            or any(n not in (modeldir.FIT_RECORD, "state") and not n.startswith(".state.vmonf-")
+                   for n in names)):
+        raise UsageError(f"{partial}: not an interrupted vmonf fit; refusing to delete it")
+
+
+def _checkpoint_progress(partial):
+    from vmonf_jax.checkpoint import read_json
+
+    try:
+        meta = read_json(os.path.join(partial, "state", "meta.json"))
+        return f" (epoch {int(meta['epoch'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+@contextlib.contextmanager
+def _interrupts_raise():
+    """SIGINT and SIGTERM raise KeyboardInterrupt once; later signals only ask for patience.
+
+    So the checkpoint written on the way out cannot itself be interrupted. A signal that the
+    parent set to be ignored (a background job of a script) stays ignored, as Python does.
+    """
+
+    def again(signum, frame):
+        print("vmonf: saving the checkpoint, please wait", file=sys.stderr)
+
+    def first(signum, frame):
+        for s in old:
+            if signal.getsignal(s) is first:
+                signal.signal(s, again)
+        raise KeyboardInterrupt
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, h in old.items():
+        if h is not signal.SIG_IGN:
+            signal.signal(s, first)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,0 +1,496 @@
+"""The model directory (manifest plus Orbax checkpoint) and the record of a resumable fit.
+
+A model directory is saved safely and read as untrusted input. Layout:
+``PATH/manifest.json`` (``format_version``, estimator parameters, ``dim``, preprocessing,
+classes, library version, training summary, history) and ``PATH/state/`` (the Orbax
+checkpoint of ``{"params", "state"}``).
+
+Saving writes a unique ``.NAME.vmonf-new-XXXXXXXX`` beside PATH (the manifest last) and swaps
+it in (``checkpoint.swap_dir``); it replaces only a model directory or an empty folder. At
+every instant PATH holds the old or the new model, or ``load`` recovers the new one from its
+temporary name.
+
+Loading checks, before anything is built or allocated: only plain files and folders, the
+manifest's size and schema (types, ranges and the limits in ``LIMITS``), the stored
+preprocessing, the parameter count the architecture implies, and the array shapes Orbax
+stored (from its metadata, against a ``jax.eval_shape`` template). Every failure is a
+``ValueError`` beginning ``"damaged model directory: "`` that names the file and field.
+
+A fit with a checkpoint folder keeps ``fit.json`` there (its settings and a fingerprint of its
+data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI alike.
+"""
+
+import json
+import math
+import numbers
+import os
+import shutil
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from vmonf_jax import checkpoint as ckpt
+from vmonf_jax import io
+from vmonf_jax.preprocess import preprocessor_from_dict
+
+FORMAT_VERSION = 2  # 2: split coupling with one two-headed network (0.2.0)
+MANIFEST = "manifest.json"
+STATE = "state"
+FIT_RECORD = "fit.json"
+PREFIX = "damaged model directory: "
+LIMITS = {
+    "n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
+    "dim": 1_000_000, "parameters": 2**30, "history": 200_000, "seed": 2**32,
+    "manifest_bytes": ckpt.MAX_JSON_BYTES,
+}
+"""Documented caps on what a model (and so a manifest) may describe (docs/api.md)."""
+_TOP = ("format_version", "library_version", "estimator", "dim", "preprocessing", "classes",
+        "training", "history")
+_OPTIONAL_TOP = ("feature_names",)  # absent in models saved before it was recorded
+_NUMBERS = ("loss", "elbo", "loglik", "T")  # history fields that are always numbers
+_BIG = 10**12  # loose bound on counts that size nothing (epochs, batch size, ...)
+
+
+class Invalid(ValueError):
+    """A value that breaks the schema; the message starts with the field's name."""
+
+
+class Loaded(NamedTuple):
+    """What ``load`` read: the estimator (unfitted, its parameters set) and its parts."""
+
+    estimator: object
+    config: object
+    preprocessor: object
+    params: dict
+    state: object
+    manifest: dict
+
+
+# -- schema -------------------------------------------------------------------------------
+def is_int(v) -> bool:
+    """An integer (Python or numpy), not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _show(v):
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int(lo, hi):
+    def rule(v):
+        if not (is_int(v) and lo <= v <= hi):
+            return f"must be an integer in [{lo}, {hi}], got {_show(v)}"
+    return rule
+
+
+def _finite(v):
+    if not (_is_num(v) and math.isfinite(v)):
+        return f"must be a finite number, got {_show(v)}"
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        return f"must be true or false, got {_show(v)}"
+
+
+def _optional(rule):
+    return lambda v: None if v is None else rule(v)
+
+
+def _sizes(v):
+    lo, hi, n = 1, LIMITS["width"], LIMITS["hidden_layers"]
+    if not (isinstance(v, list | tuple) and 1 <= len(v) <= n
+            and all(is_int(h) and lo <= h <= hi for h in v)):
+        return f"must be a list of 1 to {n} integers in [{lo}, {hi}], got {_show(v)}"
+
+
+def _scalar(v):
+    if v is None or isinstance(v, bool | str) and len(str(v)) <= 200 or is_int(v):
+        return None
+    return _finite(v) if _is_num(v) else f"must be a number, string or null, got {_show(v)}"
+
+
+def _plain(v):
+    """Any parameter this schema does not know: a JSON scalar or a short list of them."""
+    if isinstance(v, list | tuple):
+        if len(v) > 64:
+            return f"must be at most 64 values long, got {len(v)}"
+        return next((p for p in map(_scalar, v) if p), None)
+    return _scalar(v)
+
+
+_ARCHITECTURE = {
+    "n_components": _int(1, LIMITS["n_components"]),
+    "n_blocks": _int(1, LIMITS["n_blocks"]),
+    "hidden": _sizes,
+    "posterior_hidden": _sizes,
+    "seed": _int(0, LIMITS["seed"] - 1),
+}
+_ESTIMATOR = {
+    **_ARCHITECTURE,
+    **{k: _int(1, _BIG) for k in ("epochs", "batch_size", "n_init")},
+    **{k: _int(0, _BIG) for k in ("warm_epochs", "pretrain_epochs")},
+    "patience": _optional(_int(0, _BIG)), "devices": _optional(_int(1, 2**20)),
+    **{k: _finite for k in ("learning_rate", "weight_decay", "temperature_start",
+                            "temperature_decay", "temperature_min", "val_fraction")},
+    "clip_norm": _optional(_finite),
+    **{k: _bool for k in ("batch_norm", "verbose", "decoupled_weight_decay")},
+}
+
+
+def _check(field, v, rule):
+    problem = rule(v)
+    if problem:
+        raise Invalid(f"{field} {problem}")
+
+
+def check_params(params: dict, dim: int) -> None:
+    """Check an estimator's architecture and seed against ``LIMITS`` before fitting.
+
+    Raises:
+        ValueError: naming the parameter, its limit and the value.
+    """
+    for name, rule in _ARCHITECTURE.items():
+        if name in params:
+            _check(name, params[name], rule)
+    _check("data dimension", dim, _int(1, LIMITS["dim"]))
+
+
+def _check_estimator(est, known):
+    if not isinstance(est, dict):
+        raise Invalid(f"estimator must be an object, got {_show(est)}")
+    for name, v in est.items():
+        if name not in known:
+            raise Invalid(f"estimator.{name} is not a parameter of this library's VMoNF")
+        _check(f"estimator.{name}", v, _ESTIMATOR.get(name, _plain))
+
+
+def _check_entry(field, e, k_max):
+    if not (isinstance(e, dict) and len(e) <= 64):
+        raise Invalid(f"{field} must be an object of at most 64 fields, got {_show(e)}")
+    for key, v in e.items():
+        if len(key) > 64:
+            raise Invalid(f"{field} has a field name longer than 64 characters")
+        if key in ("restart", "epoch"):
+            _check(f"{field}.{key}", v, _int(0, _BIG))
+        elif key == "phase" or isinstance(v, str):
+            if not (isinstance(v, str) and len(v) <= 64):
+                raise Invalid(f"{field}.{key} must be a short string, got {_show(v)}")
+        elif isinstance(v, list | tuple):
+            if len(v) > k_max or not all(_is_num(x) for x in v):
+                raise Invalid(f"{field}.{key} must be a list of at most {k_max} numbers, got "
+                              f"{_show(v)}")
+        elif not (_is_num(v) or v is None and key not in _NUMBERS):
+            raise Invalid(f"{field}.{key} must be a number, got {_show(v)}")
+
+
+def check_manifest(m, known_params) -> None:
+    """Check a parsed manifest against the schema and ``LIMITS``.
+
+    Args:
+        m: the parsed JSON.
+        known_params: names of the estimator's parameters.
+
+    Raises:
+        Invalid: the first problem, naming its field.
+    """
+    if not isinstance(m, dict):
+        raise Invalid(f"the manifest must be a JSON object, got {type(m).__name__}")
+    if "format_version" not in m:
+        raise Invalid("format_version is missing")
+    fv = m["format_version"]
+    if not (is_int(fv) and fv == FORMAT_VERSION):
+        raise Invalid(f"format_version {_show(fv)} is unknown (this library reads "
+                      f"{FORMAT_VERSION})")
+    for key in m:
+        if key not in _TOP + _OPTIONAL_TOP:
+            raise Invalid(f"{key} is not a manifest field")
+    for key in _TOP:
+        if key not in m:
+            raise Invalid(f"{key} is missing")
+    if not (isinstance(m["library_version"], str) and len(m["library_version"]) <= 64):
+        raise Invalid(f"library_version must be a short string, got "
+                      f"{_show(m['library_version'])}")
+    _check_estimator(m["estimator"], known_params)
+    _check("dim", m["dim"], _int(1, LIMITS["dim"]))
+    if not isinstance(m["preprocessing"], dict):
+        raise Invalid(f"preprocessing must be an object, got {_show(m['preprocessing'])}")
+    k_max = m["estimator"].get("n_components", LIMITS["n_components"])
+    classes = m["classes"]
+    if classes is not None and not (
+            isinstance(classes, list) and len(classes) <= k_max
+            and all(not _scalar(c) and c is not None for c in classes)
+            and len(set(map(repr, classes))) == len(classes)):
+        raise Invalid(f"classes must be null or a list of at most {k_max} distinct numbers or "
+                      f"strings, got {_show(classes)}")
+    names = m.get("feature_names")
+    if names is not None and not (
+            isinstance(names, list) and len(names) == m["dim"]
+            and all(isinstance(c, str) and len(c) <= 1000 for c in names)
+            and len(set(names)) == len(names)):
+        raise Invalid(f"feature_names must be null or a list of {m['dim']} distinct strings "
+                      f"(dim), got {_show(names)}")
+    hist = m["history"]
+    if not (isinstance(hist, list) and len(hist) <= LIMITS["history"]):
+        raise Invalid(f"history must be a list of at most {LIMITS['history']} epochs, got "
+                      f"{_show(hist)}")
+    for i, e in enumerate(hist):
+        _check_entry(f"history[{i}]", e, k_max)
+    t = m["training"]
+    if not isinstance(t, dict):
+        raise Invalid(f"training must be an object, got {_show(t)}")
+    for key in ("epochs_run", "final", "score", "restart"):
+        if key not in t:
+            raise Invalid(f"training.{key} is missing")
+    _check("training.epochs_run", t["epochs_run"], _int(0, LIMITS["history"]))
+    _check("training.restart", t["restart"],
+           _int(0, max(0, m["estimator"].get("n_init", _BIG) - 1)))
+    if not (t["score"] is None or _is_num(t["score"])):
+        raise Invalid(f"training.score must be a number, got {_show(t['score'])}")
+    _check_entry("training.final", t["final"], k_max)
+    if "temperature" in t and not (_is_num(t["temperature"]) and math.isfinite(t["temperature"])
+                                   and t["temperature"] > 0):
+        raise Invalid(f"training.temperature must be a positive number, got "
+                      f"{_show(t['temperature'])}")
+
+
+# -- saving -------------------------------------------------------------------------------
+def is_model_dir(path) -> bool:
+    """A folder (not a link) holding ``manifest.json`` and nothing but the model's files."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return False
+    names = set(os.listdir(path))
+    return MANIFEST in names and names <= {MANIFEST, STATE} and os.path.isfile(
+        os.path.join(path, MANIFEST))
+
+
+def check_replaceable(path) -> None:
+    """Check that a model may be saved at ``path`` without destroying anything else.
+
+    Args:
+        path: the model directory to be written.
+
+    Raises:
+        ValueError: unless ``path`` is absent (with its nearest existing ancestor a folder),
+            an empty folder or a model directory.
+    """
+    if not os.path.lexists(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise ValueError(f"{path}: {parent} is not a folder")
+        return
+    if os.path.islink(path):
+        raise ValueError(f"{path}: is a symbolic link; refusing to replace it")
+    if not os.path.isdir(path):
+        raise ValueError(f"{path}: is a file, not a model directory; refusing to replace it")
+    names = sorted(os.listdir(path))
+    if names and not is_model_dir(path):
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise ValueError(f"{path}: not a vmonf model directory (it holds {shown}); refusing "
+                         "to replace it (only a model directory or an empty folder is "
+                         "replaced)")
+
+
+def save(path, tree, manifest: dict, known_params) -> None:
+    """Write a model directory at ``path`` (see the module docstring).
+
+    Args:
+        path: the model directory; if it exists it must be a model directory or empty.
+        tree: ``{"params": ..., "state": ...}`` (pytrees of arrays).
+        manifest: the manifest (JSON-serialisable; numpy values and tuples allowed).
+        known_params: names of the estimator's parameters (for the schema).
+
+    Raises:
+        ValueError: ``path`` may not be replaced, or the manifest breaks the schema (a model
+            that ``load`` would refuse is never written).
+    """
+    path = os.path.abspath(path)
+    text = json.dumps(manifest, indent=1, default=_json_default)
+    try:
+        check_manifest(json.loads(text), known_params)
+    except Invalid as err:
+        raise ValueError(f"cannot save this model: {err}") from None
+    check_replaceable(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = ckpt.new_sibling(path)
+    try:
+        ckpt.save(tmp, tree, {})
+        with open(os.path.join(tmp, MANIFEST), "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        check_replaceable(path)  # again: it may have changed while we wrote
+        ckpt.swap_dir(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic | np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+# -- loading ------------------------------------------------------------------------------
+def damaged(where, problem) -> ValueError:
+    """The error of a damaged model directory: ``where`` (a path) and what is wrong."""
+    return ValueError(f"{PREFIX}{where}: {problem}")
+
+
+def read_manifest(path, known_params):
+    """Read and check the manifest of the model directory ``path``.
+
+    A directory left under its temporary name by an interrupted save is recovered first.
+
+    Args:
+        path: the model directory.
+        known_params: names of the estimator's parameters (for the schema).
+
+    Returns:
+        ``(folder, manifest)``: where the model directory was found, and its manifest.
+
+    Raises:
+        ValueError: not a model directory, or a damaged one.
+    """
+    found = ckpt.recover(path, MANIFEST)
+    if found is None:
+        raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
+    if not os.path.isdir(found):
+        raise ValueError(f"{path}: not a VMoNF model directory (not a directory)")
+    man_path = os.path.join(found, MANIFEST)
+    if not os.path.lexists(man_path):
+        raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
+    try:
+        manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
+        check_manifest(manifest, known_params)
+    except Invalid as err:
+        raise damaged(os.path.join(path, MANIFEST), err) from None
+    except (ValueError, OSError) as err:
+        raise damaged(os.path.join(path, MANIFEST), ckpt.first_line(err)) from None
+    return found, manifest
+
+
+def load(path, cls) -> Loaded:
+    """Read the model directory ``path`` for the estimator class ``cls``, checking it all.
+
+    Args:
+        path: the model directory.
+        cls: the estimator class; ``cls()`` gives the known parameters and its
+            ``_config(dim)`` builds the model description.
+
+    Returns:
+        The estimator (unfitted, its parameters set), its config, the preprocessor, the
+        parameters, the batch-norm state (None without batch norm) and the manifest.
+
+    Raises:
+        ValueError: not a model directory, or a damaged one (the message names the field).
+    """
+    known = cls().get_params()
+    found, m = read_manifest(path, known)
+    where = os.path.join(path, MANIFEST)
+    try:
+        est = cls(**{k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
+                     for k, v in m["estimator"].items()})
+        config = est._config(m["dim"])
+    except Exception as err:  # untrusted values reach the constructors: any failure is damage
+        raise damaged(where, f"estimator: {ckpt.first_line(err)}") from None
+    try:
+        pre = preprocessor_from_dict(m["preprocessing"])
+    except Exception as err:  # as above
+        raise damaged(where, f"preprocessing: {ckpt.first_line(err)}") from None
+    if pre.dim != m["dim"] or pre.name != est.preprocess:
+        raise damaged(where, f"preprocessing is {pre.name!r} for {pre.dim} columns; the "
+                             f"estimator says {est.preprocess!r} for {m['dim']}")
+    model = config.model
+    template = jax.eval_shape(model.init, jax.random.key(0))
+    params, state = template if model.batch_norm else (template, None)
+    size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
+    if size > LIMITS["parameters"]:
+        raise damaged(where, f"estimator: the architecture has {size} parameters, more than "
+                             f"the limit of {LIMITS['parameters']}")
+    state_dir = os.path.join(path, STATE)
+    try:
+        tree, _ = ckpt.restore(found, {"params": params, "state": state})
+    except FileNotFoundError:
+        raise damaged(state_dir, "the checkpoint is missing") from None
+    except (ValueError, OSError) as err:
+        raise damaged(state_dir, ckpt.first_line(err)) from None
+    for p, a in jax.tree_util.tree_leaves_with_path(tree):
+        if not np.all(np.isfinite(np.asarray(a))):
+            raise damaged(state_dir, f"array {jax.tree_util.keystr(p)} holds non-finite "
+                                     "values")
+    return Loaded(est, config, pre, tree["params"], tree["state"], m)
+
+
+# -- resumable fits -----------------------------------------------------------------------
+def read_fit_record(directory) -> dict:
+    """The checked ``fit.json`` of a checkpoint folder.
+
+    Args:
+        directory: the checkpoint folder.
+
+    Returns:
+        The record: ``{"estimator": settings, "data": fingerprint}``.
+
+    Raises:
+        FileNotFoundError: there is none.
+        ValueError: it is damaged.
+    """
+    path = os.path.join(directory, FIT_RECORD)
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"nothing to resume in {directory} (no {FIT_RECORD})")
+    try:
+        rec = ckpt.read_json(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: damaged fit record ({ckpt.first_line(err)})") from None
+    if not (isinstance(rec, dict) and isinstance(rec.get("estimator"), dict)
+            and isinstance(rec.get("data"), str)):
+        raise ValueError(f"{path}: damaged fit record (no estimator settings or data "
+                         "fingerprint)")
+    return rec
+
+
+def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> bool:
+    """Record a checkpointed fit in ``directory``, or check that a resumed one matches.
+
+    Args:
+        directory: the checkpoint folder (created if needed).
+        settings: the estimator's parameters (JSON-serialisable; tuples become lists).
+        data: the arrays trained on (e.g. ``(X, labels)``); only their fingerprint is kept.
+        resume: check against the record instead of writing it.
+
+    Returns:
+        Whether training should resume from a checkpoint (``resume`` and one exists).
+
+    Raises:
+        FileNotFoundError: ``resume`` without a record.
+        ValueError: a damaged record, or settings or data that differ from the recorded
+            ones (named).
+    """
+    settings = json.loads(json.dumps(settings, default=_json_default))
+    data_id = io.fingerprint(*data)
+    if not resume:
+        os.makedirs(directory, exist_ok=True)
+        with io.atomic_file(os.path.join(directory, FIT_RECORD), "w") as f:
+            json.dump({"estimator": settings, "data": data_id}, f, indent=1)
+        return False
+    stored = read_fit_record(directory)
+    changed = {k: v for k, v in settings.items() if stored["estimator"].get(k) != v}
+    if changed:
+        raise ValueError("a resumed fit continues with the interrupted fit's settings; these "
+                         "differ: " + ", ".join(f"{k}={v!r} (was {stored['estimator'].get(k)!r})"
+                                                for k, v in changed.items()))
+    if stored["data"] != data_id:
+        raise ValueError(f"{directory}: not the data the interrupted fit started on (rows, "
+                         "values or labels differ); resuming needs the same data")
+    return ckpt.exists(directory)

@@ -1,0 +1,236 @@
+"""Figures of a fitted ``VMoNF``: the one plotting module of the CLI and the experiments.
+
+matplotlib (the ``experiments`` extra) is imported on first use, with the Agg backend, so
+the library imports and runs without it. Each ``*_figure`` function returns a matplotlib
+figure; ``save_figure`` writes one atomically (format from the file's extension) and closes
+it.
+
+* ``regions_figure``: 2-D models; background = argmax_k p(k|x) on a grid, samples coloured
+  by the component that drew them, optional data in grey (the paper's Figures 6-8).
+* ``curves_figure``: ELBO and log-likelihood, temperature and component usage per epoch.
+* ``data_figure``, ``log_density_figure``: 2-D data by class; the learned log-density.
+* ``sample_grid_figure``, ``contingency_figure``: image samples, one row per component;
+  a true-class x cluster heatmap (the paper's Figure 9 and Table 1).
+
+Example:
+    >>> save_figure(regions_figure(model, data=X), "regions.png")
+"""
+
+import os
+
+import numpy as np
+
+from vmonf_jax import io
+
+INSTALL_HINT = "pip install 'vmonf-jax[experiments]'"
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the Agg backend; a clear ImportError when missing."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise ImportError(f"figures need matplotlib, which is not installed: {INSTALL_HINT}"
+                          ) from err
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path) -> str:
+    """Write ``fig`` to ``path`` (format from its extension, e.g. .png), close it; the path."""
+    plt = pyplot()
+    path = os.path.abspath(os.fspath(path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        with io.atomic_file(path, "wb") as f:
+            fig.savefig(f, format=os.path.splitext(path)[1][1:].lower() or "png", dpi=120,
+                        bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def palette(k: int) -> list:
+    """``k`` distinct colours (tab10, or tab20 beyond ten components)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(k)]
+
+
+def _cells(lo, hi, grid):
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid))
+    return gx, gy, np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+
+
+def _box(points, margin=0.1):
+    lo, hi = points.min(0), points.max(0)
+    pad = margin * np.maximum(hi - lo, 1e-6)
+    return lo - pad, hi + pad
+
+
+def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200):
+    """Regions argmax_k p(k|x) on a grid with ``n_samples`` samples coloured by component.
+
+    Args:
+        model: a fitted 2-D ``VMoNF``.
+        data: optional (n, 2) array drawn in grey under the samples.
+        n_samples: samples drawn over the regions.
+        seed: seed of the samples (None: the model's seed).
+        grid: grid points per axis.
+    """
+    plt = pyplot()
+    from matplotlib.colors import ListedColormap
+
+    k = int(model.n_components)
+    colors = palette(k)
+    xs, comp = map(np.asarray, model.sample(n_samples, seed=seed))
+    box = [np.percentile(xs, 0.5, axis=0)[None], np.percentile(xs, 99.5, axis=0)[None]]
+    if data is not None:
+        data = np.asarray(data)
+        box.append(data)
+    lo, hi = _box(np.concatenate(box))
+    gx, gy, cells = _cells(lo, hi, grid)
+    region = np.asarray(model.predict(cells)).reshape(gx.shape)
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    ax.pcolormesh(gx, gy, region, cmap=ListedColormap(colors), vmin=-0.5, vmax=k - 0.5,
+                  alpha=0.25, shading="auto")
+    if data is not None:
+        ax.scatter(*data.T, s=3, c="0.35", alpha=0.4, linewidths=0, label="data")
+    for c in range(k):
+        m = comp == c
+        ax.scatter(*xs[m].T, s=4, color=colors[c], linewidths=0,
+                   label=f"component {c} ({int(m.sum())})")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.set_title(f"K={k}: regions argmax p(k|x), {n_samples} samples by component", fontsize=9)
+    ax.legend(loc="upper right", fontsize=6, markerscale=2, framealpha=0.8)
+    return fig
+
+
+def _series(history, name):
+    """A float per epoch; NaN where an entry lacks ``name`` or holds a non-number."""
+    out = []
+    for h in history:
+        try:
+            out.append(float(h.get(name)))
+        except (TypeError, ValueError):
+            out.append(np.nan)
+    return np.array(out)
+
+
+def curves_figure(history, n_components: int, *, offset=0.0, title=None):
+    """Training curves of a ``history_`` list (one dict per epoch).
+
+    Panels: ELBO, log-likelihood (and validation log-likelihood when recorded) shifted by
+    ``offset`` (e.g. the preprocessing log-determinant, for the data's units); temperature;
+    component usage (mean q(k|x)). Shaded: warm-start and pre-training epochs; dashed:
+    restarts. Entries that are not dicts, and missing or malformed values, are skipped.
+    """
+    plt = pyplot()
+    hist = [h for h in (history or []) if isinstance(h, dict) and h.get("phase") != "main-sup"]
+    x = np.arange(len(hist))
+    fig, (a_ll, a_t, a_use) = plt.subplots(1, 3, figsize=(13, 3.4))
+    for name, label in (("elbo", "ELBO"), ("loglik", "log-likelihood"),
+                        ("val_loglik", "validation log-likelihood")):
+        values = _series(hist, name) + offset
+        if np.isfinite(values).any():
+            a_ll.plot(x, values, lw=1, label=label)
+    a_t.plot(x, _series(hist, "T"), lw=1)
+    colors = palette(int(n_components))
+    usage = [h.get("usage") for h in hist]
+    if usage and all(isinstance(u, list) and len(u) == n_components for u in usage):
+        u = np.asarray(usage, dtype=float)
+        for c in range(int(n_components)):
+            a_use.plot(x, u[:, c], lw=1, color=colors[c], label=f"component {c}")
+        a_use.legend(fontsize=7)
+    early = [h.get("phase") in ("warm", "pretrain") for h in hist]
+    restarts = [i for i in range(1, len(hist))
+                if hist[i].get("restart") != hist[i - 1].get("restart")]
+    for ax in (a_ll, a_t, a_use):
+        for i in np.flatnonzero(early):
+            ax.axvspan(i - 0.5, i + 0.5, color="0.9", lw=0, zorder=0)
+        for i in restarts:
+            ax.axvline(i - 0.5, color="0.5", ls="--", lw=0.8)
+        ax.set_xlabel("epoch (grey: warm start / pre-training)")
+    if a_ll.lines:
+        a_ll.legend(fontsize=7)
+    a_ll.set_title("training ELBO and log-likelihood (nats)", fontsize=9)
+    a_t.set_title("temperature T", fontsize=9)
+    a_use.set_title("component usage: mean q(k|x)", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def data_figure(X, y, title="training data"):
+    """Scatter of 2-D data coloured by class (grey where the label is -1: unlabelled)."""
+    plt = pyplot()
+    X, y = np.asarray(X), np.asarray(y)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    unlabelled = y < 0
+    if unlabelled.any():
+        ax.scatter(*X[unlabelled].T, s=3, c="0.7", label="unlabelled")
+    classes = np.unique(y[~unlabelled])
+    colors = palette(len(classes))
+    big = unlabelled.any()  # few labelled points among many: draw them larger
+    for c, color in zip(classes, colors):
+        ax.scatter(*X[y == c].T, s=18 if big else 3, color=color, label=f"class {c}",
+                   edgecolors="k" if big else "none", linewidths=0.4)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    if len(classes) <= 10:
+        ax.legend(fontsize=7, markerscale=2, loc="best")
+    return fig
+
+
+def log_density_figure(model, X, grid=200):
+    """The learned log-density of a 2-D model around ``X`` (clipped 12 nats below its max)."""
+    plt = pyplot()
+    lo, hi = _box(np.asarray(X), margin=0.15)
+    gx, gy, cells = _cells(lo, hi, grid)
+    lp = model.score_samples(cells).reshape(gx.shape)
+    fig, ax = plt.subplots(figsize=(5.2, 4.5))
+    im = ax.pcolormesh(gx, gy, np.maximum(lp, lp.max() - 12), cmap="viridis", shading="auto")
+    fig.colorbar(im, ax=ax, label="log p(x) (nats)")
+    ax.set_aspect("equal")
+    ax.set_title("learned log-density")
+    return fig
+
+
+def sample_grid_figure(model, n_per_component=10, seed=0, side=28):
+    """Image samples (pixel levels, 0 = black), one row per component."""
+    plt = pyplot()
+    k = int(model.n_components)
+    fig, axes = plt.subplots(k, n_per_component, squeeze=False,
+                             figsize=(n_per_component * 0.8, k * 0.85))
+    for j in range(k):
+        imgs = np.floor(model.sample(n_per_component, component=j, seed=seed + j)[0])
+        for ax, img in zip(axes[j], imgs):
+            ax.imshow(img.reshape(side, side), cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[j, 0].set_ylabel(f"{j}", rotation=0, labelpad=8)
+    fig.suptitle("samples, one row per component")
+    return fig
+
+
+def contingency_figure(table: dict, title="true digit x cluster (row-normalised)"):
+    """Heatmap of a contingency table ``{"classes": [...], "normalized": rows}``."""
+    plt = pyplot()
+    norm = np.asarray(table["normalized"])
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * norm.shape[1], 1 + 0.6 * norm.shape[0]))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(norm):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                color="w" if v > 0.6 else "k")
+    ax.set_xticks(range(norm.shape[1]))
+    ax.set_yticks(range(norm.shape[0]), [str(c) for c in table["classes"]])
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("class")
+    ax.set_title(title, fontsize=9)
+    return fig

@@ -1,0 +1,26 @@
+"""Training: jit-compiled epochs in chunks, restarts stacked beside K, Optax, the
+temperature schedule and phase plan on device, validation, early stopping and checkpoints.
+
+Layers: ``step`` (losses, optimiser, the scanned epoch) -> ``schedule`` (phases and T) ->
+``run`` (the restarts' state and the compiled chunk of epochs) -> ``driver`` (``fit``:
+inputs, callbacks such as checkpoints, the best restart).
+"""
+
+from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
+from vmonf_jax.train.driver import fit
+from vmonf_jax.train.schedule import PHASES, Schedule, temperature_schedule
+from vmonf_jax.train.step import (
+                                    batch_indices,
+                                    em_prior_logits,
+                                    evaluate,
+                                    kmeans_labels,
+                                    make_epoch,
+                                    make_optimizer,
+                                    point_losses,
+)
+
+__all__ = [
+    "PHASES", "FitConfig", "FitResult", "LossExplodedError", "NonFiniteLossError", "Schedule",
+    "batch_indices", "em_prior_logits", "evaluate", "fit", "kmeans_labels", "make_epoch",
+    "make_optimizer", "point_losses", "temperature_schedule",
+]

@@ -1,0 +1,114 @@
+"""What ``fit`` does between compiled chunks: a progress bar and checkpoints.
+
+A callback sees each ``Snapshot`` (a consistent point of the run: the next epoch, the
+stacked run state and the history so far) after a chunk, and the last one when the fit is
+interrupted.
+"""
+
+import contextlib
+import signal
+import threading
+from typing import NamedTuple
+
+import jax
+from tqdm.auto import tqdm
+
+
+class Snapshot(NamedTuple):
+    """A consistent point of a run: what a checkpoint holds."""
+
+    epoch: int  # the next epoch of the plan (every restart is at the same one)
+    run: dict  # the stacked run state (leading restart axis)
+    history: list  # one dict per completed epoch of every restart
+
+
+class Progress:
+    """A tqdm bar over the epochs of the plan (shown only when ``verbose``)."""
+
+    def __init__(self, total: int, initial: int, n_init: int, verbose: bool):
+        desc = "fit" if n_init == 1 else f"fit ({n_init} restarts)"
+        self.bar = tqdm(total=total, initial=initial, desc=desc, leave=False,
+                        disable=None if verbose else True)
+
+    def after_chunk(self, before: Snapshot, snap: Snapshot) -> None:
+        self.bar.update(snap.epoch - before.epoch)
+        if snap.history:
+            last = snap.history[-1]
+            self.bar.set_postfix(loss=f"{last['loss']:.3f}", T=f"{last['T']:.2f}")
+
+    def interrupted(self, snap: Snapshot) -> None:
+        pass
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class Checkpoint:
+    """Saves the run to ``directory`` when an epoch multiple of ``every`` is passed, and
+    when the fit is interrupted. Saves are complete before an interrupt is handled.
+
+    The run state is stored as its list of leaves (its structure comes from the recipe).
+    """
+
+    def __init__(self, directory, every: int):
+        self.directory, self.every = directory, int(every)
+
+    def after_chunk(self, before: Snapshot, snap: Snapshot) -> None:
+        if snap.epoch // self.every > before.epoch // self.every:
+            self.save(snap)
+
+    def interrupted(self, snap: Snapshot) -> None:
+        self.save(snap)
+
+    def close(self) -> None:
+        pass
+
+    def save(self, snap: Snapshot) -> None:
+        from vmonf_jax import checkpoint as ckpt
+
+        with deferred_signals():
+            ckpt.save(self.directory, {"run": jax.tree.leaves(snap.run)},
+                      {"epoch": snap.epoch, "history": snap.history})
+
+
+def restore(directory, template: dict) -> Snapshot:
+    """The snapshot saved in ``directory``; ``template``: a run state of the same shapes.
+
+    Raises:
+        FileNotFoundError: nothing to resume. ValueError: a damaged or foreign checkpoint.
+    """
+    from vmonf_jax import checkpoint as ckpt
+
+    if not directory or not ckpt.exists(directory):
+        raise FileNotFoundError(f"nothing to resume in {directory}")
+    leaves, treedef = jax.tree.flatten(template)
+    tree, meta = ckpt.restore(directory, {"run": leaves})
+    if not isinstance(meta, dict) or not {"epoch", "history"} <= meta.keys():
+        raise ValueError(f"checkpoint in {directory} was not written by this version's fit")
+    # host copies: uncommitted, so ``jit`` places them wherever its computation runs
+    run = jax.tree.unflatten(treedef, jax.device_get(tree["run"]))
+    return Snapshot(int(meta["epoch"]), run, meta["history"])
+
+
+@contextlib.contextmanager
+def deferred_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Hold ``signals`` while the block runs, then deliver them (main thread only).
+
+    Keeps a checkpoint save (Orbax writes in a background thread) whole: an interrupt
+    arriving during it is handled after it, never by a second save racing the first.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    old = {s: signal.getsignal(s) for s in signals}
+    old = {s: h for s, h in old.items() if h is not None}  # None: not set from Python
+    for s in old:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)

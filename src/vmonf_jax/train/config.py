@@ -1,0 +1,115 @@
+"""The training recipe (``FitConfig``), the result of a fit (``FitResult``) and its errors."""
+
+from dataclasses import dataclass
+
+import optax
+
+from vmonf_jax.mixture import Mixture
+from vmonf_jax.train.schedule import temperature_schedule
+
+SEMI_MODES = ("paper", "joint")
+INITS = ("random", "kmeans")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a non-finite loss.
+
+    Attributes:
+        params, state: the parameters (and batch-norm state) from before the failing epoch.
+        history: the epochs completed before it.
+        restart, epoch, step: where it failed (``epoch`` counts from the restart's start).
+    """
+
+    def __init__(self, message, params, state, history, *, restart=0, epoch=0, step=0):
+        super().__init__(message)
+        self.params, self.state, self.history = params, state, history
+        self.restart, self.epoch, self.step = restart, epoch, step
+
+
+class LossExplodedError(NonFiniteLossError):
+    """The loss stayed finite but rose orders of magnitude above its best (divergence)."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything ``fit`` needs besides data: the model and the training recipe.
+
+    ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
+    check happen between calls; per-epoch metrics are kept either way).
+    """
+
+    model: Mixture
+    epochs: int = 100
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    decoupled_weight_decay: bool = False
+    clip_norm: float | None = 100.0
+    temperature_start: float = 1.0
+    temperature_decay: float = 0.98
+    temperature_min: float = 0.05
+    semi_supervised: str = "paper"
+    pretrain_epochs: int = 0
+    n_init: int = 1
+    init: str = "kmeans"
+    warm_epochs: int = 200
+    val_fraction: float = 0.0
+    patience: int | None = None
+    verbose: bool = True
+    chunk_epochs: int = 25
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "n_init", "chunk_epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("pretrain_epochs", "warm_epochs"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not (self.temperature_start > 0 and self.temperature_min > 0
+                and 0 < self.temperature_decay <= 1):
+            raise ValueError("temperatures must be positive and temperature_decay in (0, 1]")
+        if self.semi_supervised not in SEMI_MODES:
+            raise ValueError(f"semi_supervised must be one of {SEMI_MODES}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.patience is not None and int(self.patience) < 0:
+            raise ValueError(f"patience must be >= 0 or None, got {self.patience}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    def temperature_schedule(self) -> optax.Schedule:
+        """T(epoch) = max(min, start * decay**epoch), an Optax schedule over main epochs."""
+        return temperature_schedule(self.temperature_start, self.temperature_decay,
+                                    self.temperature_min)
+
+    def final_temperature(self) -> float:
+        """T of the last main epoch (``FitResult.temperature`` is that of the kept params)."""
+        return float(self.temperature_schedule()(self.epochs - 1))
+
+
+@dataclass
+class FitResult:
+    """Output of ``fit``.
+
+    Attributes:
+        params, state: the kept parameters and batch-norm state (None without batch-norm).
+        history: one dict per epoch of every restart (restart, phase, epoch, loss, T, elbo,
+            loglik, usage, and val_loglik/val_elbo with a validation split), restart-major.
+        score: what chose among restarts: the best validation log-likelihood with a
+            validation split, else the final training ELBO (non-finite counts as the worst).
+        restart: the index of the kept restart.
+        temperature: T of the kept parameters (with early stopping, that of the kept epoch).
+    """
+
+    params: dict
+    state: object
+    history: list
+    score: float
+    restart: int
+    temperature: float

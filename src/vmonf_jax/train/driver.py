@@ -1,0 +1,179 @@
+"""``fit``, the driver: check the inputs, build the run, drive it chunk by chunk, keep the
+best restart."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmonf_jax.parallel import resolve as resolve_parallel
+from vmonf_jax.train import callbacks as cb
+from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
+from vmonf_jax.train.run import Data, Recipe, runner
+from vmonf_jax.train.schedule import PHASES, Schedule
+from vmonf_jax.train.step import evaluate, kmeans_labels
+
+_STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
+                "decoupled_weight_decay", "clip_norm")
+_METRICS = ("loss", "elbo", "loglik", "usage")
+_VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation split
+
+
+def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resume=False,
+        checkpoint_every: int = 25, mesh=None, parallel=None) -> FitResult:
+    """Fit a VMoNF by maximising the ELBO; returns a ``FitResult``.
+
+    The ``n_init`` restarts train together (a stacked restart axis), ``config.chunk_epochs``
+    epochs per compiled call; the best restart is kept (see ``FitResult.score``).
+
+    Args:
+        key: a ``jax.random`` key; everything random derives from it (restart r, epoch i use
+            ``fold_in(fold_in(key, r), i)``), so a resumed fit equals an uninterrupted one.
+        data: (n, dim) array, already preprocessed (the estimator standardises).
+        config: model and recipe.
+        labels: optional ints, -1 = unlabelled; labelled points train their own component
+            and the posterior (``config.semi_supervised``: "paper" = pre-train on the labelled
+            points, then alternate unsupervised and supervised epochs; "joint" = every step
+            sees both).
+        checkpoint_dir: if given, training state is saved there whenever a multiple of
+            ``checkpoint_every`` epochs is passed and when interrupted (KeyboardInterrupt is
+            re-raised after saving).
+        resume: continue from the checkpoint in ``checkpoint_dir``.
+        mesh, parallel: train over several devices (``vmonf_jax.parallel.resolve``):
+            ``parallel`` = "data" | "components" | ``Parallel``; ``mesh`` = a ``Mesh``, a
+            device count or a device list. Neither: one device. See docs/distributed.md.
+
+    Raises:
+        ValueError: bad data or labels. NonFiniteLossError: a non-finite loss, or
+        ``LossExplodedError`` (its subclass) for a loss that rose orders of magnitude above
+        its best; the error carries the parameters from before the failing epoch.
+    """
+    from vmonf_jax.validation import check_data, check_labels
+
+    model = config.model
+    x = check_data(data, dim=model.dim, min_rows=model.n_components)
+    if labels is not None:
+        labels = check_labels(labels, x.shape[0], model.n_components)
+    x, labels, x_val = _split(x, labels, config.val_fraction, key)
+    has_labels = labels is not None and bool((labels >= 0).any())
+    spec = resolve_parallel(parallel, mesh)  # None: one device
+    if spec is not None:
+        spec.check(model.n_components)
+    schedule = Schedule.from_config(config, has_labels)
+    recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS}), schedule,
+                    config.semi_supervised if has_labels else "unlabelled",
+                    x_val is not None, config.patience,
+                    _chunk_length(len(schedule), config.chunk_epochs), spec)
+    run = runner(recipe)
+    keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
+    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys)
+    if spec is not None:
+        arrays = spec.replicate(arrays)
+
+    snap = (cb.restore(checkpoint_dir, run.init(keys)) if resume
+            else cb.Snapshot(0, run.init(keys), []))
+    hooks = [cb.Progress(len(schedule), snap.epoch, config.n_init, config.verbose)]
+    if checkpoint_dir:
+        hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every))
+    try:
+        while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
+            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
+            entries, failed = _entries(jax.device_get(records), snap.epoch)
+            if failed is not None:
+                raise _failure(failed, state, snap.history + entries)
+            # one statement: an interrupt anywhere resumes from a consistent point
+            before, snap = snap, cb.Snapshot(min(snap.epoch + recipe.chunk, len(schedule)),
+                                              state, snap.history + entries)
+            for hook in hooks:
+                hook.after_chunk(before, snap)
+    except KeyboardInterrupt:
+        for hook in hooks:
+            hook.interrupted(snap)
+        raise
+    finally:
+        for hook in hooks:
+            hook.close()
+    return _best(model, snap, x, schedule.final_temperature(), recipe.validate)
+
+
+def _chunk_length(n_epochs: int, most: int) -> int:
+    """Epochs per call: at most ``most``, evened out so the last call wastes few epochs."""
+    calls = -(-n_epochs // most)
+    return -(-n_epochs // calls)
+
+
+def _split(x, labels, fraction, key):
+    """``(x_train, labels_train, x_val)``; the validation rows are drawn from ``key``."""
+    if not fraction:
+        return x, labels, None
+    n = x.shape[0]
+    n_val = max(1, int(round(fraction * n)))
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 2**20), n))
+    val, tr = perm[:n_val], perm[n_val:]
+    return x[tr], None if labels is None else labels[tr], x[val]
+
+
+def _arrays(x, labels, x_val, schedule, model, keys) -> Data:
+    """Device arrays of the run; a k-means warm start labels the rows once per restart."""
+    y_warm = None
+    if schedule.warm:
+        seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
+        y_warm = jnp.stack([kmeans_labels(x, model.n_components, s) for s in seeds])
+    lab = (None, None) if labels is None else (jnp.asarray(x[labels >= 0]),
+                                               jnp.asarray(labels[labels >= 0]))
+    return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val))
+
+
+def _entries(rec, start):
+    """History entries of a chunk's records (epoch-major), and the first failure if any:
+    ``(restart, epoch, phase, step, loss)``."""
+    ran, bad = rec["ran"], rec["bad_step"]
+    entries, failed = [], None
+    for c, r in zip(*np.nonzero(ran)):
+        phase, t = PHASES[int(rec["phase"][c])], float(rec["T"][c])
+        if bad[c, r] >= 0:
+            failed = failed or (int(r), start + int(c), phase, int(bad[c, r]),
+                                float(rec["bad_loss"][c, r]))
+            continue
+        names = _METRICS + (_VAL_METRICS if phase == "main" else ())
+        entries.append({"restart": int(r), "phase": phase, "epoch": start + int(c), "T": t,
+                        **{k: rec[k][c, r].tolist() for k in names if k in rec}})
+    return entries, failed
+
+
+def _restart_major(history):
+    return sorted(history, key=lambda e: (e["restart"], e["epoch"]))
+
+
+@jax.jit
+def _pick(tree, r):
+    """Restart ``r`` of a stacked tree (on the devices, with the shardings, it has)."""
+    return jax.tree.map(lambda a: a[r], tree)
+
+
+def _failure(failed, run, history):
+    r, epoch, phase, step, loss = failed
+    kept = "kept the parameters from before that epoch (try a lower learning_rate or clip_norm)"
+    where = f"restart {r}, epoch {epoch} ({phase}), step {step}"
+    if np.isfinite(loss):
+        err, msg = LossExplodedError, (f"loss exploded in {where}: {loss:.3g} is orders of "
+                                       f"magnitude above its best so far; {kept}")
+    else:
+        err, msg = NonFiniteLossError, f"non-finite loss in {where}; {kept}"
+    return err(msg, _pick(run["params"], r), _pick(run["state"], r),
+               _restart_major(history), restart=r, epoch=epoch, step=step)
+
+
+def _best(model, snap, x, t_final, validate) -> FitResult:
+    """The restart with the best score (non-finite scores count as the worst)."""
+    run = snap.run
+    n_init = len(run["active"])
+    if validate:
+        kept, scores, temps = run["keep"], np.asarray(run["best_val"]), np.asarray(run["keep_t"])
+    else:
+        kept, temps = {"params": run["params"], "state": run["state"]}, [t_final] * n_init
+        scores = np.array([evaluate(model, _pick(kept["params"], r), _pick(kept["state"], r),
+                                    x, t_final)[1] for r in range(n_init)])
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    r = int(np.argmax(scores))
+    return FitResult(_pick(kept["params"], r), _pick(kept["state"], r),
+                     _restart_major(snap.history), float(scores[r]), r, float(temps[r]))

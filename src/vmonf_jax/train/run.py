@@ -1,0 +1,169 @@
+"""One training run: the ``n_init`` restarts stacked beside K, many epochs per compiled call.
+
+The state of every restart (parameters, optimiser and batch-norm state, and the bookkeeping
+of the divergence check and early stopping) carries a leading restart axis R. One compiled
+call (``Runner.chunk``) advances all restarts by ``chunk`` epochs: a ``lax.scan`` over epochs
+whose body computes the epoch's phase and temperature on device (``Schedule.at``), picks the
+epoch's kind (``lax.switch``), runs it for every restart (``jax.vmap``), applies the EM prior
+and the validation score, and records the epoch's metrics. An epoch past the plan (the last
+chunk may reach past it) changes nothing; a restart that stopped early or whose epoch failed
+(non-finite or exploded loss) keeps its state from before that epoch and runs no more.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from vmonf_jax.train.schedule import MAIN, WARM, Schedule
+from vmonf_jax.train.step import (
+    em_prior_logits,
+    first_bad_step,
+    init_params,
+    make_epoch,
+    make_optimizer,
+    score_rows,
+)
+
+# epoch kinds of each data setting, and the kind of each phase (warm, pretrain, main, main-sup)
+KINDS = {"unlabelled": (("rows",), (0, 0, 0, 0)),
+         "paper": (("rows", "labelled"), (0, 1, 0, 1)),
+         "joint": (("labelled", "joint"), (0, 0, 1, 1))}
+
+
+class Data(NamedTuple):
+    """Device arrays of a run.
+
+    ``x``: the training rows; ``y_warm``: (R, n) k-means labels of each restart's warm start
+    (or None); ``x_lab``/``y_lab``: the labelled rows (or None); ``x_val``: validation rows
+    (or None).
+    """
+
+    x: Any
+    y_warm: Any = None
+    x_lab: Any = None
+    y_lab: Any = None
+    x_val: Any = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a compiled run depends on besides data shapes (hashable: a cache key)."""
+
+    step: Any  # a FitConfig reduced to the fields of the step (model, batch, optimiser)
+    schedule: Schedule
+    kinds: str  # a key of KINDS
+    validate: bool
+    patience: int | None
+    chunk: int
+    parallel: Any = None
+
+
+class Runner(NamedTuple):
+    """``init(keys) -> run`` and ``chunk(run, keys, start, data) -> (run, records)``."""
+
+    tx: Any
+    init: Any
+    chunk: Any
+
+
+def _where(cond, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
+
+
+@lru_cache(maxsize=8)
+def runner(recipe: Recipe) -> Runner:
+    """The optimiser and the jitted ``init`` and ``chunk`` of ``recipe`` (cached: repeated
+    fits of one recipe compile once)."""
+    model, sched = recipe.step.model, recipe.schedule
+    tx = make_optimizer(recipe.step)
+    names, table = KINDS[recipe.kinds]
+    epochs = {name: make_epoch(model, tx, recipe.step.batch_size, joint=name == "joint",
+                               parallel=recipe.parallel) for name in set(names)}
+
+    def init_one(key):
+        params, state = init_params(model, key)
+        dtype = params["prior_logits"].dtype
+        run = {"params": params, "opt_state": tx.init(params), "state": state,
+               "best_loss": jnp.asarray(jnp.inf, dtype), "active": jnp.bool_(True)}
+        if recipe.validate:
+            run.update(best_val=jnp.asarray(-jnp.inf, dtype), since_best=jnp.int32(-1),
+                       keep={"params": params, "state": state},
+                       keep_t=jnp.float32(sched.t_start))
+        return run
+
+    def epoch_of_kind(name, data, y_warm, phase):
+        x, unl = data.x, jnp.full(data.x.shape[:1], -1, jnp.int32)
+        if name == "rows":
+            y = unl if y_warm is None else jnp.where(phase == WARM, y_warm, -1)
+            return epochs[name], (x, y)
+        if name == "labelled":
+            return epochs[name], (data.x_lab, data.y_lab)
+        return epochs[name], (x, unl, data.x_lab, data.y_lab)
+
+    def advance(run, key, y_warm, i, planned, phase, t, data):
+        """Epoch ``i`` of one restart (vmapped over restarts); no-op unless ``planned``."""
+        carry, best = (run["params"], run["opt_state"], run["state"]), run["best_loss"]
+        k = jax.random.fold_in(key, i)
+
+        def branch(name):
+            def go(c):
+                fn, arrays = epoch_of_kind(name, data, y_warm, phase)
+                c, losses, metrics = fn(c, arrays, k, t)
+                bad, bad_loss = first_bad_step(losses, best)
+                return c, (losses.mean(), losses.min(), bad, bad_loss, metrics)
+            return go
+
+        branches = [branch(name) for name in names]
+        new, (loss, low, bad, bad_loss, metrics) = (
+            branches[0](carry) if len(branches) == 1
+            else jax.lax.switch(jnp.asarray(table)[phase], branches, carry))
+        ran = run["active"] & planned
+        go = ran & (bad < 0)
+        params, opt_state, state = _where(go, new, carry)
+        main = phase == MAIN
+        if model.prior == "em":  # pi = mean q(k|x) after each main epoch
+            em = jax.lax.cond(main, lambda p: {**p, "prior_logits": em_prior_logits(
+                model, p, data.x, t)}, lambda p: p, params)
+            params = _where(go, em, params)
+        out = {**run, "params": params, "opt_state": opt_state, "state": state,
+               "best_loss": jnp.where(go, jnp.minimum(best, low), best).astype(best.dtype)}
+        rec = {"ran": ran, "loss": loss, "bad_step": bad, "bad_loss": bad_loss,
+               **metrics}
+        stop = jnp.bool_(False)
+        if recipe.validate:
+            out, rec, stop = _validate(out, rec, main, go & main, t, data.x_val)
+        out["active"] = run["active"] & ~(ran & (bad >= 0)) & ~stop
+        return out, rec
+
+    def _validate(run, rec, main, counted, t, x_val):
+        """Validation scores (of main epochs: ``main`` is the same for every restart, so the
+        others skip them), best-so-far parameters and the early-stopping count."""
+        params, state = run["params"], run["state"]
+        ll, elbo = jax.lax.cond(main, lambda: tuple(score_rows(
+            model, params, state, x_val, t).mean(0)), lambda: (jnp.nan, jnp.nan))
+        worst = jnp.where(jnp.isnan(ll), -jnp.inf, ll)  # a NaN score counts as the worst
+        better = counted & ((worst > run["best_val"]) | (run["since_best"] < 0))
+        since = jnp.where(counted, jnp.where(better, 0, run["since_best"] + 1),
+                          run["since_best"])
+        run = {**run, "since_best": since,
+               "best_val": jnp.where(better, worst, run["best_val"]).astype(ll.dtype),
+               "keep": _where(better, {"params": params, "state": state}, run["keep"]),
+               "keep_t": jnp.where(better, t, run["keep_t"])}
+        stop = jnp.bool_(False) if recipe.patience is None else since > recipe.patience
+        return run, {**rec, "val_loglik": ll, "val_elbo": elbo}, stop
+
+    def chunk(run, keys, start, data):
+        def body(run, c):
+            i = start + c
+            phase, t = sched.at(i)
+            y_axis = None if data.y_warm is None else 0
+            run, rec = jax.vmap(advance, in_axes=(0, 0, y_axis, None, None, None, None, None))(
+                run, keys, data.y_warm, i, i < len(sched), phase, t, data)
+            return run, {**rec, "phase": phase, "T": t}
+
+        return jax.lax.scan(body, run, jnp.arange(recipe.chunk))
+
+    return Runner(tx, jax.jit(jax.vmap(init_one)), jax.jit(chunk))

@@ -1,0 +1,173 @@
+"""Losses, the optimiser and the compiled epoch (``lax.scan`` over mini-batches).
+
+An epoch draws its batches on device from the epoch's key; a ragged last batch is filled
+with points from the start of the epoch's permutation, so every epoch of one data shape
+compiles once. Also the scores computed on device (validation, EM prior, divergence check).
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from vmonf_jax.chunked import map_rows
+from vmonf_jax.mixture import Mixture, elbo_from_terms
+
+EXPLODE = 1e3  # a step loss above best + EXPLODE * (1 + |best|) nats counts as divergence
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    """Clip, then Adam with coupled L2 (the paper's) or AdamW, from a ``FitConfig``.
+
+    The prior is trained only when ``prior == "learned"`` (``em`` sets it after each main
+    epoch, ``uniform`` keeps it).
+    """
+    steps = []
+    if config.clip_norm:
+        steps.append(optax.clip_by_global_norm(config.clip_norm))
+    if config.decoupled_weight_decay:
+        steps.append(optax.adamw(config.learning_rate, weight_decay=config.weight_decay))
+    else:
+        if config.weight_decay:
+            steps.append(optax.add_decayed_weights(config.weight_decay))
+        steps.append(optax.adam(config.learning_rate))
+    prior = "train" if config.model.prior == "learned" else "frozen"
+    labels = {"components": "train", "posterior": "train", "prior_logits": prior}
+    return optax.multi_transform({"train": optax.chain(*steps), "frozen": optax.set_to_zero()},
+                                 lambda params: {k: labels[k] for k in params})
+
+
+def point_losses(model, params, state, x, y, temperature):
+    """Per-point loss: -ELBO(x) where y = -1, else -log p_y(x) - log pi_y - log q(y|x).
+
+    A labelled point trains its own component and the posterior (cross-entropy); one
+    function serves unsupervised, supervised and mixed batches, so one compile serves all.
+    Aux: new batch-norm state and metrics (ELBO, exact log p, component usage).
+    """
+    if state is None:
+        comp = model.component_log_prob(params, x)
+    else:
+        comp, state = model.component_log_prob(params, x, state=state, train=True)
+    joint = comp + model.log_prior(params)
+    log_q = model.log_posterior(params, x, temperature)
+    elbo = elbo_from_terms(joint, log_q)
+    yc = jnp.maximum(y, 0)[:, None]
+    sup = -(jnp.take_along_axis(joint, yc, -1) + jnp.take_along_axis(log_q, yc, -1))[:, 0]
+    metrics = {"elbo": elbo.mean(), "loglik": jax.nn.logsumexp(joint, -1).mean(),
+               "usage": jnp.exp(log_q).mean(0)}
+    return jnp.where(y >= 0, sup, -elbo), (state, metrics)
+
+
+def batch_indices(key, n, batch_size):
+    """(n_batches, batch) row indices of one epoch; the ragged tail wraps around."""
+    perm = jax.random.permutation(key, n)
+    n_batches = -(-n // batch_size)
+    return jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, -1)
+
+
+def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None):
+    """A jitted epoch: ``(carry, data, key, T) -> (carry, per-step losses, mean metrics)``.
+
+    ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
+    supervised). With ``joint``, ``data`` = (X, y, X_lab, y_lab) and every step also sees a
+    batch of labelled rows drawn with replacement. ``carry`` = (params, opt_state,
+    batch-norm state or None). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
+    component-parallel over its mesh; sharding annotations only) or None (one device).
+    """
+
+    def loss_fn(params, state, batch, temperature):
+        losses, aux = point_losses(model, params, state, *batch, temperature)
+        return losses.mean(), aux
+
+    @jax.jit
+    def epoch(carry, data, key, temperature):
+        n = data[0].shape[0]
+        bs = min(batch_size, n)
+        k_perm, k_lab = jax.random.split(key)
+        idx = batch_indices(k_perm, n, bs)
+        n_lab = data[2].shape[0] if joint else 1
+        lab_idx = jax.random.randint(k_lab, (idx.shape[0], min(bs, n_lab)), 0, n_lab)
+
+        def step(carry, ib):
+            i, il = ib
+            batch = (data[0][i], data[1][i])
+            if joint:
+                batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
+            if parallel is not None:  # parallel: split/replicate the batch, pin the carry
+                batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
+            params, opt_state, state = carry
+            (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                params, state, batch, temperature)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state, state), (loss, metrics)
+
+        carry, (losses, metrics) = jax.lax.scan(step, carry, (idx, lab_idx))
+        metrics = jax.tree.map(lambda m: m.mean(0), metrics)
+        if parallel is not None:  # parallel: carry keeps its shardings, metrics replicated
+            carry = parallel.constrain_carry(carry)
+            losses, metrics = parallel.constrain_replicated((losses, metrics))
+        return carry, losses, metrics
+
+    return epoch
+
+
+def first_bad_step(losses, best):
+    """Index of the first step whose loss is non-finite or exploded (-1: none), and its loss.
+
+    Exploded: above ``ref + EXPLODE * (1 + |ref|)`` where ``ref`` is the lowest loss seen
+    before that step (``best``: the lowest of earlier epochs, +inf at the start).
+    """
+    before = jnp.concatenate([jnp.full((1,), jnp.inf, losses.dtype),
+                              jax.lax.cummin(losses)[:-1]])
+    ref = jnp.minimum(best, before)
+    bad = ~jnp.isfinite(losses) | (losses > ref + EXPLODE * (1 + jnp.abs(ref)))
+    step = jnp.where(bad.any(), jnp.argmax(bad), -1)
+    return step, losses[jnp.maximum(step, 0)]
+
+
+# -- scores -------------------------------------------------------------------------------
+def score_rows(model, params, state, x, temperature):
+    """Per row: exact log-likelihood and ELBO at ``temperature``, shape (n, 2)."""
+    joint = model.joint(params, x, state=state)
+    log_q = model.log_posterior(params, x, temperature)
+    return jnp.stack([jax.nn.logsumexp(joint, -1), elbo_from_terms(joint, log_q)], -1)
+
+
+_score_rows = jax.jit(score_rows, static_argnums=0)
+
+
+def evaluate(model, params, state, x, temperature):
+    """Mean exact log-likelihood and mean ELBO of ``x`` (chunked; any number of rows)."""
+    rows = map_rows(lambda c: _score_rows(model, params, state, c, temperature), x)
+    return float(rows[:, 0].mean()), float(rows[:, 1].mean())
+
+
+def em_prior_logits(model, params, x, temperature):
+    """log pi for pi = mean_x q(k|x): the prior that maximises the ELBO for the current q."""
+    q = model.posterior(params, x, temperature).mean(0)
+    return jnp.log(jnp.maximum(q, 1e-12)).astype(params["prior_logits"].dtype)
+
+
+@partial(jax.jit, static_argnums=0)
+def init_params(model, key):
+    """``(params, batch-norm state or None)`` of ``model`` from ``key``."""
+    out = model.init(key)
+    return out if isinstance(out, tuple) else (out, None)
+
+
+def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
+    """k-means assignments, on PCA features (50 dims) when the data are wider than that.
+
+    Runs on one thread: on a busy machine OpenMP's spinning threads made it 50x slower.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
+    feats = np.asarray(x, np.float64)
+    with threadpool_limits(1):
+        if feats.shape[1] > 50:
+            feats = PCA(50, random_state=seed).fit_transform(feats)
+        return KMeans(k, n_init=10, random_state=seed).fit_predict(feats).astype(np.int32)
