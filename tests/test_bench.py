@@ -66,6 +66,7 @@ NO_FLOWJAX = pytest.mark.skipif(importlib.util.find_spec("flowjax") is None,
                                 reason="flowjax (the bench extra) is not installed")
 
 
+@pytest.mark.slow  # a benchmark run (about 35 s): `make test-slow`
 @NO_FLOWJAX
 def test_bench_flowjax_steps(tmp_path):
     """The steps/s rows (K=5 in --quick); the cold fits are the slow test's."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vmonf_jax import io as vio
+from vmonf_jax import outputs
 
 X = np.array([[0.5, -1.0], [2.0, 3.25], [4.0, 1e-3]])
 CSV = "x,y,label\n0.5,-1,0\n2,3.25,\n4,0.001,1\n"
@@ -140,5 +141,5 @@ def test_unsupported_names(tmp_path, name):
 
 def test_outputs_stay_plain(tmp_path):
     with pytest.raises(vio.DataError, match="unsupported output type '.gz'"):
-        vio.check_output(tmp_path / "out.csv.gz")
-    assert vio.check_output(tmp_path / "out.csv") == ".csv"
+        outputs.check_output(tmp_path / "out.csv.gz")
+    assert outputs.check_output(tmp_path / "out.csv") == ".csv"

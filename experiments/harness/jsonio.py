@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from vmonf_jax import io
+from vmonf_jax import outputs
 
 
 def jsonable(o):
@@ -27,7 +27,7 @@ def write_json(path, obj) -> None:
     """Write ``jsonable(obj)`` to ``path`` atomically (parents created)."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with io.atomic_file(path, "w") as f:
+    with outputs.atomic_file(path, "w") as f:
         json.dump(jsonable(obj), f, indent=1)
         f.write("\n")
 

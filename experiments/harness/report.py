@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.jsonio import read_json, write_json
 from harness.tables import contingency_markdown
-from vmonf_jax import io
+from vmonf_jax import outputs
 
 PAPER = "Pires & Figueiredo (2020), Variational Mixture of Normalizing Flows, arXiv:2009.00585"
 
@@ -237,6 +237,6 @@ def write_report(results_dir, targets=TARGETS) -> dict:
     """Write ``summary.json`` and ``REPORT.md`` into ``results_dir``; returns the summary."""
     summary = summarize(results_dir, targets)
     write_json(os.path.join(os.fspath(results_dir), "summary.json"), summary)
-    with io.atomic_file(os.path.join(os.fspath(results_dir), "REPORT.md"), "w") as f:
+    with outputs.atomic_file(os.path.join(os.fspath(results_dir), "REPORT.md"), "w") as f:
         f.write(render_report(summary))
     return summary

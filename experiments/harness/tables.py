@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from vmonf_jax import io
+from vmonf_jax import outputs
 from vmonf_jax.metrics import contingency_table
 
 
@@ -33,8 +33,8 @@ def write_contingency(table: dict, stem) -> list[str]:
     norm, classes = np.asarray(table["normalized"]), table["classes"]
     header = ["digit"] + [f"cluster {j}" for j in range(norm.shape[1])]
     rows = [[str(c)] + [f"{v:.3f}" for v in r] for c, r in zip(classes, norm)]
-    with io.atomic_file(stem + ".csv", "w") as f:
+    with outputs.atomic_file(stem + ".csv", "w") as f:
         f.writelines(",".join(r) + "\n" for r in [header, *rows])
-    with io.atomic_file(stem + ".md", "w") as f:
+    with outputs.atomic_file(stem + ".md", "w") as f:
         f.write(contingency_markdown(table))
     return [stem + ".csv", stem + ".md"]

@@ -285,10 +285,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     def n_parameters(self) -> int:
         """Number of trained scalars (components, posterior and, if learned, the prior)."""
         check_is_fitted(self, "params_")
-        p = dict(self.params_)
-        if self.prior == "uniform":
-            p.pop("prior_logits")
-        return int(sum(a.size for a in jax.tree.leaves(p)))
+        return self.model_.n_parameters(self.params_)
 
     def bic(self, X):
         """Bayesian information criterion: -2 log L + p log n (lower is better)."""

@@ -1,4 +1,4 @@
-"""Reading and writing the CLI's data files: ``.csv``, ``.npy`` and ``.npz``.
+"""Reading the CLI's data files: ``.csv``, ``.npy`` and ``.npz``.
 
 Inputs may also be gzip-compressed (``.csv.gz``, ``.npy.gz``) or CSV text on stdin (the
 path ``-``, named ``<stdin>`` in messages). What is read from stdin or decompressed is
@@ -15,20 +15,15 @@ cell must be a number (a label column may also hold blanks, read as -1 = unlabel
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
-Outputs are written atomically: to a temporary file beside the target, then ``os.replace``,
-so a failure never leaves a partial file. An existing output is replaced only when asked
-(``check_output(overwrite=True)``), never when it is one of the inputs; a new file gets the
-umask's mode, a replaced one keeps its mode.
+Writing outputs lives in ``vmonf_jax.outputs``.
 """
 
-import contextlib
 import csv
 import gzip
 import hashlib
 import io
 import math
 import os
-import secrets
 import stat
 import sys
 import zipfile
@@ -387,107 +382,3 @@ def _check_table(path, X, csv_lines, header=None):
         where = (f"row {i}, column {j}" if csv_lines is None
                  else f"line {csv_lines[i]}, {_cell_name(header, j)}")
         raise DataError(f"{path}: {where}: {what} {X[i, j]:.6g} ({count} such values in all)")
-
-
-# -- writing ------------------------------------------------------------------------------
-def check_output(path, allowed=FORMATS, what="output", *, overwrite=False,
-                 inputs=()) -> str:
-    """Validate an output path before any work: known extension, existing parent folder,
-    not an existing file unless ``overwrite``, never a non-regular file or one of ``inputs``
-    (compared by identity on disk, so links and other spellings are caught)."""
-    ext = suffix_of(path, allowed, what)
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise DataError(f"{path}: folder {parent} does not exist")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory")
-    for other in inputs:
-        if other is not None and _same_file(path, other):
-            raise DataError(f"{path}: is an input of this command, or inside one "
-                            f"({other}); refusing to write there")
-    if os.path.exists(path):
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise DataError(f"{path}: not a regular file; refusing to replace it")
-        if not overwrite:
-            raise DataError(f"{path}: already exists; pass --overwrite to replace it")
-    return ext
-
-
-def _same_file(a, b):
-    """Whether ``a`` names ``b`` or a file inside the folder ``b``."""
-    with contextlib.suppress(OSError):
-        if os.path.samefile(a, b):
-            return True
-    real_a, real_b = os.path.realpath(a), os.path.realpath(b)
-    return os.path.isdir(real_b) and real_a.startswith(real_b.rstrip(os.sep) + os.sep)
-
-
-@contextlib.contextmanager
-def atomic_file(path, mode="wb"):
-    """Open a temporary file beside ``path``; on success it replaces ``path``, else vanishes.
-
-    A link is written through (its target is replaced). The new file gets the umask's mode,
-    or the mode of the file it replaces.
-    """
-    path = os.path.realpath(path)
-    parent, name = os.path.split(path)
-    while True:
-        tmp = os.path.join(parent, f".{name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
-            with contextlib.suppress(FileNotFoundError):
-                os.fchmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_columns(path, columns: dict, *, npy=None):
-    """Write named columns (1-D arrays, or 2-D blocks) to ``path``.
-
-    ``path`` None writes CSV to stdout. CSV: a header row (a 2-D block ``X`` becomes columns
-    ``x0, x1, ...``), then one row per data row. ``.npz``: one array per name (a trailing
-    ``*`` dropped). ``.npy``: the array named by ``npy`` (default: the first).
-    """
-    ext = ".csv" if path is None else suffix_of(path)
-    if ext == ".csv":
-        names, blocks = [], []
-        for name, a in columns.items():
-            a = np.asarray(a)
-            if a.ndim == 1:
-                names.append(name)
-                blocks.append(a[:, None])
-            else:
-                names += [f"{name.rstrip('*').lower()}{j}" for j in range(a.shape[1])]
-                blocks.append(a)
-        fmts = [("%d" if b.dtype.kind in "biu" else "%.9g") for b in blocks for _ in b.T]
-        if path is None:
-            _write_csv(sys.stdout, names, blocks, fmts)
-            sys.stdout.flush()
-        else:
-            with atomic_file(path, "w") as f:
-                _write_csv(f, names, blocks, fmts)
-        return
-    clean = {k.rstrip("*"): np.asarray(v) for k, v in columns.items()}
-    with atomic_file(path, "wb") as f:
-        if ext == ".npy":
-            np.save(f, clean[npy or next(iter(clean))], allow_pickle=False)
-        else:
-            np.savez(f, **clean)
-
-
-def _write_csv(f, names, blocks, fmts):
-    f.write(",".join(names) + "\n")
-    n = blocks[0].shape[0] if blocks else 0
-    line = ",".join(fmts) + "\n"
-    cols = [c for b in blocks for c in b.T]
-    for i in range(n):
-        f.write(line % tuple(c[i] for c in cols))

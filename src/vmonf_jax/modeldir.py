@@ -22,7 +22,6 @@ data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI
 
 import json
 import math
-import numbers
 import os
 import shutil
 from typing import NamedTuple
@@ -31,29 +30,14 @@ import jax
 import numpy as np
 
 from vmonf_jax import checkpoint as ckpt
-from vmonf_jax import io
+from vmonf_jax import io, outputs
+from vmonf_jax.manifest import FORMAT_VERSION, LIMITS, Invalid, check_manifest, check_params, is_int  # noqa: F401 (check_params, is_int: re-exported)
 from vmonf_jax.preprocess import preprocessor_from_dict
 
-FORMAT_VERSION = 2  # 2: split coupling with one two-headed network (0.2.0)
 MANIFEST = "manifest.json"
 STATE = "state"
 FIT_RECORD = "fit.json"
 PREFIX = "damaged model directory: "
-LIMITS = {
-    "n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
-    "dim": 1_000_000, "parameters": 2**30, "history": 200_000, "seed": 2**32,
-    "manifest_bytes": ckpt.MAX_JSON_BYTES,
-}
-"""Documented caps on what a model (and so a manifest) may describe (docs/api.md)."""
-_TOP = ("format_version", "library_version", "estimator", "dim", "preprocessing", "classes",
-        "training", "history")
-_OPTIONAL_TOP = ("feature_names",)  # absent in models saved before it was recorded
-_NUMBERS = ("loss", "elbo", "loglik", "T")  # history fields that are always numbers
-_BIG = 10**12  # loose bound on counts that size nothing (epochs, batch size, ...)
-
-
-class Invalid(ValueError):
-    """A value that breaks the schema; the message starts with the field's name."""
 
 
 class Loaded(NamedTuple):
@@ -65,199 +49,6 @@ class Loaded(NamedTuple):
     params: dict
     state: object
     manifest: dict
-
-
-# -- schema -------------------------------------------------------------------------------
-def is_int(v) -> bool:
-    """An integer (Python or numpy), not a bool."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _show(v):
-    text = repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _int(lo, hi):
-    def rule(v):
-        if not (is_int(v) and lo <= v <= hi):
-            return f"must be an integer in [{lo}, {hi}], got {_show(v)}"
-    return rule
-
-
-def _finite(v):
-    if not (_is_num(v) and math.isfinite(v)):
-        return f"must be a finite number, got {_show(v)}"
-
-
-def _bool(v):
-    if not isinstance(v, bool):
-        return f"must be true or false, got {_show(v)}"
-
-
-def _optional(rule):
-    return lambda v: None if v is None else rule(v)
-
-
-def _sizes(v):
-    lo, hi, n = 1, LIMITS["width"], LIMITS["hidden_layers"]
-    if not (isinstance(v, list | tuple) and 1 <= len(v) <= n
-            and all(is_int(h) and lo <= h <= hi for h in v)):
-        return f"must be a list of 1 to {n} integers in [{lo}, {hi}], got {_show(v)}"
-
-
-def _scalar(v):
-    if v is None or isinstance(v, bool | str) and len(str(v)) <= 200 or is_int(v):
-        return None
-    return _finite(v) if _is_num(v) else f"must be a number, string or null, got {_show(v)}"
-
-
-def _plain(v):
-    """Any parameter this schema does not know: a JSON scalar or a short list of them."""
-    if isinstance(v, list | tuple):
-        if len(v) > 64:
-            return f"must be at most 64 values long, got {len(v)}"
-        return next((p for p in map(_scalar, v) if p), None)
-    return _scalar(v)
-
-
-_ARCHITECTURE = {
-    "n_components": _int(1, LIMITS["n_components"]),
-    "n_blocks": _int(1, LIMITS["n_blocks"]),
-    "hidden": _sizes,
-    "posterior_hidden": _sizes,
-    "seed": _int(0, LIMITS["seed"] - 1),
-}
-_ESTIMATOR = {
-    **_ARCHITECTURE,
-    **{k: _int(1, _BIG) for k in ("epochs", "batch_size", "n_init")},
-    **{k: _int(0, _BIG) for k in ("warm_epochs", "pretrain_epochs")},
-    "patience": _optional(_int(0, _BIG)), "devices": _optional(_int(1, 2**20)),
-    **{k: _finite for k in ("learning_rate", "weight_decay", "temperature_start",
-                            "temperature_decay", "temperature_min", "val_fraction")},
-    "clip_norm": _optional(_finite),
-    **{k: _bool for k in ("batch_norm", "verbose", "decoupled_weight_decay")},
-}
-
-
-def _check(field, v, rule):
-    problem = rule(v)
-    if problem:
-        raise Invalid(f"{field} {problem}")
-
-
-def check_params(params: dict, dim: int) -> None:
-    """Check an estimator's architecture and seed against ``LIMITS`` before fitting.
-
-    Raises:
-        ValueError: naming the parameter, its limit and the value.
-    """
-    for name, rule in _ARCHITECTURE.items():
-        if name in params:
-            _check(name, params[name], rule)
-    _check("data dimension", dim, _int(1, LIMITS["dim"]))
-
-
-def _check_estimator(est, known):
-    if not isinstance(est, dict):
-        raise Invalid(f"estimator must be an object, got {_show(est)}")
-    for name, v in est.items():
-        if name not in known:
-            raise Invalid(f"estimator.{name} is not a parameter of this library's VMoNF")
-        _check(f"estimator.{name}", v, _ESTIMATOR.get(name, _plain))
-
-
-def _check_entry(field, e, k_max):
-    if not (isinstance(e, dict) and len(e) <= 64):
-        raise Invalid(f"{field} must be an object of at most 64 fields, got {_show(e)}")
-    for key, v in e.items():
-        if len(key) > 64:
-            raise Invalid(f"{field} has a field name longer than 64 characters")
-        if key in ("restart", "epoch"):
-            _check(f"{field}.{key}", v, _int(0, _BIG))
-        elif key == "phase" or isinstance(v, str):
-            if not (isinstance(v, str) and len(v) <= 64):
-                raise Invalid(f"{field}.{key} must be a short string, got {_show(v)}")
-        elif isinstance(v, list | tuple):
-            if len(v) > k_max or not all(_is_num(x) for x in v):
-                raise Invalid(f"{field}.{key} must be a list of at most {k_max} numbers, got "
-                              f"{_show(v)}")
-        elif not (_is_num(v) or v is None and key not in _NUMBERS):
-            raise Invalid(f"{field}.{key} must be a number, got {_show(v)}")
-
-
-def check_manifest(m, known_params) -> None:
-    """Check a parsed manifest against the schema and ``LIMITS``.
-
-    Args:
-        m: the parsed JSON.
-        known_params: names of the estimator's parameters.
-
-    Raises:
-        Invalid: the first problem, naming its field.
-    """
-    if not isinstance(m, dict):
-        raise Invalid(f"the manifest must be a JSON object, got {type(m).__name__}")
-    if "format_version" not in m:
-        raise Invalid("format_version is missing")
-    fv = m["format_version"]
-    if not (is_int(fv) and fv == FORMAT_VERSION):
-        raise Invalid(f"format_version {_show(fv)} is unknown (this library reads "
-                      f"{FORMAT_VERSION})")
-    for key in m:
-        if key not in _TOP + _OPTIONAL_TOP:
-            raise Invalid(f"{key} is not a manifest field")
-    for key in _TOP:
-        if key not in m:
-            raise Invalid(f"{key} is missing")
-    if not (isinstance(m["library_version"], str) and len(m["library_version"]) <= 64):
-        raise Invalid(f"library_version must be a short string, got "
-                      f"{_show(m['library_version'])}")
-    _check_estimator(m["estimator"], known_params)
-    _check("dim", m["dim"], _int(1, LIMITS["dim"]))
-    if not isinstance(m["preprocessing"], dict):
-        raise Invalid(f"preprocessing must be an object, got {_show(m['preprocessing'])}")
-    k_max = m["estimator"].get("n_components", LIMITS["n_components"])
-    classes = m["classes"]
-    if classes is not None and not (
-            isinstance(classes, list) and len(classes) <= k_max
-            and all(not _scalar(c) and c is not None for c in classes)
-            and len(set(map(repr, classes))) == len(classes)):
-        raise Invalid(f"classes must be null or a list of at most {k_max} distinct numbers or "
-                      f"strings, got {_show(classes)}")
-    names = m.get("feature_names")
-    if names is not None and not (
-            isinstance(names, list) and len(names) == m["dim"]
-            and all(isinstance(c, str) and len(c) <= 1000 for c in names)
-            and len(set(names)) == len(names)):
-        raise Invalid(f"feature_names must be null or a list of {m['dim']} distinct strings "
-                      f"(dim), got {_show(names)}")
-    hist = m["history"]
-    if not (isinstance(hist, list) and len(hist) <= LIMITS["history"]):
-        raise Invalid(f"history must be a list of at most {LIMITS['history']} epochs, got "
-                      f"{_show(hist)}")
-    for i, e in enumerate(hist):
-        _check_entry(f"history[{i}]", e, k_max)
-    t = m["training"]
-    if not isinstance(t, dict):
-        raise Invalid(f"training must be an object, got {_show(t)}")
-    for key in ("epochs_run", "final", "score", "restart"):
-        if key not in t:
-            raise Invalid(f"training.{key} is missing")
-    _check("training.epochs_run", t["epochs_run"], _int(0, LIMITS["history"]))
-    _check("training.restart", t["restart"],
-           _int(0, max(0, m["estimator"].get("n_init", _BIG) - 1)))
-    if not (t["score"] is None or _is_num(t["score"])):
-        raise Invalid(f"training.score must be a number, got {_show(t['score'])}")
-    _check_entry("training.final", t["final"], k_max)
-    if "temperature" in t and not (_is_num(t["temperature"]) and math.isfinite(t["temperature"])
-                                   and t["temperature"] > 0):
-        raise Invalid(f"training.temperature must be a positive number, got "
-                      f"{_show(t['temperature'])}")
 
 
 # -- saving -------------------------------------------------------------------------------
@@ -481,7 +272,7 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
     data_id = io.fingerprint(*data)
     if not resume:
         os.makedirs(directory, exist_ok=True)
-        with io.atomic_file(os.path.join(directory, FIT_RECORD), "w") as f:
+        with outputs.atomic_file(os.path.join(directory, FIT_RECORD), "w") as f:
             json.dump({"estimator": settings, "data": data_id}, f, indent=1)
         return False
     stored = read_fit_record(directory)

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from vmonf_jax import io
+from vmonf_jax import outputs
 
 INSTALL_HINT = "pip install 'vmonf-jax[experiments]'"
 
@@ -44,7 +44,7 @@ def save_figure(fig, path) -> str:
     path = os.path.abspath(os.fspath(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
-        with io.atomic_file(path, "wb") as f:
+        with outputs.atomic_file(path, "wb") as f:
             fig.savefig(f, format=os.path.splitext(path)[1][1:].lower() or "png", dpi=120,
                         bbox_inches="tight")
     finally:

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from vmonf_jax import io
+from vmonf_jax import io, outputs
 from vmonf_jax.cli import EXIT_OK, UsageError, runtime
 
 PARTIAL_SUFFIX = ".partial"
@@ -60,9 +60,9 @@ def _model_and_data(args):
 
 
 def _check_out(args, *allowed):
-    """``io.check_output`` for ``args.out``: never an input; an existing file if --overwrite."""
+    """``outputs.check_output`` of ``args.out``: never an input; an existing file if --overwrite."""
     if args.out is not None:
-        io.check_output(args.out, *allowed, overwrite=args.overwrite,
+        outputs.check_output(args.out, *allowed, overwrite=args.overwrite,
                         inputs=(args.model, getattr(args, "data", None)))
 
 
@@ -72,10 +72,10 @@ def cmd_predict(args):
     model, X = _model_and_data(args)
     if args.proba:
         p = np.asarray(model.predict_proba(X, posterior=args.posterior), np.float32)
-        io.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"): p})
+        outputs.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"): p})
     else:
         k = model.predict(X, posterior=args.posterior)
-        io.write_columns(args.out, {"cluster": np.asarray(k, np.int64)})
+        outputs.write_columns(args.out, {"cluster": np.asarray(k, np.int64)})
     return EXIT_OK
 
 
@@ -84,7 +84,7 @@ def cmd_score(args):
     _check_out(args)
     model, X = _model_and_data(args)
     ll = np.asarray(model.score_samples(X), np.float64)
-    io.write_columns(args.out, {"loglik": ll})
+    outputs.write_columns(args.out, {"loglik": ll})
     print(f"mean log-likelihood: {ll.mean():.6g} nats per row ({ll.shape[0]} rows)",
           file=sys.stderr)
     return EXIT_OK
@@ -99,7 +99,7 @@ def cmd_sample(args):
         raise UsageError(f"--component must be in [0, {k}) for this {k}-component model, got "
                          f"{args.component}")
     X, comp = model.sample(args.n, component=args.component, seed=args.seed)
-    io.write_columns(args.out, {"X": np.asarray(X, np.float32),
+    outputs.write_columns(args.out, {"X": np.asarray(X, np.float32),
                                 "component": np.asarray(comp, np.int64)}, npy="X")
     return EXIT_OK
 
