@@ -590,3 +590,18 @@ def test_csv_reader_reads_numbers_exactly(tmp_path_factory, X):
     path = tmp_path_factory.mktemp("csv") / "x.csv"
     path.write_text("a,b,c\n" + "\n".join(",".join(map(repr, r)) for r in X) + "\n")
     np.testing.assert_array_equal(vio.read_data(path).X, np.array(X, np.float64))
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone (``vmonf predict ... | head -1``)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(work, monkeypatch):
+    monkeypatch.chdir(work)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(_ClosedPipe()):
+        rc = cli.main(["predict", "model", "data.csv"])
+    assert rc == 0 and err.getvalue() == ""

@@ -170,6 +170,10 @@ def main(argv=None) -> int:
     module, func = COMMANDS[args.command]
     try:
         return getattr(importlib.import_module(f"vmonf_jax.cli.{module}"), func)(args)
+    except BrokenPipeError:  # the reader stopped early (`| head`): its choice, not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ValueError, OSError) as err:  # DataError and UsageError are ValueErrors
         return _fail(name, _message(err), EXIT_USAGE)
     except KeyboardInterrupt:
@@ -194,10 +198,6 @@ def _fail(name, text, status):
 
 
 def _message(err):
-    if isinstance(err, BrokenPipeError):
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return "output pipe closed"
     if isinstance(err, OSError) and err.filename:
         return f"{err.filename}: {err.strerror or err}"
     return str(err)
