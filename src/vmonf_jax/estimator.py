@@ -158,8 +158,14 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         return classes, codes
 
     def _validated(self, X, *, reset):
-        """``X`` as a checked float64 (n, d) array (``reset``: at fit, on a clone of ``self``
-        that records ``n_features_in_``/``feature_names_in_``; returned with it)."""
+        """Validate ``X`` into a checked float64 (n, d) array.
+
+        With ``reset`` (at fit) the check runs on a clone of ``self``, which records
+        ``n_features_in_``/``feature_names_in_``; otherwise on ``self``.
+
+        Returns:
+            ``(X, estimator)``: the array and the estimator it was checked against.
+        """
         est = clone(self) if reset else self
         X = validate_data(est, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
         check_values(X, "X")
@@ -298,8 +304,11 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     # -- persistence ----------------------------------------------------------------------
     def __getstate__(self):
-        """Pickle without ``model_``/``config_`` (their flows hold JAX functions that do not
-        pickle); ``__setstate__`` rebuilds both from the parameters."""
+        """Pickle without ``model_``/``config_``.
+
+        Their flows hold JAX functions that do not pickle; ``__setstate__`` rebuilds both
+        from the parameters.
+        """
         state = dict(super().__getstate__())  # a copy: it may be self.__dict__ itself
         state.pop("model_", None)
         state.pop("config_", None)

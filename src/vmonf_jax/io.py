@@ -58,8 +58,13 @@ class Table:
 
 
 def suffix_of(path, allowed=FORMATS, what="file") -> str:
-    """The lower-case extension of ``path`` (the longest of ``allowed`` it ends with, so
-    ``.csv.gz`` too), or a DataError if it has none of them."""
+    """Return the lower-case extension of ``path`` among ``allowed``.
+
+    The longest match wins, so ``.csv.gz`` is recognised as such.
+
+    Raises:
+        DataError: ``path`` ends with none of ``allowed``.
+    """
     name = os.path.basename(str(path)).lower()
     for ext in sorted(allowed, key=len, reverse=True):
         if name.endswith(ext) and len(name) > len(ext):
@@ -110,8 +115,10 @@ def read_data(path, *, key=None, label_column=None) -> Table:
 
 
 def read_labels(path, *, key=None) -> np.ndarray:
-    """Read one label per row (CSV: one column, optional header, blank = -1); the formats
-    of ``read_data``."""
+    """Read one label per row, in the formats of ``read_data``.
+
+    A CSV label file has one column, an optional header, and blank cells meaning -1.
+    """
     ext, name = _input_format(path, "label file")
     if ext in (".csv", ".csv.gz"):
         header, rows, lines = _csv_cells(name, _read_text(path, name))
@@ -184,8 +191,11 @@ def _load_array(path, ext, key):
 
 
 def _load_npy_gz(path):
-    """A ``.npy.gz`` array: its header is read and checked first, then exactly the bytes it
-    claims (at most ``MAX_STREAM_BYTES``) are decompressed."""
+    """Load a ``.npy.gz`` array without trusting its size.
+
+    Its header is read and checked first, then exactly the bytes it claims (at most
+    ``MAX_STREAM_BYTES``) are decompressed.
+    """
     with gzip.open(path, "rb") as f:
         need = _check_npy_header(path, f, MAX_STREAM_BYTES, "a .gz file may decompress to")
         f.seek(0)
@@ -197,8 +207,10 @@ def _load_npy_gz(path):
 
 
 def _check_npy_header(name, f, size, holds="the file holds"):
-    """Read the ``.npy`` header at the start of ``f``: a numeric dtype, and an array that
-    the ``size`` bytes of the file can hold (checked before anything is allocated).
+    """Read and check the ``.npy`` header at the start of ``f``.
+
+    It must give a numeric dtype and an array that the ``size`` bytes of the file can hold
+    (checked before anything is allocated).
 
     Returns:
         The bytes the header implies (header and data).
@@ -290,8 +302,11 @@ def _column_index(path, spec, header, width):
 
 
 def _csv_cells(path, text):
-    """``(header or None, rows of stripped cells, 1-based line number of each row)`` of the
-    CSV ``text`` (``path`` names it in messages)."""
+    """Split the CSV ``text`` into cells (``path`` names it in messages).
+
+    Returns:
+        ``(header or None, rows of stripped cells, 1-based line number of each row)``.
+    """
     if "\0" in text:
         raise DataError(f"{path}: not a text CSV file (contains NUL bytes)")
     rows, lines = [], []

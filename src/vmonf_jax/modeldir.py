@@ -104,7 +104,7 @@ def save(path, tree, manifest: dict, known_params) -> None:
             that ``load`` would refuse is never written).
     """
     path = os.path.abspath(path)
-    text = json.dumps(manifest, indent=1, default=_json_default)
+    text = json.dumps(manifest, indent=1, default=outputs.json_default)
     try:
         check_manifest(json.loads(text), known_params)
     except Invalid as err:
@@ -122,14 +122,6 @@ def save(path, tree, manifest: dict, known_params) -> None:
         ckpt.swap_dir(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _json_default(o):
-    if isinstance(o, np.generic | np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -268,7 +260,7 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
         ValueError: a damaged record, or settings or data that differ from the recorded
             ones (named).
     """
-    settings = json.loads(json.dumps(settings, default=_json_default))
+    settings = outputs.plain(settings)
     data_id = io.fingerprint(*data)
     if not resume:
         os.makedirs(directory, exist_ok=True)

@@ -7,6 +7,7 @@ umask's mode, a replaced one keeps its mode.
 """
 
 import contextlib
+import json
 import os
 import secrets
 import stat
@@ -121,3 +122,15 @@ def _write_csv(f, names, blocks, fmts):
     cols = [c for b in blocks for c in b.T]
     for i in range(n):
         f.write(line % tuple(c[i] for c in cols))
+
+
+def json_default(o):
+    """``json.dump``'s ``default``: numpy (and JAX) scalars and arrays as Python values."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"cannot serialise {type(o).__name__} as JSON")
+
+
+def plain(v):
+    """``v`` as plain JSON values: tuples as lists, numpy scalars and arrays as Python ones."""
+    return json.loads(json.dumps(v, default=json_default))

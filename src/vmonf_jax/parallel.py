@@ -50,8 +50,10 @@ def _as_auto(mesh: Mesh) -> Mesh:
 
 
 def make_mesh(devices: int | Sequence | None = None, axis_name: str = AXIS) -> Mesh:
-    """A 1-D mesh named ``axis_name``: all devices (None), the first ``devices`` of
-    ``jax.devices()`` (an int), or the given device objects.
+    """Make a 1-D mesh named ``axis_name``.
+
+    Its devices: all of them (None), the first ``devices`` of ``jax.devices()`` (an int),
+    or the given device objects.
 
     Raises:
         ValueError: more devices asked for than exist, or fewer than one.
@@ -84,8 +86,10 @@ def as_mesh(mesh) -> Mesh:
 
 @dataclass(frozen=True)
 class Parallel:
-    """How to spread training over devices: ``mode`` ("data" or "components") and ``mesh``
-    (a ``jax.sharding.Mesh``, a device count, a device list, or None for all devices).
+    """How to spread training over devices.
+
+    ``mode`` is "data" or "components"; ``mesh`` is a ``jax.sharding.Mesh``, a device count,
+    a device list, or None for all devices.
 
     Every axis of the mesh is used for the one split (a 2-D mesh acts as its flattened size).
     """
@@ -101,10 +105,12 @@ class Parallel:
     # -- geometry -------------------------------------------------------------------------
     @property
     def n_devices(self) -> int:
+        """Number of devices in the mesh."""
         return int(self.mesh.size)
 
     @property
     def axes(self):
+        """The mesh axis name (a tuple of them for a multi-axis mesh) to split over."""
         names = tuple(self.mesh.axis_names)
         return names[0] if len(names) == 1 else names
 
@@ -119,6 +125,7 @@ class Parallel:
 
     # -- shardings ------------------------------------------------------------------------
     def replicated(self) -> NamedSharding:
+        """Fully replicated over the mesh."""
         return NamedSharding(self.mesh, P())
 
     def split(self) -> NamedSharding:
@@ -130,10 +137,13 @@ class Parallel:
         return self.split() if self.mode == "data" else self.replicated()
 
     def shardings(self, tree, stacked: bool = False):
-        """A ``NamedSharding`` per leaf of ``tree`` (params, optimiser state, or anything
-        holding them). In component mode a leaf is split on its leading axis when its path
-        passes through a ``"components"`` key, or everywhere with ``stacked=True`` (the
-        batch-norm state, whose every leaf has a leading K axis); the rest is replicated."""
+        """Return a ``NamedSharding`` per leaf of ``tree`` (params, optimiser state, ...).
+
+        In component mode a leaf is split on its leading axis when its path passes through
+        a ``"components"`` key, or everywhere with ``stacked=True`` (the batch-norm state,
+        whose every leaf has a leading K axis), provided that axis divides evenly over the
+        devices; the rest is replicated. In data mode everything is replicated.
+        """
         rep, split = self.replicated(), self.split()
         if self.mode != "components":
             return jax.tree.map(lambda _: rep, tree)
@@ -198,14 +208,17 @@ def initialize_distributed(coordinator_address: str | None = None,
                            num_processes: int | None = None, process_id: int | None = None,
                            *, enabled: bool = True, cpu_collectives: str | None = None,
                            **kwargs) -> bool:
-    """Join a multi-host JAX job (``jax.distributed.initialize``); call once per process,
-    before any other JAX call. With no arguments JAX auto-detects the cluster (SLURM, Open
-    MPI, TPU pods, Kubernetes/GKE); otherwise give ``coordinator_address="host:port"`` of
-    process 0, ``num_processes`` and this ``process_id``. ``enabled=False`` (or a single
-    process) skips it. Returns whether the distributed runtime was started. Processes that
-    run on CPU devices need ``cpu_collectives="gloo"`` (or "mpi") for their cross-host
-    reductions. Extra keyword arguments go to ``jax.distributed.initialize`` (e.g.
-    ``local_device_ids``).
+    """Join a multi-host JAX job (``jax.distributed.initialize``).
+
+    Call once per process, before any other JAX call. With no arguments JAX auto-detects
+    the cluster (SLURM, Open MPI, TPU pods, Kubernetes/GKE); otherwise give
+    ``coordinator_address="host:port"`` of process 0, ``num_processes`` and this
+    ``process_id``. ``enabled=False`` (or a single process) skips it. Processes that run on
+    CPU devices need ``cpu_collectives="gloo"`` (or "mpi") for their cross-host reductions.
+    Extra keyword arguments go to ``jax.distributed.initialize`` (e.g. ``local_device_ids``).
+
+    Returns:
+        Whether the distributed runtime was started.
     """
     if not enabled or num_processes == 1:
         return False
@@ -218,9 +231,14 @@ def initialize_distributed(coordinator_address: str | None = None,
 
 def host_rows(n_rows: int, process_index: int | None = None,
               process_count: int | None = None) -> slice:
-    """The contiguous rows ``[start, stop)`` of ``n_rows`` that this host loads (its share
-    differs from the others' by at most one row). Defaults: ``jax.process_index()`` and
-    ``jax.process_count()``."""
+    """Return the contiguous rows ``[start, stop)`` of ``n_rows`` that this host loads.
+
+    Shares differ by at most one row. ``process_index`` and ``process_count`` default to
+    ``jax.process_index()`` and ``jax.process_count()``.
+
+    Raises:
+        ValueError: ``process_index`` is outside ``[0, process_count)``.
+    """
     i = jax.process_index() if process_index is None else int(process_index)
     n = jax.process_count() if process_count is None else int(process_count)
     if not 0 <= i < n:

@@ -109,7 +109,7 @@ def cmd_info(args):
     model, manifest = load_model(args.model)
     info = model_info(model, manifest, args.model)
     if args.json:
-        print(json.dumps(info, indent=1, default=jsonable))
+        print(json.dumps(info, indent=1, default=outputs.json_default))
         return EXIT_OK
     e, t, v = info["estimator"], info["training"], info["versions"]
     lines = [
@@ -145,15 +145,6 @@ def _num(v, spec=".6g"):
     return "?" if v is None else format(v, spec)
 
 
-def jsonable(v):
-    """``v`` with tuples as lists and numpy scalars as Python numbers (for JSON)."""
-    if isinstance(v, tuple | list):
-        return [jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 def model_info(model, man, path) -> dict:
     """The facts ``vmonf info`` prints, as a JSON-ready dict (``man``: the manifest)."""
     hist = model.history_ or []
@@ -164,10 +155,10 @@ def model_info(model, man, path) -> dict:
         "path": os.path.abspath(path),
         "format_version": man.get("format_version"),
         "library_version": man.get("library_version"),
-        "estimator": {k: jsonable(v) for k, v in model.get_params().items()},
+        "estimator": outputs.plain(model.get_params()),
         "dim": model.n_features_in_,
         "preprocessing": man["preprocessing"]["name"],
-        "classes": None if model.classes_ is None else jsonable(list(model.classes_)),
+        "classes": None if model.classes_ is None else outputs.plain(model.classes_),
         "n_parameters": model.n_parameters(),
         "training": {"epochs_run": len(hist),
                      "by_phase": ", ".join(f"{k} {v}" for k, v in phases.items()) or "none",

@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
-from vmonf_jax import io
+from vmonf_jax import io, outputs
 from vmonf_jax.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, runtime
 from vmonf_jax.cli import options as opt
-from vmonf_jax.cli.commands import jsonable, partial_dir
+from vmonf_jax.cli.commands import partial_dir
 
 
 def cmd_fit(args):
@@ -45,10 +45,10 @@ def cmd_fit(args):
     explicit.pop("verbose", None)  # not a setting of the fit: may differ on --resume
     if args.resume:
         stored = _stored_settings(modeldir, model_dir, partial)
-        changed = {k: v for k, v in explicit.items() if jsonable(v) != stored.get(k)}
+        changed = {k: v for k, v in explicit.items() if outputs.plain(v) != stored.get(k)}
         if changed:
             raise UsageError("--resume continues with the interrupted fit's settings; these "
-                             "differ: " + ", ".join(f"{k}={jsonable(v)!r} (was "
+                             "differ: " + ", ".join(f"{k}={outputs.plain(v)!r} (was "
                                                     f"{stored.get(k)!r})"
                                                     for k, v in changed.items()))
         params = dict(stored)

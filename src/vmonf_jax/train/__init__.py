@@ -1,5 +1,7 @@
-"""Training: jit-compiled epochs in chunks, restarts stacked beside K, Optax, the
-temperature schedule and phase plan on device, validation, early stopping and checkpoints.
+"""Training: jit-compiled epochs in chunks, with restarts stacked beside K.
+
+Optax, the temperature schedule and phase plan on device, validation, early stopping and
+checkpoints.
 
 Layers: ``step`` (losses, optimiser, the scanned epoch) -> ``schedule`` (phases and T) ->
 ``run`` (the restarts' state and the compiled chunk of epochs) -> ``driver`` (``fit``:

@@ -31,21 +31,26 @@ class Progress:
                         disable=None if verbose else True)
 
     def after_chunk(self, before: Snapshot, snap: Snapshot) -> None:
+        """Advance the bar by the chunk's epochs and show the last loss and temperature."""
         self.bar.update(snap.epoch - before.epoch)
         if snap.history:
             last = snap.history[-1]
             self.bar.set_postfix(loss=f"{last['loss']:.3f}", T=f"{last['T']:.2f}")
 
     def interrupted(self, snap: Snapshot) -> None:
+        """Do nothing: the bar is closed by ``close``."""
         pass
 
     def close(self) -> None:
+        """Close the bar."""
         self.bar.close()
 
 
 class Checkpoint:
-    """Saves the run to ``directory`` when an epoch multiple of ``every`` is passed, and
-    when the fit is interrupted. Saves are complete before an interrupt is handled.
+    """Saves the run to ``directory`` every ``every`` epochs and when the fit is interrupted.
+
+    A save fires when a chunk passes a multiple of ``every``. Saves are complete before an
+    interrupt is handled.
 
     The run state is stored as its list of leaves (its structure comes from the recipe).
     """
@@ -54,16 +59,20 @@ class Checkpoint:
         self.directory, self.every = directory, int(every)
 
     def after_chunk(self, before: Snapshot, snap: Snapshot) -> None:
+        """Save when the chunk passed a multiple of ``every`` epochs."""
         if snap.epoch // self.every > before.epoch // self.every:
             self.save(snap)
 
     def interrupted(self, snap: Snapshot) -> None:
+        """Save the last consistent point, so the fit can be resumed."""
         self.save(snap)
 
     def close(self) -> None:
+        """Do nothing: every save is already complete."""
         pass
 
     def save(self, snap: Snapshot) -> None:
+        """Write ``snap`` to ``directory``, holding SIGINT/SIGTERM until the save is whole."""
         from vmonf_jax import checkpoint as ckpt
 
         with deferred_signals():

@@ -1,5 +1,7 @@
-"""``fit``, the driver: check the inputs, build the run, drive it chunk by chunk, keep the
-best restart."""
+"""``fit``, the driver: check the inputs, build the run, drive it, keep the best restart.
+
+The run is driven chunk by chunk of compiled epochs, with callbacks between chunks.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -38,9 +40,12 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             ``checkpoint_every`` epochs is passed and when interrupted (KeyboardInterrupt is
             re-raised after saving).
         resume: continue from the checkpoint in ``checkpoint_dir``.
-        mesh, parallel: train over several devices (``vmonf_jax.parallel.resolve``):
-            ``parallel`` = "data" | "components" | ``Parallel``; ``mesh`` = a ``Mesh``, a
-            device count or a device list. Neither: one device. See docs/distributed.md.
+        checkpoint_every: epochs between checkpoint saves.
+        mesh: the devices to train over (``vmonf_jax.parallel.resolve``): a ``Mesh``, a
+            device count or a device list. With neither ``mesh`` nor ``parallel``: one
+            device. See docs/distributed.md.
+        parallel: how to split training over the mesh: "data", "components" or a
+            ``Parallel``.
 
     Raises:
         ValueError: bad data or labels. NonFiniteLossError: a non-finite loss, or
@@ -124,8 +129,12 @@ def _arrays(x, labels, x_val, schedule, model, keys) -> Data:
 
 
 def _entries(rec, start):
-    """History entries of a chunk's records (epoch-major), and the first failure if any:
-    ``(restart, epoch, phase, step, loss)``."""
+    """Turn a chunk's records into history entries (epoch-major).
+
+    Returns:
+        ``(entries, failed)``: ``failed`` is the first failure,
+        ``(restart, epoch, phase, step, loss)``, or None.
+    """
     ran, bad = rec["ran"], rec["bad_step"]
     entries, failed = [], None
     for c, r in zip(*np.nonzero(ran)):

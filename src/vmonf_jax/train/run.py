@@ -75,8 +75,10 @@ def _where(cond, new, old):
 
 @lru_cache(maxsize=8)
 def runner(recipe: Recipe) -> Runner:
-    """The optimiser and the jitted ``init`` and ``chunk`` of ``recipe`` (cached: repeated
-    fits of one recipe compile once)."""
+    """Build the optimiser and the jitted ``init`` and ``chunk`` of ``recipe``.
+
+    Cached, so repeated fits of one recipe compile once.
+    """
     model, sched = recipe.step.model, recipe.schedule
     tx = make_optimizer(recipe.step)
     names, table = KINDS[recipe.kinds]
@@ -139,8 +141,11 @@ def runner(recipe: Recipe) -> Runner:
         return out, rec
 
     def _validate(run, rec, main, counted, t, x_val):
-        """Validation scores (of main epochs: ``main`` is the same for every restart, so the
-        others skip them), best-so-far parameters and the early-stopping count."""
+        """Update validation scores, best-so-far parameters and the early-stopping count.
+
+        Only main epochs are scored: ``main`` is the same for every restart, so the others
+        skip the computation.
+        """
         params, state = run["params"], run["state"]
         ll, elbo = jax.lax.cond(main, lambda: tuple(score_rows(
             model, params, state, x_val, t).mean(0)), lambda: (jnp.nan, jnp.nan))
