@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from vmonf_jax import __version__, modeldir
+from vmonf_jax import __version__, manifest, modeldir
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture
 from vmonf_jax.preprocess import make_preprocessor
@@ -112,7 +112,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     # -- configuration --------------------------------------------------------------------
     def _config(self, dim) -> FitConfig:
-        modeldir.check_params(self.get_params(), dim)  # documented limits (docs/api.md)
+        manifest.check_params(self.get_params(), dim)  # documented limits (docs/api.md)
         model = Mixture(dim=dim, n_components=int(self.n_components), flow_name=self.flow,
                         n_blocks=int(self.n_blocks), hidden=tuple(self.hidden),
                         batch_norm=bool(self.batch_norm), prelu=bool(self.prelu),
@@ -275,11 +275,11 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     def sample(self, n_samples=1, component=None, seed=None):
         """``(X, k)``: samples in the user's units and the component that drew each."""
         check_is_fitted(self, "params_")
-        if not (modeldir.is_int(n_samples) and 1 <= n_samples <= MAX_SAMPLES):
+        if not (manifest.is_int(n_samples) and 1 <= n_samples <= MAX_SAMPLES):
             raise ValueError(f"n_samples must be an integer in [1, {MAX_SAMPLES}], got "
                              f"{n_samples!r}")
-        if seed is not None and not (modeldir.is_int(seed)
-                                     and 0 <= seed < modeldir.LIMITS["seed"]):
+        if seed is not None and not (manifest.is_int(seed)
+                                     and 0 <= seed < manifest.LIMITS["seed"]):
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
         if component is not None and not 0 <= int(component) < self.n_components:
             raise ValueError(f"component must be in [0, {self.n_components}), got {component}")
@@ -329,8 +329,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         """
         check_is_fitted(self, "params_")
         last = self.history_[-1] if self.history_ else {}
-        manifest = {
-            "format_version": modeldir.FORMAT_VERSION, "library_version": __version__,
+        man = {
+            "format_version": manifest.FORMAT_VERSION, "library_version": __version__,
             "estimator": self.get_params(), "dim": self.n_features_in_,
             "preprocessing": self.preprocessor_.to_dict(),
             "classes": None if self.classes_ is None else self.classes_.tolist(),
@@ -341,7 +341,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          "temperature": self.temperature_},
             "history": self.history_,
         }
-        modeldir.save(path, {"params": self.params_, "state": self.state_}, manifest,
+        modeldir.save(path, {"params": self.params_, "state": self.state_}, man,
                       self.get_params())
 
     @classmethod
@@ -376,6 +376,6 @@ MAX_SAMPLES = 10_000_000
 
 
 def _n_components(k):
-    if not (modeldir.is_int(k) and k >= 1):
+    if not (manifest.is_int(k) and k >= 1):
         raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
     return int(k)

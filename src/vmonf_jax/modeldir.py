@@ -31,7 +31,7 @@ import numpy as np
 
 from vmonf_jax import checkpoint as ckpt
 from vmonf_jax import io, outputs
-from vmonf_jax.manifest import FORMAT_VERSION, LIMITS, Invalid, check_manifest, check_params, is_int  # noqa: F401 (check_params, is_int: re-exported)
+from vmonf_jax.manifest import LIMITS, Invalid, check_manifest
 from vmonf_jax.preprocess import preprocessor_from_dict
 
 MANIFEST = "manifest.json"
