@@ -150,7 +150,7 @@ def epoch_runner(name, args, spec=None):
     data = (jax.random.normal(jax.random.key(7), (n, cfg["dim"]), jnp.float32),
             jnp.full((n,), -1, jnp.int32))
     epoch = train.make_epoch(model, tx, cfg["batch"], parallel=spec)
-    carry, t = (params, opt, None), jnp.float32(1.0)
+    carry, t = (params, opt, model.init_state()), jnp.float32(1.0)
     if spec is not None:
         carry, data = spec.place_carry(carry), spec.replicate(data)
     compiled, rec = bl.compile_timed(epoch, carry, data, jax.random.key(0), t)

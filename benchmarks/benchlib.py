@@ -53,7 +53,8 @@ class LoopMixture(Mixture):
         comps = params["components"]
         cols = [self.flow.log_prob(jax.tree.map(lambda a, k=k: a[k], comps), x)
                 for k in range(self.n_components)]
-        return jnp.stack(cols, axis=1)
+        lp = jnp.stack(cols, axis=1)
+        return (lp, self._state(state)) if train else lp
 
 
 def make_model(cfg: dict, variant: str = "fused") -> Mixture:
@@ -85,8 +86,9 @@ def _jitted_init(model):
 
 
 def init_params(model, seed: int = 0):
-    """``model.init`` under one jit (eagerly it dispatches hundreds of tiny ops)."""
-    return _jitted_init(model)(jax.random.key(seed))
+    """The parameters of ``model.init`` (no batch-norm here: its state has no arrays), under
+    one jit (eagerly it dispatches hundreds of tiny ops)."""
+    return _jitted_init(model)(jax.random.key(seed))[0]
 
 
 def setup(cfg: dict, variant: str = "fused", seed: int = 0):

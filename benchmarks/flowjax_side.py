@@ -108,7 +108,7 @@ def param_counts(cfg: dict, k: int, dim: int = 2) -> dict:
 
     model = Mixture(dim=dim, n_components=k, n_blocks=cfg["n_blocks"],
                     hidden=tuple(cfg["hidden"]), posterior_hidden=tuple(cfg["posterior_hidden"]))
-    params = jax.eval_shape(model.init, jax.random.key(0))
+    params, _ = jax.eval_shape(model.init, jax.random.key(0))
     return {"ours_flows": _count(params["components"]),
             "ours_posterior": _count(params["posterior"]),
             "flowjax": _count(_partition(flowjax_mixture(cfg, k, dim))[0])}

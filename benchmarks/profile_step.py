@@ -47,9 +47,9 @@ def main(argv=None):
         n_b = 5
         data = (jax.random.normal(jax.random.key(7), (n_b * cfg["batch"], cfg["dim"])),
                 jnp.full((n_b * cfg["batch"],), -1, jnp.int32))
+        carry = [(params, opt, model.init_state())]
         fn = train.make_epoch(model, tx, cfg["batch"]).lower(
-            (params, opt, None), data, jax.random.key(0), t).compile()
-        carry = [(params, opt, None)]
+            carry[0], data, jax.random.key(0), t).compile()
 
         def run():
             c, losses, _ = fn(carry[0], data, jax.random.key(1), t)

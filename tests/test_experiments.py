@@ -174,7 +174,7 @@ def test_report_helpers(harness):
 def test_parameter_count_from_shapes_matches_initialised_arrays(harness):
     model = VMoNF(n_components=3, flow="glow", n_blocks=2, hidden=(4,), posterior_hidden=(4,))
     counted = harness.baselines.count_parameters(model, 2)
-    params = model._config(2).model.init(jax.random.key(0))
+    params, _ = model._config(2).model.init(jax.random.key(0))
     sizes = [a.size for a in jax.tree.leaves((params["components"], params["posterior"]))]
     assert counted == sum(sizes) > 0  # uniform prior: its logits are not trained
     learned = model.set_params(prior="learned")

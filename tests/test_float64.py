@@ -51,8 +51,8 @@ def _state(layer, dtype, rng):
             "var": jnp.asarray(np.exp(rng.standard_normal(layer.dim)), dtype)}
 
 
-def _flow_kwargs(flow, init):
-    return (init[0], {"state": init[1]}) if flow.has_state else (init, {})
+def _flow_kwargs(init):
+    return init[0], {"state": init[1]}
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
@@ -87,7 +87,7 @@ def test_layer_float32_stays_float32_with_x64(name, x64):
 def test_flow_float64_round_trip(name, x64, perturb):
     flow = FLOWS[name]()
     rng = np.random.default_rng(2)
-    params, kw = _flow_kwargs(flow, flow.init(jax.random.key(0), dtype=jnp.float64))
+    params, kw = _flow_kwargs(flow.init(jax.random.key(0), dtype=jnp.float64))
     params = perturb(rng, params, 0.5)
     z = jnp.asarray(rng.standard_normal((16, flow.dim)), jnp.float64)
 
@@ -111,7 +111,7 @@ def test_flow_float64_round_trip(name, x64, perturb):
 @pytest.mark.parametrize("name", list(FLOWS))
 def test_flow_float32_stays_float32_with_x64(name, x64):
     flow = FLOWS[name]()
-    params, kw = _flow_kwargs(flow, flow.init(jax.random.key(0)))
+    params, kw = _flow_kwargs(flow.init(jax.random.key(0)))
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves((params, kw)))
     x = jnp.ones((4, flow.dim), jnp.float32)
 

@@ -31,10 +31,9 @@ FLOWS = {
 def _perturbed(flow, perturb, seed, scale=0.5):
     """Perturbed params and a kwargs dict (``state=`` random running stats for batch-norm)."""
     rng = np.random.default_rng(seed)
-    init = flow.init(jax.random.key(seed))
+    params, state = flow.init(jax.random.key(seed))
     if not flow.has_state:
-        return perturb(rng, init, scale), {}
-    params, state = init
+        return perturb(rng, params, scale), {}
     state = tuple(
         {"mean": jnp.asarray(rng.standard_normal(s["mean"].shape), jnp.float32),
          "var": jnp.asarray(np.exp(0.5 * rng.standard_normal(s["var"].shape)), jnp.float32)}
@@ -129,20 +128,14 @@ def test_samples_invert_to_standard_normal(name, perturb):
 def test_vmapped_stacked_flows_match_per_flow(name, perturb):
     flow = FLOWS[name]()
     k = 3
-    init = jax.vmap(flow.init)(jax.random.split(jax.random.key(0), k))
-    params, state = init if flow.has_state else (init, None)
+    params, state = jax.vmap(flow.init)(jax.random.split(jax.random.key(0), k))
     params = perturb(np.random.default_rng(5), params, 0.5)
+    state = perturb(np.random.default_rng(7), state, 0.3)  # var stays > 0 at this scale
     x = jnp.asarray(np.random.default_rng(6).standard_normal((10, flow.dim)), jnp.float32)
     take = [jax.tree.map(lambda a, i=i: a[i], (params, state)) for i in range(k)]
-    if state is None:
-        stacked = jax.jit(jax.vmap(flow.log_prob, in_axes=(0, None)))(params, x)
-        single = [jax.jit(flow.log_prob)(p, x) for p, _ in take]
-    else:
-        state = perturb(np.random.default_rng(7), state, 0.3)  # var stays > 0 at this scale
-        take = [jax.tree.map(lambda a, i=i: a[i], (params, state)) for i in range(k)]
-        lp = jax.jit(lambda p, s: flow.log_prob(p, x, state=s))
-        stacked = jax.jit(jax.vmap(lp))(params, state)
-        single = [lp(p, s) for p, s in take]
+    lp = jax.jit(lambda p, s: flow.log_prob(p, x, state=s))
+    stacked = jax.jit(jax.vmap(lp))(params, state)
+    single = [lp(p, s) for p, s in take]
     assert stacked.shape == (k, 10)
     np.testing.assert_allclose(np.asarray(stacked), np.stack(single), rtol=1e-5, atol=1e-6)
     assert np.ptp(np.asarray(stacked)[:, 0]) > 1e-3  # the k flows really differ
@@ -151,8 +144,8 @@ def test_vmapped_stacked_flows_match_per_flow(name, perturb):
 @pytest.mark.parametrize("name", ["maf", "realnvp-bn", "glow-prelu-bn"])
 def test_float32_in_float32_out(name):
     flow = FLOWS[name]()
-    init = flow.init(jax.random.key(0))
-    params, kw = (init[0], {"state": init[1]}) if flow.has_state else (init, {})
+    params, state = flow.init(jax.random.key(0))
+    kw = {"state": state}
     x = jnp.ones((4, flow.dim), jnp.float32)
 
     @jax.jit  # the dtypes are those of eager calls (both trace the same code)
@@ -250,7 +243,7 @@ def test_realnvp_fit_beats_full_covariance_gaussian():
         (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), None, length=300)
         return params, losses
 
-    params, losses = fit(flow.init(jax.random.key(0)))
+    params, losses = fit(flow.init(jax.random.key(0))[0])
     held_out = float(flow.log_prob(params, jnp.asarray(test)).mean())
     print(f"\nheld-out loglik: flow {held_out:.3f}, gaussian {gauss:.3f}")
     assert np.all(np.isfinite(np.asarray(losses)))

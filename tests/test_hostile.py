@@ -41,12 +41,13 @@ def _untrained(X):
     """
     est = VMoNF(**TINY)
     config = est._config(X.shape[1])
+    params, state = config.model.init(jax.random.key(0))
     history = [{"restart": 0, "phase": "main", "epoch": i, "T": 1.0, "loss": 2.0 - i,
                 "elbo": i - 2.0, "loglik": i - 1.9, "usage": [0.5, 0.5]} for i in range(2)]
     est._set_fitted(model_=config.model, config_=config,
                     preprocessor_=make_preprocessor("standardize").fit(X), classes_=None,
-                    n_features_in_=X.shape[1], params_=config.model.init(jax.random.key(0)),
-                    state_=None, history_=history, fit_score_=-1.0, best_restart_=0)
+                    n_features_in_=X.shape[1], params_=params, state_=state, history_=history,
+                    fit_score_=-1.0, best_restart_=0)
     return est
 
 

@@ -21,7 +21,7 @@ def _model(flow="realnvp", k=3, dim=2, **kw):
 
 
 def _params(model, perturb, seed, scale=0.3):
-    return perturb(seed, model.init(jax.random.key(seed)), scale)
+    return perturb(seed, model.init(jax.random.key(seed))[0], scale)
 
 
 def _points(seed, n=64, dim=2, scale=2.0):
@@ -268,7 +268,7 @@ def test_glow_prelu_mixture_fits_a_few_epochs():
     config = train.FitConfig(model=model, epochs=30, batch_size=64, learning_rate=1e-2,
                              init="random", warm_epochs=0, verbose=False)
     res = train.fit(jax.random.key(21), x, config)
-    start = float(jnp.mean(model.log_prob(model.init(jax.random.key(21)), jnp.asarray(x))))
+    start = float(jnp.mean(model.log_prob(model.init(jax.random.key(21))[0], jnp.asarray(x))))
     end = float(jnp.mean(model.log_prob(res.params, jnp.asarray(x))))
     print(f"\nglow mixture: log-likelihood {start:.3f} at init, {end:.3f} after 30 epochs")
     assert np.isfinite(end) and end > start + 0.5

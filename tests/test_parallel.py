@@ -152,13 +152,13 @@ def _worker():
         lambda p: jax.tree.map(jnp.zeros_like, p),
         lambda g, s, p=None: (jax.tree.map(jnp.zeros_like, g), g))
     model = Mixture(2, 4, n_blocks=2, hidden=(8,), posterior_hidden=(8,))
-    params = model.init(jax.random.key(0))
+    params, state = model.init(jax.random.key(0))
     rng = np.random.default_rng(0)  # move the couplings away from the identity
     params = jax.tree.map(lambda a: a + jnp.asarray(0.3 * rng.standard_normal(a.shape),
                                                     a.dtype), params)
     data = (jnp.asarray(X[:128]), jnp.full((128,), -1, jnp.int32))
     args = (data, jax.random.key(1), jnp.float32(0.7))
-    carry = (params, capture.init(params), None)
+    carry = (params, capture.init(params), state)
     ref_carry, ref_loss, _ = make_epoch(model, capture, 128)(carry, *args)
     step = {}
     for mode in ("data", "components"):

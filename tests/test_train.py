@@ -70,14 +70,14 @@ def _assert_trees_equal(a, b):
 def test_epoch_compiles_once_across_epochs_with_ragged_last_batch(data):
     model = _model()
     tx = train.make_optimizer(_config(model))
-    params = model.init(jax.random.key(0))
+    params, state = model.init(jax.random.key(0))
     n = data.shape[0]
     assert n % 16
     x = jnp.asarray(data)
     unl = jnp.full((n,), -1, jnp.int32)
     mixed = jnp.asarray(np.where(np.arange(n) % 3 == 0, np.arange(n) % 2, -1), jnp.int32)
     epoch = train.make_epoch(model, tx, 16)
-    carry = (params, tx.init(params), None)
+    carry = (params, tx.init(params), state)
     for e, (y, t) in enumerate([(unl, 1.0), (unl, 0.7), (mixed, 0.5), (unl, 0.1)]):
         carry, losses, metrics = epoch(carry, (x, y), jax.random.key(e), jnp.float32(t))
         assert losses.shape == (-(-n // 16),)
@@ -152,6 +152,30 @@ def test_chunk_size_and_stacked_restarts_do_not_change_a_restart(data):
     np.testing.assert_allclose(three.score, kept, rtol=1e-6)
 
 
+def test_restarts_are_selected_after_the_warm_start(data, monkeypatch):
+    """The restart with the best ELBO after the warm start trains on alone, as it would have
+    beside the others; the rest stop there."""
+    config = _config(epochs=4, init="kmeans", warm_epochs=2, n_init=3, chunk_epochs=2)
+    full = train.fit(jax.random.key(8), data, dataclasses.replace(config, select_restarts=False))
+    real, elbos = train.evaluate, []
+
+    def recording(*args):
+        out = real(*args)
+        elbos.append(out[1])
+        return out
+
+    monkeypatch.setattr(driver, "evaluate", recording)
+    picked = train.fit(jax.random.key(8), data, config)
+    r = int(np.argmax(elbos[:3]))  # the three scores at the end of the warm start (epoch 2)
+    assert picked.restart == r
+    assert {h["restart"] for h in picked.history if h["epoch"] >= 2} == {r}
+    assert {h["restart"] for h in picked.history if h["epoch"] < 2} == {0, 1, 2}
+    mine = [h for h in full.history if h["restart"] == r]
+    kept = [h for h in picked.history if h["restart"] == r]
+    assert [h["epoch"] for h in mine] == [h["epoch"] for h in kept]
+    np.testing.assert_allclose([h["loss"] for h in kept], [h["loss"] for h in mine], rtol=1e-4)
+
+
 @pytest.mark.parametrize("mode", ["paper", "joint"])
 def test_semi_supervised_phases(data, mode):
     labels = np.full(data.shape[0], -1)
@@ -207,7 +231,7 @@ def _updates(config, params, grads, steps=3):
 
 def test_coupled_weight_decay_differs_from_adamw(perturb):
     model = _model(prior="learned")
-    params = perturb(0, model.init(jax.random.key(0)), 0.5)
+    params = perturb(0, model.init(jax.random.key(0))[0], 0.5)
     grads = perturb(1, jax.tree.map(jnp.zeros_like, params), 1.0)
     coupled = _config(model, weight_decay=0.1, learning_rate=1e-2)
     adamw = _config(model, weight_decay=0.1, learning_rate=1e-2, decoupled_weight_decay=True)
@@ -237,7 +261,7 @@ def test_coupled_weight_decay_differs_from_adamw(perturb):
 @pytest.mark.parametrize("prior,trained", [("uniform", False), ("em", False), ("learned", True)])
 def test_prior_logits_trained_only_when_learned(prior, trained, perturb):
     model = _model(prior=prior)
-    params = model.init(jax.random.key(0))
+    params, _ = model.init(jax.random.key(0))
     grads = perturb(1, jax.tree.map(jnp.zeros_like, params), 1.0)
     assert float(jnp.abs(grads["prior_logits"]).min()) > 0
     new = _updates(_config(model, weight_decay=0.1), params, grads)
@@ -390,7 +414,7 @@ def test_huge_data_raise_non_finite_loss_with_initial_params(data):
     config = _config()
     with pytest.raises(NonFiniteLossError, match=r"epoch 0\b.*step \d+") as info:
         train.fit(jax.random.key(5), data * np.float32(1e30), config)
-    init = config.model.init(jax.random.fold_in(jax.random.key(5), 0))
+    init, _ = config.model.init(jax.random.fold_in(jax.random.key(5), 0))
     for a, b in zip(jax.tree.leaves(info.value.params), jax.tree.leaves(init)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -438,7 +462,7 @@ def test_nan_validation_score_counts_as_worst(data, monkeypatch, fresh_compiles)
     res = train.fit(jax.random.key(6), data, config)
     assert res.score == -np.inf
     assert len(res.history) == 3 + 1  # the first validated epoch is kept, then patience
-    init = config.model.init(jax.random.fold_in(jax.random.key(6), 0))
+    init, _ = config.model.init(jax.random.fold_in(jax.random.key(6), 0))
     assert not np.allclose(jax.tree.leaves(res.params["components"])[0],
                            jax.tree.leaves(init["components"])[0])
 

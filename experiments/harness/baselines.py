@@ -102,8 +102,7 @@ def count_parameters(model, dim: int) -> int:
     """Trained scalars of an unfitted ``VMoNF`` on ``dim`` features (no computation, only
     shapes); equals ``n_parameters()`` after fitting."""
     mix = model._config(int(dim)).model
-    shapes = jax.eval_shape(mix.init, jax.random.key(0))
-    return mix.n_parameters(shapes[0] if mix.batch_norm else shapes)
+    return mix.n_parameters(jax.eval_shape(mix.init, jax.random.key(0))[0])
 
 
 def gmm_parameter_count(k: int, dim: int, covariance_type: str = "full") -> int:

@@ -32,7 +32,7 @@ def __getattr__(name):
 
 
 def init(model, key, dtype=None):
-    """Parameters of ``model`` (``(params, state)`` with batch-norm flows)."""
+    """``(params, state)`` of ``model`` (the state has arrays only with batch-norm flows)."""
     return model.init(key) if dtype is None else model.init(key, dtype)
 
 

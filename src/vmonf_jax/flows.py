@@ -6,14 +6,16 @@ Factories: ``realnvp`` (affine couplings), ``maf`` (MADE autoregressive layers) 
 
 Example:
     >>> flow = realnvp(dim=2, n_blocks=8, hidden=(8,))
-    >>> params = flow.init(jax.random.key(0))
+    >>> params, state = flow.init(jax.random.key(0))
     >>> lp = flow.log_prob(params, x)                       # (n,)
     >>> xs = flow.sample(params, jax.random.key(1), 100)    # (100, 2)
 
-Parameters are a tuple with one pytree per layer, so ``jax.vmap(flow.init)(keys)`` stacks
-K flows and ``jax.vmap(flow.log_prob, in_axes=(0, None))`` evaluates them together. A flow
-with batch-norm layers returns ``(params, state)`` from ``init``; its methods take ``state=``
-and ``train=`` (with ``train=True`` they also return the updated state).
+``init`` returns ``(params, state)``: parameters are a tuple with one pytree per layer, and so
+is the state (running statistics of batch-norm layers; an empty dict for every other layer,
+so a flow without batch-norm has a state with no arrays). ``jax.vmap(flow.init)(keys)``
+stacks K flows and ``jax.vmap(flow.log_prob, in_axes=(0, None))`` evaluates them together.
+Methods take ``state=`` (None is the empty state of a flow without batch-norm) and
+``train=`` (with ``train=True`` they also return the updated state).
 """
 
 from collections.abc import Sequence
@@ -55,18 +57,21 @@ class Flow:
         return any(layer.stateful for layer in self.layers)
 
     def init(self, key, dtype=jnp.float32):
-        """Parameters (a tuple, one entry per layer); ``(params, state)`` with batch-norm."""
+        """``(params, state)``: tuples with one entry per layer (state: ``{}`` if stateless)."""
         keys = jax.random.split(key, len(self.layers))
         params = tuple(layer.init(k, dtype) for layer, k in zip(self.layers, keys))
-        if not self.has_state:
-            return params
-        state = tuple(ly.init_state(dtype) if ly.stateful else {} for ly in self.layers)
-        return params, state
+        return params, self.init_state(dtype)
+
+    def init_state(self, dtype=jnp.float32):
+        """The state of a fresh flow (no arrays unless it has batch-norm layers)."""
+        return tuple(ly.init_state(dtype) if ly.stateful else {} for ly in self.layers)
 
     def _state(self, state):
-        if self.has_state and state is None:
+        if state is not None:
+            return state
+        if self.has_state:
             raise ValueError("this flow has batch-norm layers: pass state=")
-        return state if state is not None else ({},) * len(self.layers)
+        return self.init_state()
 
     def forward(self, params, z, *, state=None):
         """Base -> data: ``(x, log|det dx/dz|)`` per row."""

@@ -82,7 +82,7 @@ class Mixture:
 
     @property
     def batch_norm(self) -> bool:
-        """Whether the flows carry running statistics (``init`` then returns a state too)."""
+        """Whether the flows carry running statistics (a state with arrays)."""
         return self.flow.has_state
 
     @cached_property
@@ -91,17 +91,31 @@ class Mixture:
                    zero_last=False)
 
     def init(self, key, dtype=jnp.float32):
-        """Parameters; ``(params, state)`` when the flows have batch-norm layers."""
+        """``(params, state)``; the state (stacked flow states) has arrays only with
+        batch-norm layers."""
         k_comp, k_post = jax.random.split(key)
-        comp = jax.vmap(lambda k: self.flow.init(k, dtype))(
+        comp, state = jax.vmap(lambda k: self.flow.init(k, dtype))(
             jax.random.split(k_comp, self.n_components))
         post = self._posterior_net.init(k_post, jnp.zeros((1, self.dim), dtype))
         params = {
-            "components": comp[0] if self.batch_norm else comp,
+            "components": comp,
             "posterior": jax.tree.map(lambda a: a.astype(dtype), post),
             "prior_logits": jnp.zeros((self.n_components,), dtype),
         }
-        return (params, comp[1]) if self.batch_norm else params
+        return params, state
+
+    def init_state(self, dtype=jnp.float32):
+        """The state of K fresh flows, stacked (no arrays without batch-norm layers)."""
+        return jax.tree.map(lambda a: jnp.broadcast_to(a, (self.n_components, *a.shape)),
+                            self.flow.init_state(dtype))
+
+    def _state(self, state):
+        """``state``, or the empty state of flows without batch-norm when it is None."""
+        if state is not None:
+            return state
+        if self.batch_norm:
+            raise ValueError("the flows have batch-norm layers: pass state=")
+        return self.init_state()
 
     def n_parameters(self, params) -> int:
         """Trained scalars in ``params`` (arrays or ``jax.eval_shape`` structs).
@@ -117,11 +131,8 @@ class Mixture:
     # -- building blocks ------------------------------------------------------------------
     def component_log_prob(self, params, x, *, state=None, train=False):
         """log p_k(x) for every component, shape (n, K); with ``train`` also the new state."""
-        comps = params["components"]
-        if not self.batch_norm:
-            return jax.vmap(self.flow.log_prob, in_axes=(0, None))(comps, x).T
         fn = lambda p, s: self.flow.log_prob(p, x, state=s, train=train)  # noqa: E731
-        out = jax.vmap(fn)(comps, state)
+        out = jax.vmap(fn)(params["components"], self._state(state))
         return (out[0].T, out[1]) if train else out.T
 
     def log_prior(self, params):
@@ -157,8 +168,8 @@ class Mixture:
     def sample_component(self, params, key, n: int, component, *, state=None):
         """``n`` samples from component ``component`` (may be a traced integer)."""
         pick = lambda a: a[component]  # noqa: E731
-        st = None if state is None else jax.tree.map(pick, state)
-        return self.flow.sample(jax.tree.map(pick, params["components"]), key, n, state=st)
+        return self.flow.sample(jax.tree.map(pick, params["components"]), key, n,
+                                state=jax.tree.map(pick, self._state(state)))
 
     def sample(self, params, key, n: int, *, state=None):
         """``n`` samples from the mixture and the component that drew each: ``(x, k)``.
@@ -169,11 +180,8 @@ class Mixture:
         k_cat, k_flow = jax.random.split(key)
         ks = jax.random.categorical(k_cat, self.log_prior(params), shape=(n,))
         keys = jax.random.split(k_flow, self.n_components)
-        if state is None:
-            xs = jax.vmap(lambda p, k: self.flow.sample(p, k, n))(params["components"], keys)
-        else:
-            xs = jax.vmap(lambda p, s, k: self.flow.sample(p, k, n, state=s))(
-                params["components"], state, keys)
+        xs = jax.vmap(lambda p, s, k: self.flow.sample(p, k, n, state=s))(
+            params["components"], self._state(state), keys)
         return xs[ks, jnp.arange(n)], ks
 
 

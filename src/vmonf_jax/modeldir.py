@@ -95,7 +95,8 @@ def save(path, tree, manifest: dict, known_params) -> None:
 
     Args:
         path: the model directory; if it exists it must be a model directory or empty.
-        tree: ``{"params": ..., "state": ...}`` (pytrees of arrays).
+        tree: ``{"params": ..., "state": ...}`` (pytrees of arrays; a state without arrays
+            is stored as None, as format 2 always did).
         manifest: the manifest (JSON-serialisable; numpy values and tuples allowed).
         known_params: names of the estimator's parameters (for the schema).
 
@@ -113,7 +114,8 @@ def save(path, tree, manifest: dict, known_params) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = ckpt.new_sibling(path)
     try:
-        ckpt.save(tmp, tree, {})
+        ckpt.save(tmp, {**tree, "state": tree["state"] if jax.tree.leaves(tree["state"])
+                        else None}, {})
         with open(os.path.join(tmp, MANIFEST), "w") as f:
             f.write(text)
             f.flush()
@@ -196,14 +198,15 @@ def load(path, cls) -> Loaded:
                              f"estimator says {est.preprocess!r} for {m['dim']}")
     model = config.model
     template = jax.eval_shape(model.init, jax.random.key(0))
-    params, state = template if model.batch_norm else (template, None)
+    params, state = template  # a state without arrays is stored as None (see ``save``)
     size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
     if size > LIMITS["parameters"]:
         raise damaged(where, f"estimator: the architecture has {size} parameters, more than "
                              f"the limit of {LIMITS['parameters']}")
     state_dir = os.path.join(path, STATE)
     try:
-        tree, _ = ckpt.restore(found, {"params": params, "state": state})
+        tree, _ = ckpt.restore(found, {"params": params,
+                                       "state": state if jax.tree.leaves(state) else None})
     except FileNotFoundError:
         raise damaged(state_dir, "the checkpoint is missing") from None
     except (ValueError, OSError) as err:
@@ -212,7 +215,7 @@ def load(path, cls) -> Loaded:
         if not np.all(np.isfinite(np.asarray(a))):
             raise damaged(state_dir, f"array {jax.tree_util.keystr(p)} holds non-finite "
                                      "values")
-    return Loaded(est, config, pre, tree["params"], tree["state"], m)
+    return Loaded(est, config, pre, tree["params"], tree["state"] or state, m)
 
 
 # -- resumable fits -----------------------------------------------------------------------

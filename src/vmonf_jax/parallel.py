@@ -157,7 +157,7 @@ class Parallel:
         return jax.tree_util.tree_map_with_path(pick, tree)
 
     def carry_shardings(self, carry):
-        """Shardings of a train carry ``(params, opt_state, batch-norm state or None)``."""
+        """Shardings of a train carry ``(params, opt_state, flow state)``."""
         params, opt_state, state = carry
         return (self.shardings(params), self.shardings(opt_state),
                 self.shardings(state, stacked=True))

@@ -35,7 +35,10 @@ class FitConfig:
     """Everything ``fit`` needs besides data: the model and the training recipe.
 
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
-    check happen between calls; per-epoch metrics are kept either way).
+    check happen between calls; per-epoch metrics are kept either way). With
+    ``select_restarts``, the ``n_init`` restarts are compared by their ELBO once the warm
+    start (or pre-training) is over, or after a quarter of the plan without one, and only
+    the best trains on (docs/api.md, "Restarts").
     """
 
     model: Mixture
@@ -48,7 +51,7 @@ class FitConfig:
     temperature_start: float = 1.0
     temperature_decay: float = 0.98
     temperature_min: float = 0.05
-    semi_supervised: str = "paper"
+    semi_supervised: str = "joint"
     pretrain_epochs: int = 0
     n_init: int = 1
     init: str = "kmeans"
@@ -57,6 +60,7 @@ class FitConfig:
     patience: int | None = None
     verbose: bool = True
     chunk_epochs: int = 25
+    select_restarts: bool = True
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_init", "chunk_epochs"):

@@ -46,10 +46,7 @@ def point_losses(model, params, state, x, y, temperature):
     function serves unsupervised, supervised and mixed batches, so one compile serves all.
     Aux: new batch-norm state and metrics (ELBO, exact log p, component usage).
     """
-    if state is None:
-        comp = model.component_log_prob(params, x)
-    else:
-        comp, state = model.component_log_prob(params, x, state=state, train=True)
+    comp, state = model.component_log_prob(params, x, state=state, train=True)
     joint = comp + model.log_prior(params)
     log_q = model.log_posterior(params, x, temperature)
     elbo = elbo_from_terms(joint, log_q)
@@ -73,7 +70,7 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
     ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
     supervised). With ``joint``, ``data`` = (X, y, X_lab, y_lab) and every step also sees a
     batch of labelled rows drawn with replacement. ``carry`` = (params, opt_state,
-    batch-norm state or None). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
+    flow state). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
     component-parallel over its mesh; sharding annotations only) or None (one device).
     """
 
@@ -152,9 +149,8 @@ def em_prior_logits(model, params, x, temperature):
 
 @partial(jax.jit, static_argnums=0)
 def init_params(model, key):
-    """``(params, batch-norm state or None)`` of ``model`` from ``key``."""
-    out = model.init(key)
-    return out if isinstance(out, tuple) else (out, None)
+    """``(params, state)`` of ``model`` from ``key``, compiled."""
+    return model.init(key)
 
 
 def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
