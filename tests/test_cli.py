@@ -231,6 +231,17 @@ def test_the_compilation_cache(work, model, tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == entries  # nothing compiled anew
 
 
+def test_predict_and_score_import_no_sklearn(work, model):
+    """A saved model predicts and scores without importing scikit-learn (a faster start-up)."""
+    code = ("import sys\nfrom vmonf_jax.cli import main\n"
+            "rcs = [main(['predict', 'model', 'toy.npy', '--out', 'fast.csv']),\n"
+            "       main(['score', 'model', 'toy.npy', '--out', 'fast.npy'])]\n"
+            "print(rcs, 'sklearn' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=work["dir"], env=work["env"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.stdout.splitlines()[-1] == "[0, 0] False", r.stderr
+
+
 def test_help_on_every_command():
     """Every subcommand documents every option (checked in-process: it is only text)."""
     from vmonf_jax.cli import build_parser
@@ -260,12 +271,12 @@ def _sub_parser(name="fit"):
 
 def test_fit_options_are_the_estimator_parameters():
     """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
-    from vmonf_jax import VMoNF, estimator, flows, mixture, modeldir, preprocess
+    from vmonf_jax import VMoNF, flows, inference, mixture, modeldir, preprocess, settings
     from vmonf_jax.cli import options
     from vmonf_jax.train import config
 
     params = VMoNF().get_params()
-    assert options.estimator_defaults() == params
+    assert settings.estimator_defaults() == params
     assert sorted(o.param for o in options.FIT_OPTIONS) == sorted(params)  # each once
     dests = {a.dest for a in _sub_parser()._actions}
     assert set(params) <= dests
@@ -279,7 +290,7 @@ def test_fit_options_are_the_estimator_parameters():
             assert set(o.choices) == library[o.param], o.param
     assert options.SEED_LIMIT == modeldir.LIMITS["seed"]
     posterior = next(a for a in _sub_parser("predict")._actions if a.dest == "posterior")
-    assert set(posterior.choices) == set(estimator.POSTERIORS)
+    assert set(posterior.choices) == set(inference.POSTERIORS)
 
 
 def _other_value(o, default):
@@ -301,8 +312,9 @@ def test_every_fit_option_reaches_the_estimator():
     """Each option, given once with a non-default value, sets exactly its parameter."""
     from vmonf_jax import VMoNF
     from vmonf_jax.cli import options
+    from vmonf_jax.settings import estimator_defaults
 
-    defaults = options.estimator_defaults()
+    defaults = estimator_defaults()
     parser = _sub_parser()
     for o in options.FIT_OPTIONS:
         args = parser.parse_args(["d.csv", "--out", "m", *_other_value(o, defaults[o.param])])
