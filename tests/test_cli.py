@@ -202,7 +202,7 @@ def test_round_trip(work, model):
 
 def test_the_compilation_cache(work, model, tmp_path):
     """The per-user cache is private, switched off by VMONF_NO_CACHE, and a new number of rows
-    reuses what it holds (rows are padded to a few bucket sizes)."""
+    reuses what it holds (rows are padded to a few bucket sizes); predict imports no sklearn."""
     from vmonf_jax.chunked import bucket
 
     d = work["dir"]
@@ -214,12 +214,15 @@ def test_the_compilation_cache(work, model, tmp_path):
 
     def run(job):
         env, rows = job
-        return subprocess.run(_cmd(["predict", "model", "-"]), cwd=d, env=env, timeout=300,
+        code = ("import sys\nfrom vmonf_jax.cli import main\nrc = main(['predict', 'model', '-'])"
+                "\nprint('sklearn' in sys.modules, file=sys.stderr)\nsys.exit(rc)")
+        return subprocess.run([sys.executable, "-c", code], cwd=d, env=env, timeout=300,
                               input="\n".join(text.splitlines()[:rows]), capture_output=True,
                               text=True)
 
     for r in _parallel(run, [(cached, N_ROWS + 1), (off, N_ROWS + 1)]):
         assert r.returncode == 0 and len(r.stdout.splitlines()) == N_ROWS + 1, r.stderr
+        assert r.stderr.splitlines()[-1] == "False", r.stderr  # start-up: no scikit-learn
     cache = tmp_path / "xdg" / "vmonf-jax" / "jax"
     entries = sorted(p.name for p in cache.iterdir())
     assert entries and cache.stat().st_mode & 0o777 == 0o700
@@ -229,17 +232,6 @@ def test_the_compilation_cache(work, model, tmp_path):
     r = run((cached, fewer + 1))
     assert r.returncode == 0 and len(r.stdout.splitlines()) == fewer + 1, r.stderr
     assert sorted(p.name for p in cache.iterdir()) == entries  # nothing compiled anew
-
-
-def test_predict_and_score_import_no_sklearn(work, model):
-    """A saved model predicts and scores without importing scikit-learn (a faster start-up)."""
-    code = ("import sys\nfrom vmonf_jax.cli import main\n"
-            "rcs = [main(['predict', 'model', 'toy.npy', '--out', 'fast.csv']),\n"
-            "       main(['score', 'model', 'toy.npy', '--out', 'fast.npy'])]\n"
-            "print(rcs, 'sklearn' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=work["dir"], env=work["env"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.stdout.splitlines()[-1] == "[0, 0] False", r.stderr
 
 
 def test_help_on_every_command():
