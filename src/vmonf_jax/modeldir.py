@@ -172,17 +172,18 @@ def load(path) -> Loaded:
         path: the model directory.
 
     Returns:
-        The estimator's parameters, their ``FitConfig``, the preprocessor, the parameters,
-        the batch-norm state (None without batch norm), the temperature of q(k|x) for them
-        (the schedule's last T in models saved before it was recorded) and the manifest.
+        The estimator's parameters (all of them: defaults where the manifest has none), their
+        ``FitConfig``, the preprocessor, the parameters, the batch-norm state (None without
+        batch norm), the temperature of q(k|x) for them (the schedule's last T in models
+        saved before it was recorded) and the manifest.
 
     Raises:
         ValueError: not a model directory, or a damaged one (the message names the field).
     """
     found, m = read_manifest(path, estimator_defaults())
     where = os.path.join(path, MANIFEST)
-    settings = {k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
-                for k, v in m["estimator"].items()}
+    settings = {**estimator_defaults(), **{k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in m["estimator"].items()}}  # JSON: lists
     try:
         config = fit_config(settings, m["dim"])
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
@@ -191,10 +192,9 @@ def load(path) -> Loaded:
         pre = preprocessor_from_dict(m["preprocessing"])
     except Exception as err:  # as above
         raise damaged(where, f"preprocessing: {ckpt.first_line(err)}") from None
-    preprocess = settings.get("preprocess", estimator_defaults()["preprocess"])
-    if pre.dim != m["dim"] or pre.name != preprocess:
+    if pre.dim != m["dim"] or pre.name != settings["preprocess"]:
         raise damaged(where, f"preprocessing is {pre.name!r} for {pre.dim} columns; the "
-                             f"estimator says {preprocess!r} for {m['dim']}")
+                             f"estimator says {settings['preprocess']!r} for {m['dim']}")
     model = config.model
     template = jax.eval_shape(lambda: model.init(jax.random.key(0)))  # nothing runs
     params, state = template if model.batch_norm else (template, None)
