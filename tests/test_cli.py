@@ -202,7 +202,7 @@ def test_round_trip(work, model):
 
 def test_the_compilation_cache(work, model, tmp_path):
     """The per-user cache is private, switched off by VMONF_NO_CACHE, and a new number of rows
-    reuses what it holds (rows are padded to a few bucket sizes)."""
+    reuses what it holds (rows are padded to a few bucket sizes); predict imports no sklearn."""
     from vmonf_jax.chunked import bucket
 
     d = work["dir"]
@@ -214,12 +214,15 @@ def test_the_compilation_cache(work, model, tmp_path):
 
     def run(job):
         env, rows = job
-        return subprocess.run(_cmd(["predict", "model", "-"]), cwd=d, env=env, timeout=300,
+        code = ("import sys\nfrom vmonf_jax.cli import main\nrc = main(['predict', 'model', '-'])"
+                "\nprint('sklearn' in sys.modules, file=sys.stderr)\nsys.exit(rc)")
+        return subprocess.run([sys.executable, "-c", code], cwd=d, env=env, timeout=300,
                               input="\n".join(text.splitlines()[:rows]), capture_output=True,
                               text=True)
 
     for r in _parallel(run, [(cached, N_ROWS + 1), (off, N_ROWS + 1)]):
         assert r.returncode == 0 and len(r.stdout.splitlines()) == N_ROWS + 1, r.stderr
+        assert r.stderr.splitlines()[-1] == "False", r.stderr  # start-up: no scikit-learn
     cache = tmp_path / "xdg" / "vmonf-jax" / "jax"
     entries = sorted(p.name for p in cache.iterdir())
     assert entries and cache.stat().st_mode & 0o777 == 0o700
@@ -260,12 +263,12 @@ def _sub_parser(name="fit"):
 
 def test_fit_options_are_the_estimator_parameters():
     """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
-    from vmonf_jax import VMoNF, estimator, flows, mixture, modeldir, preprocess
+    from vmonf_jax import VMoNF, flows, inference, mixture, modeldir, preprocess, settings
     from vmonf_jax.cli import options
     from vmonf_jax.train import config
 
     params = VMoNF().get_params()
-    assert options.estimator_defaults() == params
+    assert settings.estimator_defaults() == params
     assert sorted(o.param for o in options.FIT_OPTIONS) == sorted(params)  # each once
     dests = {a.dest for a in _sub_parser()._actions}
     assert set(params) <= dests
@@ -279,7 +282,7 @@ def test_fit_options_are_the_estimator_parameters():
             assert set(o.choices) == library[o.param], o.param
     assert options.SEED_LIMIT == modeldir.LIMITS["seed"]
     posterior = next(a for a in _sub_parser("predict")._actions if a.dest == "posterior")
-    assert set(posterior.choices) == set(estimator.POSTERIORS)
+    assert set(posterior.choices) == set(inference.POSTERIORS)
 
 
 def _other_value(o, default):
@@ -301,8 +304,9 @@ def test_every_fit_option_reaches_the_estimator():
     """Each option, given once with a non-default value, sets exactly its parameter."""
     from vmonf_jax import VMoNF
     from vmonf_jax.cli import options
+    from vmonf_jax.settings import estimator_defaults
 
-    defaults = options.estimator_defaults()
+    defaults = estimator_defaults()
     parser = _sub_parser()
     for o in options.FIT_OPTIONS:
         args = parser.parse_args(["d.csv", "--out", "m", *_other_value(o, defaults[o.param])])

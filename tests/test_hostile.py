@@ -47,7 +47,7 @@ def _untrained(X):
     est._set_fitted(model_=config.model, config_=config,
                     preprocessor_=make_preprocessor("standardize").fit(X), classes_=None,
                     n_features_in_=X.shape[1], params_=params, state_=state, history_=history,
-                    fit_score_=-1.0, best_restart_=0)
+                    fit_score_=-1.0, best_restart_=0, temperature_=config.final_temperature())
     return est
 
 

@@ -28,37 +28,14 @@ from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
-import vmonf_jax
-from vmonf_jax.chunked import map_rows
 from vmonf_jax.metrics import bits_per_dim, clustering_scores
+from vmonf_jax.settings import fit_config
 
 GMM_K_CAP = 50
 """Largest K tried for the parameter-matched Gaussian mixture."""
 
 
 # -- VMoNF on the test split --------------------------------------------------------------
-@partial(jax.jit, static_argnums=0)
-def _elbo_rows(model, params, state, z, temperature):
-    return vmonf_jax.elbo(model, params, z, temperature, state=state)
-
-
-def elbo_samples(model, X) -> np.ndarray:
-    """Per-row ELBO of a fitted ``VMoNF`` with q(k|x) at its final temperature, in data units.
-
-    The ELBO of the flows in the preprocessed space plus the preprocessing log-determinant
-    (the same shift as the exact log-likelihood, so ``log p(x) - ELBO(x)`` is unchanged by it).
-    """
-    Z, log_det = model._prepared(X)
-    t = kept_temperature(model)
-    rows = map_rows(lambda c: _elbo_rows(model.model_, model.params_, model.state_, c, t), Z)
-    return rows + log_det
-
-
-def kept_temperature(model) -> float:
-    """The temperature of q(k|x) of a fitted ``VMoNF``'s kept parameters."""
-    return float(model.temperature_)
-
-
 def predicted_labels(model, X) -> np.ndarray:
     """``predict(X)`` mapped through ``classes_`` when the model saw labels, else components."""
     pred = model.predict(X)
@@ -80,7 +57,7 @@ def heldout_metrics(model, X, y=None, *, pixels: bool = False) -> dict:
     predictions mapped through ``classes_``. With ``pixels``, also ``bits_per_dim``.
     """
     loglik = float(np.mean(model.score_samples(X)))
-    elbo = float(np.mean(elbo_samples(model, X)))
+    elbo = float(np.mean(model.elbo_samples(X)))
     proba = model.predict_proba(X)
     out = {"loglik": loglik, "elbo": elbo, "elbo_gap": loglik - elbo}
     if y is not None:
@@ -101,7 +78,7 @@ def heldout_metrics(model, X, y=None, *, pixels: bool = False) -> dict:
 def count_parameters(model, dim: int) -> int:
     """Trained scalars of an unfitted ``VMoNF`` on ``dim`` features (no computation, only
     shapes); equals ``n_parameters()`` after fitting."""
-    mix = model._config(int(dim)).model
+    mix = fit_config(model.get_params(), int(dim)).model
     return mix.n_parameters(jax.eval_shape(mix.init, jax.random.key(0))[0])
 
 

@@ -14,7 +14,7 @@ from importlib import metadata
 
 import numpy as np
 
-from harness.baselines import heldout_metrics, kept_temperature, predicted_labels, run_baselines
+from harness.baselines import heldout_metrics, predicted_labels, run_baselines
 from harness.jsonio import jsonable, write_json
 from harness.tables import contingency, write_contingency
 from vmonf_jax import plotting
@@ -57,7 +57,7 @@ def build_metrics(experiment: str, model, test: dict, baselines: dict, *, seed: 
     ``train_steps_per_s`` = optimiser steps / ``wall_s``. ``config`` holds the estimator's
     parameters, the final temperature, the parameter count and ``data`` (sizes, source).
     """
-    config = {"estimator": model.get_params(), "final_temperature": kept_temperature(model),
+    config = {"estimator": model.get_params(), "final_temperature": float(model.temperature_),
               "n_parameters": model.n_parameters(), "train_steps": int(n_steps), "data": data}
     return jsonable({"experiment": experiment, "seed": int(seed), "config": config,
                      "versions": versions(), "wall_s": float(fit_s),

@@ -26,31 +26,13 @@ from sklearn.utils.validation import (
 )
 
 from vmonf_jax import __version__, manifest, modeldir
-from vmonf_jax.chunked import map_rows
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.inference import FittedModel
 from vmonf_jax.preprocess import make_preprocessor
+from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.validation import check_rows, check_values
 
 MANIFEST = modeldir.MANIFEST
-POSTERIORS = ("exact", "q")
-"""``posterior=`` of ``predict``/``predict_proba``: the mixture's p(k|x), or the trained q(k|x)."""
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _rows(model, what, params, state, x, temperature):
-    if what == "log_prob":
-        return model.log_prob(params, x, state=state)
-    if what == "components":
-        return model.component_log_prob(params, x, state=state)
-    if what == "exact":
-        return model.responsibilities(params, x, state=state)
-    return model.posterior(params, x, temperature)
-
-
-def _apply(model, what, params, state, Z, temperature):
-    """``_rows`` over any number of preprocessed rows, in chunks."""
-    return map_rows(lambda c: _rows(model, what, params, state, c, temperature), Z)
 
 
 @partial(jax.jit, static_argnums=(0, 3))
@@ -112,22 +94,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     # -- configuration --------------------------------------------------------------------
     def _config(self, dim) -> FitConfig:
-        manifest.check_params(self.get_params(), dim)  # documented limits (docs/api.md)
-        model = Mixture(dim=dim, n_components=int(self.n_components), flow_name=self.flow,
-                        n_blocks=int(self.n_blocks), hidden=tuple(self.hidden),
-                        batch_norm=bool(self.batch_norm), prelu=bool(self.prelu),
-                        posterior_hidden=tuple(self.posterior_hidden), prior=self.prior)
-        return FitConfig(
-            model=model, epochs=int(self.epochs), batch_size=int(self.batch_size),
-            learning_rate=float(self.learning_rate), weight_decay=float(self.weight_decay),
-            decoupled_weight_decay=bool(self.decoupled_weight_decay), clip_norm=self.clip_norm,
-            temperature_start=float(self.temperature_start),
-            temperature_decay=float(self.temperature_decay),
-            temperature_min=float(self.temperature_min),
-            semi_supervised=self.semi_supervised, pretrain_epochs=int(self.pretrain_epochs),
-            n_init=int(self.n_init), init=self.init, warm_epochs=int(self.warm_epochs),
-            val_fraction=float(self.val_fraction), patience=self.patience,
-            verbose=bool(self.verbose))
+        return fit_config(self.get_params(), dim)
 
     def _encode_labels(self, X, y):
         """``(classes, codes)`` of a semi-supervised ``y``, or ``(None, None)``.
@@ -207,25 +174,21 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   parallel=self.parallel, mesh=self.devices)
-        exact = _apply(config.model, "exact", res.params, res.state, pre.transform(X)[0],
-                       res.temperature)
+        fitted = FittedModel(config.model, pre, res.params, res.state, res.temperature)
         self._set_fitted(model_=config.model, config_=config, preprocessor_=pre,
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
-                         labels_=exact.argmax(1),
+                         labels_=fitted.predict(X),
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
-    def _set_fitted(self, *, feature_names_in_=None, temperature_=None, **attrs):
+    def _set_fitted(self, *, feature_names_in_=None, temperature_, **attrs):
         """Assign every fitted attribute at once (nothing can fail in between).
 
         ``feature_names_in_`` None removes the attribute (scikit-learn's convention for data
-        without column names); ``temperature_`` None takes the schedule's last T (models
-        saved before the kept temperature was recorded); ``n_components_`` is the model's K.
+        without column names); ``n_components_`` is the model's K.
         """
-        if temperature_ is None:
-            temperature_ = attrs["config_"].final_temperature()
         self.__dict__.pop("feature_names_in_", None)
         if feature_names_in_ is not None:
             attrs["feature_names_in_"] = feature_names_in_
@@ -234,25 +197,33 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     # -- inference ------------------------------------------------------------------------
     def _prepared(self, X):
+        """``(fitted model, X)``: the ``FittedModel`` and ``X`` validated against it."""
         check_is_fitted(self, "params_")
-        return self.preprocessor_.transform(self._validated(X, reset=False)[0])
-
-    def _map(self, what, Z):
-        return _apply(self.model_, what, self.params_, self.state_, Z, self.temperature_)
+        fitted = FittedModel(self.model_, self.preprocessor_, self.params_, self.state_,
+                             self.temperature_)
+        return fitted, self._validated(X, reset=False)[0]
 
     def score_samples(self, X):
         """Exact log p(x) per row, in the units of ``X``."""
-        Z, log_det = self._prepared(X)
-        return self._map("log_prob", Z) + log_det
+        fitted, X = self._prepared(X)
+        return fitted.score_samples(X)
 
     def score(self, X, y=None):
         """Mean exact log-likelihood of ``X``."""
         return float(np.mean(self.score_samples(X)))
 
+    def elbo_samples(self, X):
+        """Per-row ELBO (paper eq. 31) with q(k|x) at ``temperature_``, in the units of ``X``.
+
+        At most ``score_samples(X)``: the gap is KL(q(k|x) || p(k|x)).
+        """
+        fitted, X = self._prepared(X)
+        return fitted.elbo_samples(X)
+
     def component_log_prob(self, X):
         """log p_k(x), shape (n, K), in the units of ``X``."""
-        Z, log_det = self._prepared(X)
-        return self._map("components", Z) + log_det[:, None]
+        fitted, X = self._prepared(X)
+        return fitted.component_log_prob(X)
 
     def predict_proba(self, X, posterior="exact"):
         """Posterior over components, shape (n, K).
@@ -263,14 +234,13 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                 Bayes rule's posterior); ``"q"``: the trained recognition network q(k|x) at
                 ``temperature_``, the temperature of the kept parameters.
         """
-        if posterior not in POSTERIORS:
-            raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
-        Z, _ = self._prepared(X)
-        return self._map(posterior, Z)
+        fitted, X = self._prepared(X)
+        return fitted.predict_proba(X, posterior)
 
     def predict(self, X, posterior="exact"):
         """Cluster (component) of each row: argmax_k of ``predict_proba(X, posterior)``."""
-        return self.predict_proba(X, posterior).argmax(1)
+        fitted, X = self._prepared(X)
+        return fitted.predict(X, posterior)
 
     def sample(self, n_samples=1, component=None, seed=None):
         """``(X, k)``: samples in the user's units and the component that drew each."""
@@ -357,8 +327,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     @classmethod
     def load_with_manifest(cls, path):
         """``(model, manifest)``: ``load`` and the checked manifest it read."""
-        got = modeldir.load(path, cls)
-        m, man = got.estimator, got.manifest
+        got = modeldir.load(path)
+        m, man = cls(**got.settings), got.manifest
         names = man.get("feature_names")
         m._set_fitted(model_=got.config.model, config_=got.config, preprocessor_=got.preprocessor,
                       params_=got.params, state_=got.state,
@@ -366,7 +336,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                       n_features_in_=man["dim"], history_=man["history"],
                       fit_score_=man["training"]["score"],
                       best_restart_=man["training"]["restart"],
-                      temperature_=man["training"].get("temperature"),
+                      temperature_=got.temperature,
                       feature_names_in_=None if names is None else np.asarray(names, object))
         return m, man
 

@@ -91,8 +91,7 @@ class Mixture:
                    zero_last=False)
 
     def init(self, key, dtype=jnp.float32):
-        """``(params, state)``; the state (stacked flow states) has arrays only with
-        batch-norm layers."""
+        """``(params, state)``; the state (stacked flow states) has arrays only with batch-norm."""
         k_comp, k_post = jax.random.split(key)
         comp, state = jax.vmap(lambda k: self.flow.init(k, dtype))(
             jax.random.split(k_comp, self.n_components))

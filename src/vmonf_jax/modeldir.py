@@ -33,6 +33,7 @@ from vmonf_jax import checkpoint as ckpt
 from vmonf_jax import io, outputs
 from vmonf_jax.manifest import LIMITS, Invalid, check_manifest
 from vmonf_jax.preprocess import preprocessor_from_dict
+from vmonf_jax.settings import estimator_defaults, fit_config
 
 MANIFEST = "manifest.json"
 STATE = "state"
@@ -41,13 +42,14 @@ PREFIX = "damaged model directory: "
 
 
 class Loaded(NamedTuple):
-    """What ``load`` read: the estimator (unfitted, its parameters set) and its parts."""
+    """What ``load`` read: the estimator's parameters and the fitted model's parts."""
 
-    estimator: object
+    settings: dict
     config: object
     preprocessor: object
     params: dict
     state: object
+    temperature: float
     manifest: dict
 
 
@@ -165,39 +167,38 @@ def read_manifest(path, known_params):
     return found, manifest
 
 
-def load(path, cls) -> Loaded:
-    """Read the model directory ``path`` for the estimator class ``cls``, checking it all.
+def load(path) -> Loaded:
+    """Read the model directory ``path``, checking it all.
 
     Args:
         path: the model directory.
-        cls: the estimator class; ``cls()`` gives the known parameters and its
-            ``_config(dim)`` builds the model description.
 
     Returns:
-        The estimator (unfitted, its parameters set), its config, the preprocessor, the
-        parameters, the batch-norm state (None without batch norm) and the manifest.
+        The estimator's parameters (all of them: defaults where the manifest has none), their
+        ``FitConfig``, the preprocessor, the parameters, the batch-norm state (None without
+        batch norm), the temperature of q(k|x) for them (the schedule's last T in models
+        saved before it was recorded) and the manifest.
 
     Raises:
         ValueError: not a model directory, or a damaged one (the message names the field).
     """
-    known = cls().get_params()
-    found, m = read_manifest(path, known)
+    found, m = read_manifest(path, estimator_defaults())
     where = os.path.join(path, MANIFEST)
+    settings = {**estimator_defaults(), **{k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in m["estimator"].items()}}  # JSON: lists
     try:
-        est = cls(**{k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
-                     for k, v in m["estimator"].items()})
-        config = est._config(m["dim"])
+        config = fit_config(settings, m["dim"])
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
         raise damaged(where, f"estimator: {ckpt.first_line(err)}") from None
     try:
         pre = preprocessor_from_dict(m["preprocessing"])
     except Exception as err:  # as above
         raise damaged(where, f"preprocessing: {ckpt.first_line(err)}") from None
-    if pre.dim != m["dim"] or pre.name != est.preprocess:
+    if pre.dim != m["dim"] or pre.name != settings["preprocess"]:
         raise damaged(where, f"preprocessing is {pre.name!r} for {pre.dim} columns; the "
-                             f"estimator says {est.preprocess!r} for {m['dim']}")
+                             f"estimator says {settings['preprocess']!r} for {m['dim']}")
     model = config.model
-    template = jax.eval_shape(model.init, jax.random.key(0))
+    template = jax.eval_shape(lambda: model.init(jax.random.key(0)))  # nothing runs
     params, state = template  # a state without arrays is stored as None (see ``save``)
     size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
     if size > LIMITS["parameters"]:
@@ -215,7 +216,11 @@ def load(path, cls) -> Loaded:
         if not np.all(np.isfinite(np.asarray(a))):
             raise damaged(state_dir, f"array {jax.tree_util.keystr(p)} holds non-finite "
                                      "values")
-    return Loaded(est, config, pre, tree["params"], tree["state"] or state, m)
+    temperature = m["training"].get("temperature")
+    if temperature is None:
+        temperature = config.final_temperature()
+    return Loaded(settings, config, pre, tree["params"], tree["state"] or state,
+                  float(temperature), m)
 
 
 # -- resumable fits -----------------------------------------------------------------------

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit
-from sklearn.exceptions import NotFittedError
 
 RngLike = np.random.Generator | int | None
 
@@ -74,6 +73,8 @@ class Preprocessor:
 
     def _check(self, X: np.ndarray) -> np.ndarray:
         if self.dim is None:
+            from sklearn.exceptions import NotFittedError  # here: scoring imports no sklearn
+
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X) first")
         X = _as_rows(X)
         if X.shape[1] != self.dim:

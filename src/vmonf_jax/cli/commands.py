@@ -24,8 +24,24 @@ def partial_dir(model_dir):
 def load_model(model_dir):
     """``(model, manifest)`` by ``VMoNF.load_with_manifest``; failures become UsageErrors."""
     runtime.import_jax()
-    from vmonf_jax import modeldir
     from vmonf_jax.estimator import VMoNF
+
+    model, manifest = _load(model_dir, VMoNF.load_with_manifest)
+    model.verbose = False
+    return model, manifest
+
+
+def load_fitted(model_dir):
+    """``FittedModel.load`` (predict and score: no scikit-learn); errors as ``load_model``."""
+    runtime.import_jax()
+    from vmonf_jax.inference import FittedModel
+
+    return _load(model_dir, FittedModel.load)[0]
+
+
+def _load(model_dir, loader):
+    """``loader(model_dir)``, refusing an unfinished fit first; ValueErrors become UsageErrors."""
+    from vmonf_jax import modeldir
 
     partial = partial_dir(model_dir)
     if not os.path.lexists(model_dir) and os.path.isdir(partial):
@@ -36,11 +52,9 @@ def load_model(model_dir):
         raise UsageError(f"{model_dir}: an interrupted fit, not a finished model; continue it "
                          "with `vmonf fit DATA --out MODEL_DIR --resume`")
     try:
-        model, manifest = VMoNF.load_with_manifest(model_dir)
+        return loader(model_dir)
     except ValueError as err:  # names the file and field; OSErrors are reported by main
         raise UsageError(str(err)) from None
-    model.verbose = False
-    return model, manifest
 
 
 def read_data(args):
@@ -48,10 +62,10 @@ def read_data(args):
     return None if args.data is None else io.read_data(args.data, key=args.key).X
 
 
-def _model_and_data(args):
-    """The model of ``args.model`` and ``args.data``, checked against each other."""
+def _model_and_data(args, load):
+    """``load(args.model)`` and ``args.data``, checked against each other."""
     X = read_data(args)
-    model, _ = load_model(args.model)
+    model = load(args.model)
     d = model.n_features_in_
     if X is not None and X.shape[1] != d:
         raise UsageError(f"{args.data}: has {X.shape[1]} columns but the model was fitted on "
@@ -69,7 +83,7 @@ def _check_out(args, *allowed):
 def cmd_predict(args):
     """``vmonf predict``: the cluster of each row, or p(k|x) / q(k|x) with --proba."""
     _check_out(args)
-    model, X = _model_and_data(args)
+    model, X = _model_and_data(args, load_fitted)
     if args.proba:
         p = np.asarray(model.predict_proba(X, posterior=args.posterior), np.float32)
         outputs.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"): p})
@@ -82,7 +96,7 @@ def cmd_predict(args):
 def cmd_score(args):
     """``vmonf score``: exact log-likelihood per row; the mean on stderr."""
     _check_out(args)
-    model, X = _model_and_data(args)
+    model, X = _model_and_data(args, load_fitted)
     ll = np.asarray(model.score_samples(X), np.float64)
     outputs.write_columns(args.out, {"loglik": ll})
     print(f"mean log-likelihood: {ll.mean():.6g} nats per row ({ll.shape[0]} rows)",
@@ -173,7 +187,7 @@ def cmd_plot(args):
     from vmonf_jax import cli_plot
 
     _check_out(args, cli_plot.IMAGE_FORMATS, "image")
-    model, data = _model_and_data(args)
+    model, data = _model_and_data(args, lambda path: load_model(path)[0])
     kind = args.kind
     if kind == "auto":
         kind = "regions" if model.n_features_in_ == 2 else "curves"

@@ -1,17 +1,16 @@
 """The option table of ``vmonf fit``: one row per ``VMoNF`` parameter, and argparse types.
 
 The table names each parameter's flags, parser (with its bounds) and help; the defaults are
-the estimator's own, read from the signature of ``VMoNF.__init__`` in ``estimator.py``'s source
-(``ast``), so ``vmonf --help`` answers without importing JAX. The upper limits of sizes
+the estimator's own, read from ``estimator.py``'s source (``settings.estimator_defaults``), so
+``vmonf --help`` answers without importing JAX. The upper limits of sizes
 (``modeldir.LIMITS``) are checked by the estimator before anything is written.
 """
 
 import argparse
-import ast
-import functools
-import importlib.util
 import math
 from dataclasses import dataclass
+
+from vmonf_jax.settings import estimator_defaults
 
 SEED_LIMIT = 2**32
 """Seeds are integers in [0, SEED_LIMIT) (as ``modeldir.LIMITS["seed"]``)."""
@@ -185,22 +184,6 @@ def add_fit_options(parser):
 def given(args) -> dict:
     """The estimator parameters given on the command line (the others keep their default)."""
     return {o.param: getattr(args, o.param) for o in FIT_OPTIONS if hasattr(args, o.param)}
-
-
-@functools.cache
-def estimator_defaults() -> dict:
-    """``VMoNF().get_params()``, read from ``estimator.py``'s source without importing it.
-
-    The constructor's arguments are keyword-only literals (a test compares this with
-    ``VMoNF().get_params()``).
-    """
-    path = importlib.util.find_spec("vmonf_jax.estimator").origin
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), path)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "VMoNF")
-    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    return {a.arg: ast.literal_eval(d) for a, d in zip(init.args.kwonlyargs,
-                                                        init.args.kw_defaults)}
 
 
 def _shown(v):

@@ -108,8 +108,11 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
 
 
 def _selection_epoch(schedule: Schedule, chunk: int) -> int | None:
-    """The first chunk boundary after the warm start and pre-training (or a quarter of the
-    plan without them), where the restarts are compared; None if the plan ends first."""
+    """Where the restarts are compared, or None if the plan ends first.
+
+    The first chunk boundary after the warm start and pre-training (or after a quarter of the
+    plan without them).
+    """
     head = schedule.warm + schedule.pretrain or len(schedule) // 4
     at = -(-max(head, 1) // chunk) * chunk
     return at if at < len(schedule) else None
