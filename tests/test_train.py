@@ -152,30 +152,6 @@ def test_chunk_size_and_stacked_restarts_do_not_change_a_restart(data):
     np.testing.assert_allclose(three.score, kept, rtol=1e-6)
 
 
-def test_restarts_are_selected_after_the_warm_start(data, monkeypatch):
-    """The restart with the best ELBO after the warm start trains on alone, as it would have
-    beside the others; the rest stop there."""
-    config = _config(epochs=4, init="kmeans", warm_epochs=2, n_init=3, chunk_epochs=2)
-    full = train.fit(jax.random.key(8), data, dataclasses.replace(config, select_restarts=False))
-    real, elbos = train.evaluate, []
-
-    def recording(*args):
-        out = real(*args)
-        elbos.append(out[1])
-        return out
-
-    monkeypatch.setattr(driver, "evaluate", recording)
-    picked = train.fit(jax.random.key(8), data, config)
-    r = int(np.argmax(elbos[:3]))  # the three scores at the end of the warm start (epoch 2)
-    assert picked.restart == r
-    assert {h["restart"] for h in picked.history if h["epoch"] >= 2} == {r}
-    assert {h["restart"] for h in picked.history if h["epoch"] < 2} == {0, 1, 2}
-    mine = [h for h in full.history if h["restart"] == r]
-    kept = [h for h in picked.history if h["restart"] == r]
-    assert [h["epoch"] for h in mine] == [h["epoch"] for h in kept]
-    np.testing.assert_allclose([h["loss"] for h in kept], [h["loss"] for h in mine], rtol=1e-4)
-
-
 @pytest.mark.parametrize("mode", ["paper", "joint"])
 def test_semi_supervised_phases(data, mode):
     labels = np.full(data.shape[0], -1)

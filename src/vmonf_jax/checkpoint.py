@@ -262,8 +262,7 @@ def restore(directory, target, *, max_bytes=None):
 
     Args:
         directory: the folder passed to :func:`save`.
-        target: a pytree of the saved structure (arrays or ``jax.ShapeDtypeStruct``), or
-            a function of the saved metadata that returns one (it may raise ValueError).
+        target: a pytree of the saved structure (arrays or ``jax.ShapeDtypeStruct``).
         max_bytes: the most the checkpoint's files may hold in all (default twice the
             target's raw size plus ``OVERHEAD_BYTES``).
 
@@ -278,13 +277,11 @@ def restore(directory, target, *, max_bytes=None):
     path = recover(os.path.join(directory, _NAME), META)
     if path is None:
         raise FileNotFoundError(f"no checkpoint in {directory}")
-    meta = read_json(os.path.join(path, META))
-    if callable(target):
-        target = target(meta)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     if max_bytes is None:
         max_bytes = 2 * raw_bytes(abstract) + OVERHEAD_BYTES
     check_tree(path, max_bytes)
+    meta = read_json(os.path.join(path, META))
     check_shapes(path, abstract)
     try:
         tree = ocp.StandardCheckpointer().restore(path, abstract)

@@ -18,9 +18,8 @@ class Snapshot(NamedTuple):
     """A consistent point of a run: what a checkpoint holds."""
 
     epoch: int  # the next epoch of the plan (every restart is at the same one)
-    run: dict  # the stacked run state (leading axis: the restarts still training)
+    run: dict  # the stacked run state (leading restart axis)
     history: list  # one dict per completed epoch of every restart
-    restarts: tuple  # the restart number of each row of ``run``
 
 
 class Progress:
@@ -78,17 +77,11 @@ class Checkpoint:
 
         with deferred_signals():
             ckpt.save(self.directory, {"run": jax.tree.leaves(snap.run)},
-                      {"epoch": snap.epoch, "history": snap.history,
-                       "restarts": list(snap.restarts)})
+                      {"epoch": snap.epoch, "history": snap.history})
 
 
-def restore(directory, template, n_init: int) -> Snapshot:
-    """The snapshot saved in ``directory``.
-
-    Args:
-        directory: the checkpoint folder.
-        template: ``template(restarts)`` -> a run state of the restarts still training.
-        n_init: the number of restarts of the recipe.
+def restore(directory, template: dict) -> Snapshot:
+    """The snapshot saved in ``directory``; ``template``: a run state of the same shapes.
 
     Raises:
         FileNotFoundError: nothing to resume. ValueError: a damaged or foreign checkpoint.
@@ -97,24 +90,13 @@ def restore(directory, template, n_init: int) -> Snapshot:
 
     if not directory or not ckpt.exists(directory):
         raise FileNotFoundError(f"nothing to resume in {directory}")
-    foreign = f"checkpoint in {directory} was not written by this version's fit"
-    treedef = []
-
-    def target(meta):
-        if not isinstance(meta, dict) or not {"epoch", "history", "restarts"} <= meta.keys():
-            raise ValueError(foreign)
-        alive = meta["restarts"]
-        if (not isinstance(alive, list) or not alive or len(set(alive)) != len(alive)
-                or not all(type(r) is int and 0 <= r < n_init for r in alive)):
-            raise ValueError(f"{foreign}: bad restart list")
-        leaves, tdef = jax.tree.flatten(template(tuple(alive)))
-        treedef.append(tdef)
-        return {"run": leaves}
-
-    tree, meta = ckpt.restore(directory, target)
+    leaves, treedef = jax.tree.flatten(template)
+    tree, meta = ckpt.restore(directory, {"run": leaves})
+    if not isinstance(meta, dict) or not {"epoch", "history"} <= meta.keys():
+        raise ValueError(f"checkpoint in {directory} was not written by this version's fit")
     # host copies: uncommitted, so ``jit`` places them wherever its computation runs
-    run = jax.tree.unflatten(treedef[0], jax.device_get(tree["run"]))
-    return Snapshot(int(meta["epoch"]), run, meta["history"], tuple(meta["restarts"]))
+    run = jax.tree.unflatten(treedef, jax.device_get(tree["run"]))
+    return Snapshot(int(meta["epoch"]), run, meta["history"])
 
 
 @contextlib.contextmanager

@@ -35,10 +35,7 @@ class FitConfig:
     """Everything ``fit`` needs besides data: the model and the training recipe.
 
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
-    check happen between calls; per-epoch metrics are kept either way). With
-    ``select_restarts``, the ``n_init`` restarts are compared by their ELBO once the warm
-    start (or pre-training) is over, or after a quarter of the plan without one, and only
-    the best trains on (docs/api.md, "Restarts").
+    check happen between calls; per-epoch metrics are kept either way).
     """
 
     model: Mixture
@@ -60,7 +57,6 @@ class FitConfig:
     patience: int | None = None
     verbose: bool = True
     chunk_epochs: int = 25
-    select_restarts: bool = True
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_init", "chunk_epochs"):

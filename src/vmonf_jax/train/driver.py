@@ -74,27 +74,20 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if spec is not None:
         arrays = spec.replicate(arrays)
 
-    snap = (cb.restore(checkpoint_dir, lambda alive: run.init(keys[jnp.asarray(alive)]),
-                       config.n_init) if resume
-            else cb.Snapshot(0, run.init(keys), [], tuple(range(config.n_init))))
-    select_at = _selection_epoch(schedule, recipe.chunk) if config.select_restarts else None
+    snap = (cb.restore(checkpoint_dir, run.init(keys)) if resume
+            else cb.Snapshot(0, run.init(keys), []))
     hooks = [cb.Progress(len(schedule), snap.epoch, config.n_init, config.verbose)]
     if checkpoint_dir:
         hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every))
     try:
         while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
-            alive_keys, alive_arrays = _alive(keys, arrays, snap.restarts)
-            state, records = run.chunk(snap.run, alive_keys, jnp.int32(snap.epoch),
-                                       alive_arrays)
-            entries, failed = _entries(jax.device_get(records), snap.epoch, snap.restarts)
+            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
+            entries, failed = _entries(jax.device_get(records), snap.epoch)
             if failed is not None:
                 raise _failure(failed, state, snap.history + entries)
-            after = cb.Snapshot(min(snap.epoch + recipe.chunk, len(schedule)), state,
-                                snap.history + entries, snap.restarts)
-            if select_at is not None and len(after.restarts) > 1 and after.epoch >= select_at:
-                after = _select(model, after, x if x_val is None else x_val, schedule)
             # one statement: an interrupt anywhere resumes from a consistent point
-            before, snap = snap, after
+            before, snap = snap, cb.Snapshot(min(snap.epoch + recipe.chunk, len(schedule)),
+                                              state, snap.history + entries)
             for hook in hooks:
                 hook.after_chunk(before, snap)
     except KeyboardInterrupt:
@@ -105,38 +98,6 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         for hook in hooks:
             hook.close()
     return _best(model, snap, x, schedule.final_temperature(), recipe.validate)
-
-
-def _selection_epoch(schedule: Schedule, chunk: int) -> int | None:
-    """Where the restarts are compared, or None if the plan ends first.
-
-    The first chunk boundary after the warm start and pre-training (or after a quarter of the
-    plan without them).
-    """
-    head = schedule.warm + schedule.pretrain or len(schedule) // 4
-    at = -(-max(head, 1) // chunk) * chunk
-    return at if at < len(schedule) else None
-
-
-def _select(model, snap: cb.Snapshot, x, schedule: Schedule) -> cb.Snapshot:
-    """Keep only the restart with the best ELBO on ``x`` at the temperature reached."""
-    t = float(schedule.at(snap.epoch - 1)[1])
-    active = np.asarray(jax.device_get(snap.run["active"]))
-    scores = np.array([evaluate(model, _pick(snap.run["params"], r), _pick(snap.run["state"], r),
-                                x, t)[1] if active[r] else -np.inf
-                       for r in range(len(snap.restarts))])
-    r = int(np.argmax(np.where(np.isnan(scores), -np.inf, scores)))
-    run = jax.tree.map(lambda a: a[r:r + 1], snap.run)
-    return cb.Snapshot(snap.epoch, run, snap.history, (snap.restarts[r],))
-
-
-def _alive(keys, arrays: Data, restarts):
-    """The keys and per-restart arrays of the restarts still training."""
-    if len(restarts) == len(keys):
-        return keys, arrays
-    idx = jnp.asarray(restarts)
-    y_warm = None if arrays.y_warm is None else arrays.y_warm[idx]
-    return keys[idx], arrays._replace(y_warm=y_warm)
 
 
 def _chunk_length(n_epochs: int, most: int) -> int:
@@ -167,14 +128,12 @@ def _arrays(x, labels, x_val, schedule, model, keys) -> Data:
     return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val))
 
 
-def _entries(rec, start, restarts):
+def _entries(rec, start):
     """Turn a chunk's records into history entries (epoch-major).
-
-    ``restarts``: the restart number of each stacked row.
 
     Returns:
         ``(entries, failed)``: ``failed`` is the first failure,
-        ``(row, epoch, phase, step, loss)``, or None.
+        ``(restart, epoch, phase, step, loss)``, or None.
     """
     ran, bad = rec["ran"], rec["bad_step"]
     entries, failed = [], None
@@ -182,10 +141,10 @@ def _entries(rec, start, restarts):
         phase, t = PHASES[int(rec["phase"][c])], float(rec["T"][c])
         if bad[c, r] >= 0:
             failed = failed or (int(r), start + int(c), phase, int(bad[c, r]),
-                                float(rec["bad_loss"][c, r]), restarts[r])
+                                float(rec["bad_loss"][c, r]))
             continue
         names = _METRICS + (_VAL_METRICS if phase == "main" else ())
-        entries.append({"restart": restarts[r], "phase": phase, "epoch": start + int(c), "T": t,
+        entries.append({"restart": int(r), "phase": phase, "epoch": start + int(c), "T": t,
                         **{k: rec[k][c, r].tolist() for k in names if k in rec}})
     return entries, failed
 
@@ -201,16 +160,16 @@ def _pick(tree, r):
 
 
 def _failure(failed, run, history):
-    r, epoch, phase, step, loss, restart = failed
+    r, epoch, phase, step, loss = failed
     kept = "kept the parameters from before that epoch (try a lower learning_rate or clip_norm)"
-    where = f"restart {restart}, epoch {epoch} ({phase}), step {step}"
+    where = f"restart {r}, epoch {epoch} ({phase}), step {step}"
     if np.isfinite(loss):
         err, msg = LossExplodedError, (f"loss exploded in {where}: {loss:.3g} is orders of "
                                        f"magnitude above its best so far; {kept}")
     else:
         err, msg = NonFiniteLossError, f"non-finite loss in {where}; {kept}"
     return err(msg, _pick(run["params"], r), _pick(run["state"], r),
-               _restart_major(history), restart=restart, epoch=epoch, step=step)
+               _restart_major(history), restart=r, epoch=epoch, step=step)
 
 
 def _best(model, snap, x, t_final, validate) -> FitResult:
@@ -226,5 +185,4 @@ def _best(model, snap, x, t_final, validate) -> FitResult:
     scores = np.where(np.isnan(scores), -np.inf, scores)
     r = int(np.argmax(scores))
     return FitResult(_pick(kept["params"], r), _pick(kept["state"], r),
-                     _restart_major(snap.history), float(scores[r]), snap.restarts[r],
-                     float(temps[r]))
+                     _restart_major(snap.history), float(scores[r]), r, float(temps[r]))
