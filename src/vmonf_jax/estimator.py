@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 from vmonf_jax import __version__, manifest, modeldir
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture
-from vmonf_jax.preprocess import make_preprocessor
+from vmonf_jax.preprocess import LOGIT_LAMBDA, make_preprocessor
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.validation import check_rows, check_values
 
@@ -127,7 +127,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             semi_supervised=self.semi_supervised, pretrain_epochs=int(self.pretrain_epochs),
             n_init=int(self.n_init), init=self.init, warm_epochs=int(self.warm_epochs),
             val_fraction=float(self.val_fraction), patience=self.patience,
-            verbose=bool(self.verbose))
+            verbose=bool(self.verbose),
+            dequantize=LOGIT_LAMBDA if self.preprocess == "logit-pixels" else None)
 
     def _encode_labels(self, X, y):
         """``(classes, codes)`` of a semi-supervised ``y``, or ``(None, None)``.
@@ -203,12 +204,11 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         elif resume:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted fit")
         pre = make_preprocessor(self.preprocess).fit(X)
-        Z, _ = pre.transform(X, rng=np.random.default_rng(self.seed))
+        Z, _ = pre.transform(X)  # pixels: at the midpoints, dequantised afresh in every step
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   parallel=self.parallel, mesh=self.devices)
-        exact = _apply(config.model, "exact", res.params, res.state, pre.transform(X)[0],
-                       res.temperature)
+        exact = _apply(config.model, "exact", res.params, res.state, Z, res.temperature)
         self._set_fitted(model_=config.model, config_=config, preprocessor_=pre,
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
