@@ -199,6 +199,13 @@ def target_table(entry: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _keyed_cells(entry: dict, prefix: str, label: str) -> str:
+    """``label<key>: cell, ...`` of the metrics named ``prefix<key>`` (integer keys, sorted)."""
+    stats = {k[len(prefix):]: v for k, v in entry["metrics"].items() if k.startswith(prefix)}
+    return ", ".join(f"{label}{k}: {_cell(v, entry['n_seeds'])}"
+                     for k, v in sorted(stats.items(), key=lambda kv: int(kv[0])))
+
+
 def render_report(summary: dict) -> str:
     """REPORT.md text generated from a ``summarize`` object."""
     out = ["# vmonf-jax: the paper's experiments, reproduced", "",
@@ -229,18 +236,13 @@ def render_report(summary: dict) -> str:
             detail = ", ".join(f"{k}: {v}" for k, v in a.items() if k not in ("aim", "met"))
             out += [f"Aim: {a['aim']} -> **{met}**" + (f" ({detail})" if detail else "")
                     + ".", ""]
-        sweep = {k.split(".")[-1]: v for k, v in entry["metrics"].items()
-                 if k.startswith("baselines.gmm_matched_params.loglik_by_k.")}
-        if sweep:
-            cells = ", ".join(f"K={k}: {_cell(v, entry['n_seeds'])}"
-                              for k, v in sorted(sweep.items(), key=lambda kv: int(kv[0])))
-            out += [f"Gaussian mixtures, test log-likelihood by K: {cells}.", ""]
-        per_class = {k.split(".")[-1]: v for k, v in entry["metrics"].items()
-                     if k.startswith("test.per_class_acc.")}
-        if per_class:
-            cells = ", ".join(f"{k}: {_cell(v, entry['n_seeds'])}"
-                              for k, v in sorted(per_class.items(), key=lambda kv: int(kv[0])))
-            out += [f"Matched accuracy per digit: {cells}.", ""]
+        for prefix, label, name in (
+                ("baselines.gmm_matched_params.loglik_by_k.", "K=",
+                 "Gaussian mixtures, test log-likelihood by K"),
+                ("test.per_class_acc.", "", "Matched accuracy per digit")):
+            cells = _keyed_cells(entry, prefix, label)
+            if cells:
+                out += [f"{name}: {cells}.", ""]
         if "contingency" in entry:
             out += [f"Contingency table, seed {entry['seeds'][0]} (rows: true digit, "
                     "normalised):", "", contingency_markdown(entry["contingency"])]
