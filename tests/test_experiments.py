@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from vmonf_jax import VMoNF
+from vmonf_jax.metrics import cluster_accuracy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
@@ -166,8 +167,13 @@ def test_report_helpers(harness):
     assert flow.n_components == 1 and flow.hidden[0] > 8
     hist = [{"phase": "pretrain"}] * 3 + [{"phase": "main"}, {"phase": "main-sup"}] * 2
     assert count_steps(hist, n_rows=1088, n_labelled=64, batch_size=128) == 3 + 2 * (9 + 1)
-    table = contingency(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 2]), 3)
-    assert table["counts"] == [[0, 2, 0], [1, 0, 1]]
+    y_true, y_pred = np.array([0, 0, 1, 1, 2, 2]), np.array([1, 1, 0, 2, 2, 2])
+    table = contingency(y_true, y_pred, 4)
+    assert table["counts"] == [[0, 2, 0, 0], [1, 0, 1, 0], [0, 0, 2, 0]]
+    np.testing.assert_allclose(np.sum(table["normalized"], 1), 1.0)
+    # per digit: the share of its rows in the cluster the one-to-one matching gives it
+    assert table["matched_cluster"] == [1, 0, 2] and table["per_class_acc"] == [1.0, 0.5, 1.0]
+    assert np.mean(table["per_class_acc"]) == pytest.approx(cluster_accuracy(y_true, y_pred))
     assert "**1.00**" in contingency_markdown(table)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from vmonf_jax.metrics import bits_per_dim
 from vmonf_jax.preprocess import (
     LogitPixels,
     Standardize,
@@ -84,6 +85,17 @@ def test_logit_pixels_log_det_formula():
     y = lam + (1 - 2 * lam) * (X + 0.5) / 256
     expected = np.sum(np.log((1 - 2 * lam) / 256) - np.log(y) - np.log1p(-y), axis=1)
     np.testing.assert_allclose(log_det, expected, rtol=1e-6)
+
+
+def test_uniform_pixel_density_is_8_bits_per_dim():
+    """The units chain of bits/dim: with lam = 0 the logit of U[0, 256) is standard
+    logistic, so its density plus the log-det is the uniform density 256^-D: 8 bits/dim."""
+    pre = LogitPixels(lam=0.0).fit(PIXELS)
+    Y, log_det = pre.transform(PIXELS, rng=3)
+    y = Y.astype(np.float64)
+    logistic = np.sum(-y - 2 * np.log1p(np.exp(-y)), axis=1)
+    np.testing.assert_allclose(bits_per_dim(logistic + log_det, PIXELS.shape[1]), 8.0,
+                               rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["none", "standardize", "logit-pixels"])

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from vmonf_jax import NonFiniteLossError, train
 from vmonf_jax.data import toy
@@ -91,6 +92,28 @@ def test_epoch_compiles_once_across_epochs_with_ragged_last_batch(data):
         carry, losses, _ = joint(carry, (x, unl, *lab), jax.random.key(10 + e), jnp.float32(t))
         assert bool(jnp.all(jnp.isfinite(losses)))
     assert joint._cache_size() == 1
+
+
+def test_redequantize_draws_fresh_noise_within_each_pixel_bin():
+    from vmonf_jax.preprocess import LogitPixels
+
+    levels = np.random.default_rng(0).integers(0, 256, (64, 20)).astype(np.float64)
+    levels[0] = [0, 255] * 10
+    pre = LogitPixels().fit(levels)
+    z = jnp.asarray(pre.transform(levels)[0])  # the midpoints
+    a, b = (np.asarray(step.redequantize(z, jax.random.key(i), pre.lam)) for i in (0, 1))
+    v = pre.inverse(a)
+    assert np.array_equal(np.floor(v), levels) and not np.allclose(a, b)
+    assert abs(float((v - levels).mean()) - 0.5) < 0.02  # U[0, 1) noise: mean 1/2
+
+
+@pytest.mark.parametrize("n_per", [12, 30])  # 36 rows: fewer than the 50 PCA dimensions
+def test_kmeans_warm_start_on_wide_data_finds_the_clusters(n_per):
+    rng = np.random.default_rng(0)
+    centres = 3.0 * rng.normal(size=(3, 80))
+    y = np.repeat(np.arange(3), n_per)
+    x = centres[y] + rng.normal(size=(len(y), 80))
+    assert adjusted_rand_score(y, step.kmeans_labels(x, 3, seed=0)) == 1.0
 
 
 def test_ragged_epoch_visits_every_row():
@@ -497,6 +520,7 @@ def test_bad_input_is_a_clear_value_error(x, labels, k, match):
     ({"temperature_decay": 0.0}, "temperature"), ({"semi_supervised": "both"}, "semi"),
     ({"init": "pca"}, "init"), ({"val_fraction": 1.0}, "val_fraction"),
     ({"val_fraction": -0.1}, "val_fraction"), ({"chunk_epochs": 0}, "chunk_epochs"),
+    ({"dequantize": 0.5}, "dequantize"),
 ])
 def test_bad_config_is_a_clear_value_error(changes, match):
     with pytest.raises(ValueError, match=match):

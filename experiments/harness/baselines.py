@@ -1,8 +1,9 @@
 """Test-set metrics of a fitted ``VMoNF`` and the baselines it is compared with.
 
 Every density is reported in nats of the data as the user gave them: models are fitted in the
-estimator's preprocessed space (the same transform, the same dequantisation draw) and the
-preprocessing log-determinant is added back, exactly as ``VMoNF.score_samples`` does.
+estimator's preprocessed space (the same transform; the Gaussian mixtures on one
+dequantisation draw from the seed) and the preprocessing log-determinant is added back,
+exactly as ``VMoNF.score_samples`` does.
 
 Baselines (all fitted on the same training split, scored on the same test split):
 

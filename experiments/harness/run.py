@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.baselines import heldout_metrics, predicted_labels, run_baselines
 from harness.jsonio import jsonable, write_json
-from harness.tables import contingency, write_contingency
+from harness.tables import contingency, contingency_markdown, write_contingency
 from vmonf_jax import plotting
 
 VERSIONED = ("jax", "jaxlib", "flax", "optax", "distrax", "numpy", "scikit-learn", "scipy",
@@ -78,6 +78,10 @@ def summary_line(m: dict) -> str:
     parts.append(f"elbo_gap {f(t['elbo_gap'])}")
     parts.append(f"acc {f(t['acc'])} ari {f(t['ari'])} nmi {f(t['nmi'])}")
     parts.append("usage " + "/".join(f"{u:.2f}" for u in t["usage"]))
+    if "contingency" in t:
+        c = t["contingency"]
+        parts.append("per-digit acc " + " ".join(
+            f"{k}:{a:.2f}" for k, a in zip(c["classes"], c["per_class_acc"])))
     gm = b["gmm_matched_params"]
     parts.append(f"| gmm K={b['gmm_same_k']['n_components']} {f(b['gmm_same_k']['loglik'])}"
                  f", gmm K={gm['n_components']} {f(gm['loglik'])}")
@@ -150,6 +154,8 @@ def run_experiment(name: str, model, train, test, outdir, *, labels=None, data=N
         table = contingency(y_test, predicted_labels(model, X_test), int(model.n_components))
         held["contingency"] = table
         write_contingency(table, os.path.join(outdir, "contingency"))
+        print(f"{name} seed={model.seed}: held-out digit x cluster (rows normalised)\n"
+              + contingency_markdown(table), flush=True)
         mnist_figures(model, X_train, table, outdir)
     else:
         toy_figures(model, X_train, y_train if labels is None else labels, outdir)

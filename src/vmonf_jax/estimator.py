@@ -170,7 +170,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         elif resume:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted fit")
         pre = make_preprocessor(self.preprocess).fit(X)
-        Z, _ = pre.transform(X, rng=np.random.default_rng(self.seed))
+        Z, _ = pre.transform(X)  # pixels: at the midpoints, dequantised afresh in every step
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   parallel=self.parallel, mesh=self.devices)

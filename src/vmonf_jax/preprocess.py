@@ -17,6 +17,8 @@ SPREAD_FLOOR = 1e-3
 """Standardize: each column's scale is at least ``SPREAD_FLOOR * max(1, |mean|)``."""
 
 PIXEL_LEVELS = 256
+LOGIT_LAMBDA = 1e-6
+"""``LogitPixels``' default lambda (as in the MAF paper)."""
 _LARGEST_PIXEL_VALUE = float(np.nextafter(np.float32(PIXEL_LEVELS), np.float32(0)))
 
 
@@ -164,7 +166,7 @@ class LogitPixels(Preprocessor):
     name = "logit-pixels"
     _OPTIONS = ("lam",)
 
-    def __init__(self, lam: float = 1e-6) -> None:
+    def __init__(self, lam: float = LOGIT_LAMBDA) -> None:
         super().__init__()
         if not (isinstance(lam, int | float) and 0.0 <= lam < 0.5):
             raise ValueError(f"lam must be in [0, 0.5), got {lam}")

@@ -42,6 +42,7 @@ def fit_config(params: dict, dim: int):
     """
     from vmonf_jax import manifest
     from vmonf_jax.mixture import Mixture
+    from vmonf_jax.preprocess import LOGIT_LAMBDA
     from vmonf_jax.train import FitConfig
 
     p = {**estimator_defaults(), **params}
@@ -60,4 +61,5 @@ def fit_config(params: dict, dim: int):
         semi_supervised=p["semi_supervised"], pretrain_epochs=int(p["pretrain_epochs"]),
         n_init=int(p["n_init"]), init=p["init"], warm_epochs=int(p["warm_epochs"]),
         val_fraction=float(p["val_fraction"]), patience=p["patience"],
-        verbose=bool(p["verbose"]))
+        verbose=bool(p["verbose"]),
+        dequantize=LOGIT_LAMBDA if p["preprocess"] == "logit-pixels" else None)

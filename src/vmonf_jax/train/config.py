@@ -35,7 +35,9 @@ class FitConfig:
     """Everything ``fit`` needs besides data: the model and the training recipe.
 
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
-    check happen between calls; per-epoch metrics are kept either way).
+    check happen between calls; per-epoch metrics are kept either way). ``dequantize``: the
+    data are logit pixels at their bins' midpoints (``LogitPixels`` with this lambda) and
+    every training step draws fresh uniform dequantisation noise; None: rows as given.
     """
 
     model: Mixture
@@ -57,6 +59,7 @@ class FitConfig:
     patience: int | None = None
     verbose: bool = True
     chunk_epochs: int = 25
+    dequantize: float | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_init", "chunk_epochs"):
@@ -80,6 +83,8 @@ class FitConfig:
             raise ValueError(f"patience must be >= 0 or None, got {self.patience}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm}")
+        if self.dequantize is not None and not 0 <= self.dequantize < 0.5:
+            raise ValueError(f"dequantize must be None or in [0, 0.5), got {self.dequantize}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

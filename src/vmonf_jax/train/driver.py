@@ -15,7 +15,7 @@ from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
-                "decoupled_weight_decay", "clip_norm")
+                "decoupled_weight_decay", "clip_norm", "dequantize")
 _METRICS = ("loss", "elbo", "loglik", "usage")
 _VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation split
 

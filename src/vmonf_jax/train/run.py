@@ -83,7 +83,8 @@ def runner(recipe: Recipe) -> Runner:
     tx = make_optimizer(recipe.step)
     names, table = KINDS[recipe.kinds]
     epochs = {name: make_epoch(model, tx, recipe.step.batch_size, joint=name == "joint",
-                               parallel=recipe.parallel) for name in set(names)}
+                               parallel=recipe.parallel, dequantize=recipe.step.dequantize)
+              for name in set(names)}
 
     def init_one(key):
         params, state = init_params(model, key)

@@ -14,8 +14,10 @@ import optax
 
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
+from vmonf_jax.preprocess import PIXEL_LEVELS
 
 EXPLODE = 1e3  # a step loss above best + EXPLODE * (1 + |best|) nats counts as divergence
+PCA_DIMS = 50  # the k-means warm start of wider data runs on this many principal components
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
@@ -57,6 +59,19 @@ def point_losses(model, params, state, x, y, temperature):
     return jnp.where(y >= 0, sup, -elbo), (state, metrics)
 
 
+def redequantize(z, key, lam: float):
+    """Logit pixels ``z`` at their bins' midpoints, dequantised again with fresh noise.
+
+    ``z`` is ``LogitPixels`` (lambda ``lam``) of each pixel's level + 0.5; the level is read
+    back from it, and level + u, u ~ U[0, 1), goes through the same logit transform.
+    """
+    y = jax.nn.sigmoid(z)
+    levels = jnp.round((y - lam) / (1.0 - 2.0 * lam) * PIXEL_LEVELS - 0.5)
+    u = jax.random.uniform(key, z.shape, z.dtype)
+    y = lam + (1.0 - 2.0 * lam) * (levels + u) / PIXEL_LEVELS
+    return jnp.log(y) - jnp.log1p(-y)
+
+
 def batch_indices(key, n, batch_size):
     """(n_batches, batch) row indices of one epoch; the ragged tail wraps around."""
     perm = jax.random.permutation(key, n)
@@ -64,7 +79,8 @@ def batch_indices(key, n, batch_size):
     return jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, -1)
 
 
-def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None):
+def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None,
+               dequantize: float | None = None):
     """A jitted epoch: ``(carry, data, key, T) -> (carry, per-step losses, mean metrics)``.
 
     ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
@@ -72,6 +88,8 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
     batch of labelled rows drawn with replacement. ``carry`` = (params, opt_state,
     flow state). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
     component-parallel over its mesh; sharding annotations only) or None (one device).
+    ``dequantize``: the rows are logit pixels at their bins' midpoints (lambda
+    ``dequantize``) and every step draws fresh dequantisation noise (``redequantize``).
     """
 
     def loss_fn(params, state, batch, temperature):
@@ -86,12 +104,15 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
         idx = batch_indices(k_perm, n, bs)
         n_lab = data[2].shape[0] if joint else 1
         lab_idx = jax.random.randint(k_lab, (idx.shape[0], min(bs, n_lab)), 0, n_lab)
+        noise_keys = jax.random.split(jax.random.fold_in(key, 1), idx.shape[0])
 
         def step(carry, ib):
-            i, il = ib
+            i, il, k_noise = ib
             batch = (data[0][i], data[1][i])
             if joint:
                 batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
+            if dequantize is not None:
+                batch = (redequantize(batch[0], k_noise, dequantize), batch[1])
             if parallel is not None:  # parallel: split/replicate the batch, pin the carry
                 batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
             params, opt_state, state = carry
@@ -100,7 +121,7 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, state), (loss, metrics)
 
-        carry, (losses, metrics) = jax.lax.scan(step, carry, (idx, lab_idx))
+        carry, (losses, metrics) = jax.lax.scan(step, carry, (idx, lab_idx, noise_keys))
         metrics = jax.tree.map(lambda m: m.mean(0), metrics)
         if parallel is not None:  # parallel: carry keeps its shardings, metrics replicated
             carry = parallel.constrain_carry(carry)
@@ -154,9 +175,12 @@ def init_params(model, key):
 
 
 def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
-    """k-means assignments, on PCA features (50 dims) when the data are wider than that.
+    """k-means assignments (10 restarts, the lowest inertia kept) of the rows of ``x``.
 
-    Runs on one thread: on a busy machine OpenMP's spinning threads made it 50x slower.
+    Data wider than ``PCA_DIMS`` columns are clustered on their first ``PCA_DIMS`` principal
+    components (at most one per row): on MNIST's 784 pixels, distances in the full space are
+    dominated by the many near-constant border pixels. Runs on one thread: on a busy machine
+    OpenMP's spinning threads made it 50x slower.
     """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -164,6 +188,7 @@ def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
 
     feats = np.asarray(x, np.float64)
     with threadpool_limits(1):
-        if feats.shape[1] > 50:
-            feats = PCA(50, random_state=seed).fit_transform(feats)
+        if feats.shape[1] > PCA_DIMS:
+            dims = min(PCA_DIMS, feats.shape[0])
+            feats = PCA(dims, random_state=seed).fit_transform(feats)
         return KMeans(k, n_init=10, random_state=seed).fit_predict(feats).astype(np.int32)
