@@ -12,6 +12,7 @@ Example:
     >>> m.predict(X); m.score(X); Xs, ks = m.sample(1000)
 """
 
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -30,6 +31,7 @@ from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.train import FitConfig, fit
+from vmonf_jax.train.prune import dead_components, warn_dead
 from vmonf_jax.validation import check_rows, check_values
 
 MANIFEST = modeldir.MANIFEST
@@ -66,7 +68,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     Args mirror ``FitConfig`` and ``Mixture``; see docs/api.md for every default and why.
     Fitted attributes: ``params_``, ``state_``, ``model_``, ``config_``, ``preprocessor_``,
-    ``n_components_``, ``classes_`` (label values of a semi-supervised ``y``, else None),
+    ``n_components_`` (K; with ``prior="sparse"`` the components kept), ``usage_`` (mean
+    p(k|x) over the training rows; components below 1/(10K) are named in a warning),
+    ``classes_`` (label values of a semi-supervised ``y``, else None),
     ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
     q(k|x) for the kept parameters), ``history_``, ``n_features_in_``, and
     ``feature_names_in_`` when ``X`` had string column names.
@@ -111,9 +115,11 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.devices = devices  # None = all devices when parallel is set, or a count
 
     # -- configuration --------------------------------------------------------------------
-    def _config(self, dim) -> FitConfig:
+    def _config(self, dim, n_components=None) -> FitConfig:
+        """The ``FitConfig`` of these parameters; ``n_components``: K kept by a sparse fit."""
         manifest.check_params(self.get_params(), dim)  # documented limits (docs/api.md)
-        model = Mixture(dim=dim, n_components=int(self.n_components), flow_name=self.flow,
+        k = int(self.n_components if n_components is None else n_components)
+        model = Mixture(dim=dim, n_components=k, flow_name=self.flow,
                         n_blocks=int(self.n_blocks), hidden=tuple(self.hidden),
                         batch_norm=bool(self.batch_norm), prelu=bool(self.prelu),
                         posterior_hidden=tuple(self.posterior_hidden), prior=self.prior)
@@ -207,9 +213,12 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   parallel=self.parallel, mesh=self.devices)
-        exact = _apply(config.model, "exact", res.params, res.state, pre.transform(X)[0],
+        exact = _apply(res.model, "exact", res.params, res.state, pre.transform(X)[0],
                        res.temperature)
-        self._set_fitted(model_=config.model, config_=config, preprocessor_=pre,
+        usage = np.asarray(exact.mean(0), np.float64)
+        warn_dead(usage)
+        self._set_fitted(model_=res.model, config_=replace(config, model=res.model),
+                         preprocessor_=pre, usage_=usage,
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
@@ -281,8 +290,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         if seed is not None and not (manifest.is_int(seed)
                                      and 0 <= seed < manifest.LIMITS["seed"]):
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-        if component is not None and not 0 <= int(component) < self.n_components:
-            raise ValueError(f"component must be in [0, {self.n_components}), got {component}")
+        if component is not None and not 0 <= int(component) < self.n_components_:
+            raise ValueError(f"component must be in [0, {self.n_components_}), got "
+                             f"{component}")
         key = jax.random.key(int(self.seed if seed is None else seed))
         comp = None if component is None else int(component)
         z, k = _sample(self.model_, self.params_, self.state_, int(n_samples), key, comp)
@@ -317,7 +327,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "params_" in state:
-            config = self._config(self.n_features_in_)
+            config = self._config(self.n_features_in_, self.n_components_)
             self.__dict__.update(model_=config.model, config_=config)
 
     def save(self, path):
@@ -338,7 +348,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                               if hasattr(self, "feature_names_in_") else None),
             "training": {"epochs_run": len(self.history_), "final": last,
                          "score": self.fit_score_, "restart": self.best_restart_,
-                         "temperature": self.temperature_},
+                         "temperature": self.temperature_, "n_components": self.n_components_,
+                         "usage": self.usage_, "dead_components": dead_components(self.usage_)},
             "history": self.history_,
         }
         modeldir.save(path, {"params": self.params_, "state": self.state_}, man,
@@ -362,6 +373,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = man.get("feature_names")
         m._set_fitted(model_=got.config.model, config_=got.config, preprocessor_=got.preprocessor,
                       params_=got.params, state_=got.state,
+                      usage_=_array(man["training"].get("usage")),
                       classes_=None if man["classes"] is None else np.asarray(man["classes"]),
                       n_features_in_=man["dim"], history_=man["history"],
                       fit_score_=man["training"]["score"],
@@ -373,6 +385,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
 MAX_SAMPLES = 10_000_000
 """Most points one ``sample`` call draws (a documented limit)."""
+
+
+def _array(v):
+    return None if v is None else np.asarray(v, np.float64)
 
 
 def _n_components(k):

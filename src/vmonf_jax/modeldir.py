@@ -184,7 +184,7 @@ def load(path, cls) -> Loaded:
     try:
         est = cls(**{k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
                      for k, v in m["estimator"].items()})
-        config = est._config(m["dim"])
+        config = est._config(m["dim"], m["training"].get("n_components"))
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
         raise damaged(where, f"estimator: {ckpt.first_line(err)}") from None
     try:

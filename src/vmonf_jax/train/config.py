@@ -35,7 +35,9 @@ class FitConfig:
     """Everything ``fit`` needs besides data: the model and the training recipe.
 
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
-    check happen between calls; per-epoch metrics are kept either way).
+    check happen between calls; per-epoch metrics are kept either way). ``dirichlet_alpha``
+    and ``prune_threshold``: the sparse prior's concentration and the weight below which it
+    prunes a component (docs/api.md, "Automatic K").
     """
 
     model: Mixture
@@ -57,6 +59,8 @@ class FitConfig:
     patience: int | None = None
     verbose: bool = True
     chunk_epochs: int = 25
+    dirichlet_alpha: float = 0.01
+    prune_threshold: float = 0.03
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_init", "chunk_epochs"):
@@ -80,6 +84,10 @@ class FitConfig:
             raise ValueError(f"patience must be >= 0 or None, got {self.patience}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm}")
+        if not self.dirichlet_alpha > 0:
+            raise ValueError(f"dirichlet_alpha must be positive, got {self.dirichlet_alpha}")
+        if not 0 <= self.prune_threshold < 1:
+            raise ValueError(f"prune_threshold must be in [0, 1), got {self.prune_threshold}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -105,6 +113,8 @@ class FitResult:
             validation split, else the final training ELBO (non-finite counts as the worst).
         restart: the index of the kept restart.
         temperature: T of the kept parameters (with early stopping, that of the kept epoch).
+        model: the ``Mixture`` of ``params``: ``config.model``, or with the sparse prior the
+            same with K = the components kept.
     """
 
     params: dict
@@ -113,3 +123,4 @@ class FitResult:
     score: float
     restart: int
     temperature: float
+    model: Mixture

@@ -1,0 +1,120 @@
+"""The sparse prior (K found by pruning) and the dead-component warning of every prior.
+
+Two small estimator fits on two blobs and a far cluster of 5 points (k-means gives it its
+own component): the sparse prior prunes that component, the "em" prior keeps it, dead.
+"""
+
+import json
+import os
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from scipy.special import logsumexp, softmax
+
+from vmonf_jax import VMoNF
+from vmonf_jax.mixture import Mixture
+from vmonf_jax.train import prune
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+TINY = {"n_components": 3, "n_blocks": 2, "hidden": (4,), "posterior_hidden": (4,),
+        "epochs": 100, "warm_epochs": 20, "batch_size": 64, "learning_rate": 0.02,
+        "n_init": 1, "verbose": False}
+
+
+@pytest.fixture(scope="module")
+def x():
+    rng = np.random.default_rng(0)
+    blobs = [rng.normal(c, 0.3, (n, 2)) for c, n in (((-3, 0), 100), ((3, 0), 100),
+                                                      ((0, 20), 5))]
+    return np.concatenate(blobs)
+
+
+@pytest.fixture(scope="module")
+def sparse(x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no dead component is left to warn about
+        return VMoNF(**TINY, prior="sparse").fit(x)
+
+
+def test_prune_tree_keeps_the_chosen_components_everywhere(perturb):
+    model = Mixture(dim=2, n_components=4, n_blocks=2, hidden=(4,), posterior_hidden=(5,),
+                    prior="sparse")
+    params = perturb(1, model.init(jax.random.key(0)), scale=0.3)
+    opt = optax.adam(1e-3).init(params)
+    idx = np.array([0, 2])
+    small = prune.with_components(model, 2)
+    p2, opt2 = prune.prune_tree((params, opt), idx, model)
+    assert jax.tree.map(jnp.shape, p2) == jax.tree.map(jnp.shape, small.init(jax.random.key(1)))
+    assert jax.tree.map(jnp.shape, opt2[0].mu) == jax.tree.map(jnp.shape, p2)
+    x = jax.random.normal(jax.random.key(2), (7, 2))
+
+    @partial(jax.jit, static_argnums=0)
+    def terms(m, p):
+        return m.component_log_prob(p, x), m.log_prob(p, x), m.posterior(p, x)
+
+    comp, _, q = map(np.asarray, terms(model, params))
+    comp2, log_p2, q2 = terms(small, p2)
+    np.testing.assert_allclose(comp2, comp[:, idx], rtol=1e-5)
+    # still a normalised mixture: the kept weights renormalised, over the kept components
+    log_pi = np.asarray(params["prior_logits"])[idx]
+    want = logsumexp(comp[:, idx] + log_pi - logsumexp(log_pi), axis=1)
+    np.testing.assert_allclose(log_p2, want, rtol=1e-5)
+    np.testing.assert_allclose(q2, softmax(np.log(q[:, idx]), 1), rtol=1e-4)
+
+
+def test_keep_indices_share_one_k_across_restarts():
+    log_pi = np.log([[0.6, 0.39, 0.01, 1e-9], [0.3, 0.3, 0.3, 0.1]])
+    np.testing.assert_array_equal(prune.keep_indices(log_pi, 0.05), [[0, 1, 2, 3], [0, 1, 2, 3]])
+    np.testing.assert_array_equal(prune.keep_indices(log_pi, 0.2), [[0, 1, 2], [0, 1, 2]])
+    np.testing.assert_array_equal(prune.keep_indices(log_pi[:1], 0.2), [[0, 1]])
+    np.testing.assert_array_equal(prune.keep_indices(log_pi[:1], 0.2, protect=3), [[0, 1, 2]])
+
+
+def test_sparse_fit_prunes_the_small_cluster(sparse, x):
+    """Pruned during training (the later epochs ran with K=2), not only at the end."""
+    assert [len(h["usage"]) for h in sparse.history_[::len(sparse.history_) - 1]] == [3, 2]
+    assert sparse.n_components == 3 and sparse.n_components_ == 2
+    assert sparse.params_["prior_logits"].shape == (2,)
+    assert jax.tree.leaves(sparse.params_["components"])[0].shape[0] == 2
+    assert sparse.predict_proba(x).shape == (205, 2)
+    np.testing.assert_array_equal(np.bincount(sparse.predict(x[:200])), [100, 100])
+
+
+def test_pruned_model_saves_and_loads(sparse, x, tmp_path):
+    sparse.save(tmp_path / "m")
+    loaded = VMoNF.load(tmp_path / "m")
+    assert loaded.n_components_ == 2 and loaded.n_components == 3
+    np.testing.assert_allclose(loaded.score_samples(x), sparse.score_samples(x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.usage_, sparse.usage_)
+
+
+@pytest.mark.parametrize("part, edit, field", [
+    ("training", {"n_components": 4}, "training.n_components"),  # above the upper bound
+    ("training", {"dead_components": [2]}, "training.dead_components"),  # K kept is 2
+    ("estimator", {"prior": "em"}, "training.n_components"),  # fewer only when sparse
+])
+def test_manifest_checks_the_kept_components(sparse, tmp_path, part, edit, field):
+    sparse.save(tmp_path / "m")
+    path = os.path.join(tmp_path, "m", "manifest.json")
+    with open(path) as f:
+        m = json.load(f)
+    m[part].update(edit)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    with pytest.raises(ValueError, match=field):
+        VMoNF.load(tmp_path / "m")
+
+
+def test_dead_component_warning_names_it(x, tmp_path):
+    with pytest.warns(UserWarning, match=r"dead components: 2 \(0\.0"):
+        em = VMoNF(**TINY, prior="em").fit(x)
+    assert em.usage_[2] < 0.1 / 3
+    em.save(tmp_path / "m")
+    with open(tmp_path / "m" / "manifest.json") as f:
+        assert json.load(f)["training"]["dead_components"] == [2]
