@@ -118,3 +118,15 @@ def test_dead_component_warning_names_it(x, tmp_path):
     em.save(tmp_path / "m")
     with open(tmp_path / "m" / "manifest.json") as f:
         assert json.load(f)["training"]["dead_components"] == [2]
+
+
+@pytest.mark.slow
+def test_sparse_prior_finds_three_blobs_of_eight():
+    """Issue 14's target: three well-separated Gaussian blobs, ``n_components=8`` -> 3."""
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = make_blobs(n_samples=600, centers=3, cluster_std=1.0, random_state=0)
+    m = VMoNF(n_components=8, prior="sparse", verbose=False).fit(X)
+    assert m.n_components_ == 3
+    assert adjusted_rand_score(y, m.predict(X)) > 0.95

@@ -226,19 +226,20 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
-    def _set_fitted(self, *, feature_names_in_=None, temperature_=None, **attrs):
+    def _set_fitted(self, *, feature_names_in_=None, temperature_=None, usage_=None, **attrs):
         """Assign every fitted attribute at once (nothing can fail in between).
 
         ``feature_names_in_`` None removes the attribute (scikit-learn's convention for data
         without column names); ``temperature_`` None takes the schedule's last T (models
-        saved before the kept temperature was recorded); ``n_components_`` is the model's K.
+        saved before the kept temperature was recorded); ``usage_`` None: not recorded;
+        ``n_components_`` is the model's K.
         """
         if temperature_ is None:
             temperature_ = attrs["config_"].final_temperature()
         self.__dict__.pop("feature_names_in_", None)
         if feature_names_in_ is not None:
             attrs["feature_names_in_"] = feature_names_in_
-        self.__dict__.update(attrs, temperature_=float(temperature_),
+        self.__dict__.update(attrs, temperature_=float(temperature_), usage_=usage_,
                              n_components_=attrs["model_"].n_components)
 
     # -- inference ------------------------------------------------------------------------
