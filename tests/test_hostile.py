@@ -188,6 +188,12 @@ def _huge_architecture(m):
     m["preprocessing"] = {"name": "none", "dim": 1_000_000}
 
 
+def _more_components(m):
+    """K = 3 in a manifest consistent with itself, not with the stored arrays (K = 2)."""
+    m["estimator"]["n_components"] = 3
+    m["training"].update(n_components=3, usage=None, dead_components=[])
+
+
 def _model_case(fn):
     return lambda d, name: _edit(d, name, fn)
 
@@ -252,9 +258,8 @@ MODEL_CASES = {
                           ["classes must be null or a list"]),
     "hidden larger than stored": (_model_case(_est("hidden", [5])), "score",
                                   ["state", "has shape", "the model needs"]),
-    "more components than stored": (
-        _model_case(lambda m: m["estimator"].update(n_components=3)), "score",
-        ["state", "has shape"]),
+    "more components than stored": (_model_case(_more_components), "score",
+                                    ["state", "has shape"]),
     "too many parameters": (_model_case(_huge_architecture), "info",
                             ["parameters, more than the limit"]),
     "truncated checkpoint data": (_truncate_data, "score", ["damaged model directory: ",

@@ -44,7 +44,7 @@ def predicted_labels(model, X) -> np.ndarray:
     if classes is None:
         return pred
     # Components beyond the labelled classes have no class: give them labels no class has.
-    extra = np.arange(len(classes), model.n_components) + np.max(classes) + 1
+    extra = np.arange(len(classes), model.n_components_) + np.max(classes) + 1
     return np.concatenate([classes, extra])[pred]
 
 
@@ -52,10 +52,11 @@ def heldout_metrics(model, X, y=None, *, pixels: bool = False) -> dict:
     """The ``test`` block of metrics.json for a fitted ``VMoNF``.
 
     Keys: ``loglik`` and ``elbo`` (means, nats), ``elbo_gap`` (= loglik - elbo, >= 0),
-    ``acc``/``ari``/``nmi`` and ``usage`` (mean q(k|x) per component at the final
-    temperature). ``acc`` is the accuracy after the best one-to-one matching of components to
-    classes, except when the model was fitted with labels: then it is plain accuracy of the
-    predictions mapped through ``classes_``. With ``pixels``, also ``bits_per_dim``.
+    ``acc``/``ari``/``nmi``, ``usage`` (mean p(k|x) per component) and ``n_components``
+    (K; with the sparse prior the components kept). ``acc`` is the accuracy after the best
+    one-to-one matching of components to classes, except when the model was fitted with
+    labels: then it is plain accuracy of the predictions mapped through ``classes_``. With
+    ``pixels``, also ``bits_per_dim``.
     """
     loglik = float(np.mean(model.score_samples(X)))
     elbo = float(np.mean(model.elbo_samples(X)))
@@ -70,6 +71,7 @@ def heldout_metrics(model, X, y=None, *, pixels: bool = False) -> dict:
     else:
         out.update(acc=None, ari=None, nmi=None)
     out["usage"] = [float(u) for u in proba.mean(0)]
+    out["n_components"] = int(model.n_components_)
     if pixels:
         out["bits_per_dim"] = bits_per_dim(loglik, np.asarray(X).shape[1])
     return out
@@ -199,7 +201,7 @@ def run_baselines(model, X_train, X_test, y_test=None, *, seed=0, covariance_typ
     pixels = pre.name == "logit-pixels"
     Z_train, _ = pre.transform(X_train, rng=np.random.default_rng(model.seed))
     Z_test, ld_test = pre.transform(X_test)
-    k, dim = int(model.n_components), Z_train.shape[1]
+    k, dim = int(model.n_components_), Z_train.shape[1]
     k_max = gmm_k_cap(len(Z_train))
     k_matched = matched_gmm_k(model.n_parameters(), dim, covariance_type, k_max)
     gmm = partial(gmm_baseline, Z_train, Z_test, ld_test, y_test,

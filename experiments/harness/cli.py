@@ -7,7 +7,8 @@ paper's hyper-parameters as defaults and its data set; the harness does everythi
 Flags: ``--epochs``, ``--seed``, ``--seeds N`` (seeds seed..seed+N-1 into
 ``OUT/<target>/seed<k>/``), ``--out`` (results root, default ``results/``), ``--quick`` (tiny
 settings under a new temporary directory; never under ``results/``), ``--init``,
-``--warm-epochs``, ``--no-single-flow``, ``--verbose``; ``--data`` where MNIST is read.
+``--warm-epochs``, ``--components`` (K; with ``--prior sparse`` an upper bound), ``--prior``,
+``--no-single-flow``, ``--verbose``; ``--data`` where MNIST is read.
 """
 
 import argparse
@@ -42,6 +43,11 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
                    help="kmeans: warm start (library default); random: no warm start "
                         "(the paper's recipe)")
     p.add_argument("--warm-epochs", type=int, help="k-means warm-start epochs")
+    p.add_argument("--components", type=int, metavar="K",
+                   help="mixture components (with --prior sparse: an upper bound); default: "
+                        "the paper's")
+    p.add_argument("--prior", choices=("uniform", "learned", "em", "sparse"),
+                   help="mixture weights (sparse: K found by pruning); default: the library's")
     p.add_argument("--no-single-flow", action="store_true",
                    help="skip the single-flow baseline (the costly one)")
     p.add_argument("--verbose", action="store_true", help="progress bars")
@@ -56,8 +62,9 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
-    if args.epochs is not None and args.epochs < 1:
-        p.error("--epochs must be >= 1")
+    for flag in ("epochs", "components"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag} must be >= 1")
     if args.quick:
         if args.out is None:
             args.out = tempfile.mkdtemp(prefix="vmonf-quick-")
@@ -78,6 +85,10 @@ def estimator(args, paper: dict, quick: dict, seed: int) -> VMoNF:
         settings["warm_epochs"] = 0
     if args.warm_epochs is not None:
         settings["warm_epochs"] = args.warm_epochs
+    if args.components is not None:
+        settings["n_components"] = args.components
+    if args.prior is not None:
+        settings["prior"] = args.prior
     return VMoNF(**settings, seed=seed, verbose=args.verbose)
 
 
@@ -94,7 +105,8 @@ def run_seeds(args, target: str, run_one) -> list[dict]:
     if len(seeds) > 1:
         agg = aggregate(runs)
         write_json(base / "seeds.json", agg)
-        for key in ("test.loglik", "test.acc", "test.ari", "baselines.gmm_matched_params.loglik"):
+        for key in ("test.loglik", "test.acc", "test.ari", "test.n_components",
+                    "baselines.gmm_matched_params.loglik"):
             s = agg["metrics"].get(key)
             if s:
                 print(f"{target} {key} over {len(seeds)} seeds: min {s['min']:.3f} "

@@ -76,7 +76,7 @@ def summary_line(m: dict) -> str:
     if "bits_per_dim" in t:
         parts.append(f"({f(t['bits_per_dim'])} bits/dim)")
     parts.append(f"elbo_gap {f(t['elbo_gap'])}")
-    parts.append(f"acc {f(t['acc'])} ari {f(t['ari'])} nmi {f(t['nmi'])}")
+    parts.append(f"acc {f(t['acc'])} ari {f(t['ari'])} nmi {f(t['nmi'])} K {t['n_components']}")
     parts.append("usage " + "/".join(f"{u:.2f}" for u in t["usage"]))
     if "contingency" in t:
         c = t["contingency"]
@@ -151,7 +151,7 @@ def run_experiment(name: str, model, train, test, outdir, *, labels=None, data=N
     n_lab = 0 if labels is None else int((np.asarray(labels) >= 0).sum())
     steps = count_steps(model.history_, len(X_train), n_lab, int(model.batch_size))
     if images:
-        table = contingency(y_test, predicted_labels(model, X_test), int(model.n_components))
+        table = contingency(y_test, predicted_labels(model, X_test), int(model.n_components_))
         held["contingency"] = table
         write_contingency(table, os.path.join(outdir, "contingency"))
         print(f"{name} seed={model.seed}: held-out digit x cluster (rows normalised)\n"

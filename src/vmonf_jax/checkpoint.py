@@ -244,6 +244,20 @@ def save(directory, tree, meta: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def read_meta(directory) -> dict:
+    """The metadata saved with the checkpoint in ``directory`` (``{}`` if not an object).
+
+    Raises:
+        FileNotFoundError: no checkpoint in ``directory``.
+        ValueError: the metadata are damaged.
+    """
+    path = recover(os.path.join(os.path.abspath(directory), _NAME), META)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint in {directory}")
+    meta = read_json(os.path.join(path, META))
+    return meta if isinstance(meta, dict) else {}
+
+
 def exists(directory) -> bool:
     """Whether ``directory`` holds a complete checkpoint (possibly under a temporary name)."""
     d = os.path.abspath(directory)

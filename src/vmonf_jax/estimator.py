@@ -12,6 +12,7 @@ Example:
     >>> m.predict(X); m.score(X); Xs, ks = m.sample(1000)
 """
 
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -30,6 +31,7 @@ from vmonf_jax.inference import FittedModel
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
+from vmonf_jax.train.prune import dead_components, warn_dead
 from vmonf_jax.validation import check_rows, check_values
 
 MANIFEST = modeldir.MANIFEST
@@ -48,7 +50,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
     Args mirror ``FitConfig`` and ``Mixture``; see docs/api.md for every default and why.
     Fitted attributes: ``params_``, ``state_``, ``model_``, ``config_``, ``preprocessor_``,
-    ``n_components_``, ``classes_`` (label values of a semi-supervised ``y``, else None),
+    ``n_components_`` (K; with ``prior="sparse"`` the components kept), ``usage_`` (mean
+    p(k|x) over the training rows; components below 1/(10K) are named in a warning),
+    ``classes_`` (label values of a semi-supervised ``y``, else None),
     ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
     q(k|x) for the kept parameters), ``history_``, ``n_features_in_``, and
     ``feature_names_in_`` when ``X`` had string column names.
@@ -93,8 +97,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.devices = devices  # None = all devices when parallel is set, or a count
 
     # -- configuration --------------------------------------------------------------------
-    def _config(self, dim) -> FitConfig:
-        return fit_config(self.get_params(), dim)
+    def _config(self, dim, n_components=None) -> FitConfig:
+        """The ``FitConfig`` of these parameters; ``n_components``: K kept by a sparse fit."""
+        return fit_config(self.get_params(), dim, n_components)
 
     def _encode_labels(self, X, y):
         """``(classes, codes)`` of a semi-supervised ``y``, or ``(None, None)``.
@@ -174,25 +179,30 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   parallel=self.parallel, mesh=self.devices)
-        fitted = FittedModel(config.model, pre, res.params, res.state, res.temperature)
-        self._set_fitted(model_=config.model, config_=config, preprocessor_=pre,
+        fitted = FittedModel(res.model, pre, res.params, res.state, res.temperature)
+        proba = fitted.predict_proba(X)
+        usage = np.asarray(proba.mean(0), np.float64)
+        warn_dead(usage)
+        self._set_fitted(model_=res.model, config_=replace(config, model=res.model),
+                         preprocessor_=pre, usage_=usage,
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
-                         labels_=fitted.predict(X),
+                         labels_=proba.argmax(1),
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
-    def _set_fitted(self, *, feature_names_in_=None, temperature_, **attrs):
+    def _set_fitted(self, *, feature_names_in_=None, temperature_, usage_=None, **attrs):
         """Assign every fitted attribute at once (nothing can fail in between).
 
         ``feature_names_in_`` None removes the attribute (scikit-learn's convention for data
-        without column names); ``n_components_`` is the model's K.
+        without column names); ``usage_`` None: not recorded; ``n_components_`` is the
+        model's K.
         """
         self.__dict__.pop("feature_names_in_", None)
         if feature_names_in_ is not None:
             attrs["feature_names_in_"] = feature_names_in_
-        self.__dict__.update(attrs, temperature_=float(temperature_),
+        self.__dict__.update(attrs, temperature_=float(temperature_), usage_=usage_,
                              n_components_=attrs["model_"].n_components)
 
     # -- inference ------------------------------------------------------------------------
@@ -251,8 +261,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         if seed is not None and not (manifest.is_int(seed)
                                      and 0 <= seed < manifest.LIMITS["seed"]):
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-        if component is not None and not 0 <= int(component) < self.n_components:
-            raise ValueError(f"component must be in [0, {self.n_components}), got {component}")
+        if component is not None and not 0 <= int(component) < self.n_components_:
+            raise ValueError(f"component must be in [0, {self.n_components_}), got "
+                             f"{component}")
         key = jax.random.key(int(self.seed if seed is None else seed))
         comp = None if component is None else int(component)
         z, k = _sample(self.model_, self.params_, self.state_, int(n_samples), key, comp)
@@ -287,7 +298,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "params_" in state:
-            config = self._config(self.n_features_in_)
+            config = self._config(self.n_features_in_, self.n_components_)
             self.__dict__.update(model_=config.model, config_=config)
 
     def save(self, path):
@@ -308,7 +319,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                               if hasattr(self, "feature_names_in_") else None),
             "training": {"epochs_run": len(self.history_), "final": last,
                          "score": self.fit_score_, "restart": self.best_restart_,
-                         "temperature": self.temperature_},
+                         "temperature": self.temperature_, "n_components": self.n_components_,
+                         "usage": self.usage_, "dead_components": dead_components(self.usage_)},
             "history": self.history_,
         }
         modeldir.save(path, {"params": self.params_, "state": self.state_}, man,
@@ -332,6 +344,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = man.get("feature_names")
         m._set_fitted(model_=got.config.model, config_=got.config, preprocessor_=got.preprocessor,
                       params_=got.params, state_=got.state,
+                      usage_=_array(man["training"].get("usage")),
                       classes_=None if man["classes"] is None else np.asarray(man["classes"]),
                       n_features_in_=man["dim"], history_=man["history"],
                       fit_score_=man["training"]["score"],
@@ -343,6 +356,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
 
 MAX_SAMPLES = 10_000_000
 """Most points one ``sample`` call draws (a documented limit)."""
+
+
+def _array(v):
+    return None if v is None else np.asarray(v, np.float64)
 
 
 def _n_components(k):

@@ -215,7 +215,33 @@ def check_manifest(m, known_params) -> None:
     if not (t["score"] is None or _is_num(t["score"])):
         raise Invalid(f"training.score must be a number, got {_show(t['score'])}")
     _check_entry("training.final", t["final"], k_max)
+    _check_components(t, k_max, m["estimator"].get("prior"))
     if "temperature" in t and not (_is_num(t["temperature"]) and math.isfinite(t["temperature"])
                                    and t["temperature"] > 0):
         raise Invalid(f"training.temperature must be a positive number, got "
                       f"{_show(t['temperature'])}")
+
+
+def _check_components(t, k_max, prior):
+    """Check the components a training summary records.
+
+    ``training.n_components`` (K kept: at most the estimator's, fewer only with the sparse
+    prior), ``usage`` (one number per kept component) and ``dead_components`` (indices).
+    """
+    k = t.get("n_components", k_max)  # absent in models saved before pruning existed
+    _check("training.n_components", k, _int(1, k_max))
+    if k != k_max and prior != "sparse":
+        raise Invalid(f"training.n_components must equal estimator.n_components ({k_max}) "
+                      f"unless the prior is 'sparse', got {k}")
+    usage = t.get("usage")
+    if usage is not None and not (isinstance(usage, list) and len(usage) == k
+                                  and all(_is_num(u) and 0 <= u <= 1.001 for u in usage)):
+        raise Invalid(f"training.usage must be null or a list of {k} numbers in [0, 1] "
+                      f"(training.n_components), got {_show(usage)}")
+    dead = t.get("dead_components", [])
+    if not (isinstance(dead, list) and len(dead) <= k
+            and all(is_int(i) and 0 <= i < k for i in dead)):
+        raise Invalid(f"training.dead_components must be a list of component indices in "
+                      f"[0, {k}), got {_show(dead)}")
+    if dead and usage is None:
+        raise Invalid("training.dead_components needs training.usage")

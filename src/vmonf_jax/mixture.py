@@ -23,7 +23,7 @@ import numpy as np
 from vmonf_jax.flows import Flow, make_flow
 from vmonf_jax.nets import MLP
 
-PRIORS = ("uniform", "learned", "em")
+PRIORS = ("uniform", "learned", "em", "sparse")
 FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False}
 """Options of a flow given by name (as ``flows.make_flow`` takes them)."""
 
@@ -41,7 +41,8 @@ class Mixture:
         n_blocks, hidden, batch_norm, prelu: options of a flow given by name (defaults:
             8 blocks, hidden (8,), no batch-norm, no PReLU layers).
         posterior_hidden: hidden sizes of the posterior network q(k|x) (tanh MLP).
-        prior: ``"uniform"``, ``"learned"`` or ``"em"``.
+        prior: ``"uniform"``, ``"learned"``, ``"em"`` or ``"sparse"`` (K an upper bound:
+            ``train.fit`` prunes components; docs/api.md, "Automatic K").
         flow_name: the older name of ``flow`` (a name only).
 
     Raises:

@@ -187,7 +187,7 @@ def load(path) -> Loaded:
     settings = {**estimator_defaults(), **{k: tuple(v) if isinstance(v, list) else v
                                            for k, v in m["estimator"].items()}}  # JSON: lists
     try:
-        config = fit_config(settings, m["dim"])
+        config = fit_config(settings, m["dim"], m["training"].get("n_components"))
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
         raise damaged(where, f"estimator: {ckpt.first_line(err)}") from None
     try:

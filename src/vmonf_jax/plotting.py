@@ -84,7 +84,7 @@ def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200):
     plt = pyplot()
     from matplotlib.colors import ListedColormap
 
-    k = int(model.n_components)
+    k = int(model.n_components_)
     colors = palette(k)
     xs, comp = map(np.asarray, model.sample(n_samples, seed=seed))
     box = [np.percentile(xs, 0.5, axis=0)[None], np.percentile(xs, 99.5, axis=0)[None]]
@@ -205,7 +205,7 @@ def log_density_figure(model, X, grid=200):
 def sample_grid_figure(model, n_per_component=10, seed=0, side=28):
     """Image samples (pixel levels, 0 = black), one row per component."""
     plt = pyplot()
-    k = int(model.n_components)
+    k = int(model.n_components_)
     fig, axes = plt.subplots(k, n_per_component, squeeze=False,
                              figsize=(n_per_component * 0.8, k * 0.85))
     for j in range(k):

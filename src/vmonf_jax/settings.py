@@ -26,12 +26,13 @@ def estimator_defaults() -> dict:
                                                         init.args.kw_defaults)}
 
 
-def fit_config(params: dict, dim: int):
+def fit_config(params: dict, dim: int, n_components: int | None = None):
     """The ``FitConfig`` (model and training recipe) of ``VMoNF`` parameters for ``dim`` columns.
 
     Args:
         params: ``VMoNF`` parameters (those missing take the estimator's defaults).
         dim: the number of data columns.
+        n_components: the K kept by a sparse fit (default: ``params["n_components"]``).
 
     Returns:
         A ``train.FitConfig``.
@@ -47,7 +48,8 @@ def fit_config(params: dict, dim: int):
 
     p = {**estimator_defaults(), **params}
     manifest.check_params(p, dim)  # documented limits (docs/api.md)
-    model = Mixture(dim=dim, n_components=int(p["n_components"]), flow_name=p["flow"],
+    k = int(p["n_components"] if n_components is None else n_components)
+    model = Mixture(dim=dim, n_components=k, flow_name=p["flow"],
                     n_blocks=int(p["n_blocks"]), hidden=tuple(p["hidden"]),
                     batch_norm=bool(p["batch_norm"]), prelu=bool(p["prelu"]),
                     posterior_hidden=tuple(p["posterior_hidden"]), prior=p["prior"])

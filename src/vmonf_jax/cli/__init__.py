@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import os
 import sys
+import warnings
 
 from vmonf_jax.cli import options as opt
 
@@ -169,7 +170,10 @@ def main(argv=None) -> int:
     name = f"vmonf {args.command}"
     module, func = COMMANDS[args.command]
     try:
-        return getattr(importlib.import_module(f"vmonf_jax.cli.{module}"), func)(args)
+        with warnings.catch_warnings():  # one line each (e.g. dead components), no source
+            warnings.showwarning = lambda message, *_, **__: print(
+                f"{name}: warning: {message}", file=sys.stderr)
+            return getattr(importlib.import_module(f"vmonf_jax.cli.{module}"), func)(args)
     except BrokenPipeError:  # the reader stopped early (`| head`): its choice, not an error
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

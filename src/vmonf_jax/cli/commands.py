@@ -108,7 +108,7 @@ def cmd_sample(args):
     """``vmonf sample``: N points and the component that drew each."""
     _check_out(args)
     model, _ = load_model(args.model)
-    k = int(model.n_components)
+    k = int(model.n_components_)
     if args.component is not None and not 0 <= args.component < k:
         raise UsageError(f"--component must be in [0, {k}) for this {k}-component model, got "
                          f"{args.component}")
@@ -131,7 +131,8 @@ def cmd_info(args):
         f"format      {info['format_version']} (written by vmonf-jax "
         f"{info['library_version']})",
         f"data        {info['dim']} columns, preprocess {info['preprocessing']}",
-        f"mixture     K={e['n_components']} {e['flow']} components, {e['n_blocks']} blocks, "
+        f"mixture     K={t['n_components']}{_bound(e)} {e['flow']} components, "
+        f"{e['n_blocks']} blocks, "
         f"hidden {tuple(e['hidden'])}; posterior hidden {tuple(e['posterior_hidden'])}; "
         f"prior {e['prior']}",
         f"parameters  {info['n_parameters']}",
@@ -145,6 +146,10 @@ def cmd_info(args):
         lines.append(f"last epoch  loss {_num(f.get('loss'))}, ELBO {_num(f.get('elbo'))}, "
                      f"log-lik {_num(f.get('loglik'))}, T {_num(f.get('T'), '.3g')}, "
                      f"usage [{usage}]")
+    if t["dead_components"]:
+        lines.append("dead        components " + ", ".join(
+            f"{k} (usage {t['usage'][k]:.2g})" for k in t["dead_components"])
+            + " have usage below 1/(10K)")
     if info["classes"] is not None:
         lines.append(f"labels      component c was trained on label classes[c] = "
                      f"{info['classes']}")
@@ -153,6 +158,10 @@ def cmd_info(args):
     lines.append(f"device      {v['device']}")
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _bound(e):
+    return f" kept of at most {e['n_components']}" if e["prior"] == "sparse" else ""
 
 
 def _num(v, spec=".6g"):
@@ -177,7 +186,10 @@ def model_info(model, man, path) -> dict:
         "training": {"epochs_run": len(hist),
                      "by_phase": ", ".join(f"{k} {v}" for k, v in phases.items()) or "none",
                      "final": hist[-1] if hist else {},
-                     "score": model.fit_score_, "restart": model.best_restart_},
+                     "score": model.fit_score_, "restart": model.best_restart_,
+                     "n_components": model.n_components_,
+                     "usage": None if model.usage_ is None else model.usage_.tolist(),
+                     "dead_components": man["training"].get("dead_components", [])},
         "versions": runtime.versions(),
     }
 

@@ -139,7 +139,7 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
         raise
     shutil.rmtree(partial, ignore_errors=True)
     if est.verbose:
-        print(f"vmonf fit: saved {model_dir} ({est.n_components} components, {X.shape[1]} "
+        print(f"vmonf fit: saved {model_dir} ({est.n_components_} components, {X.shape[1]} "
               f"columns, {len(est.history_)} epochs in {time.perf_counter() - t0:.1f} s); its "
               f"log-likelihood on DATA: vmonf score {model_dir} {args.data}", file=sys.stderr)
     return EXIT_OK

@@ -128,9 +128,10 @@ FIT_OPTIONS = (
     Option("prelu", ("--prelu",), "PReLU layers between the flow blocks", switch=True),
     Option("posterior_hidden", ("--posterior-hidden",), "hidden layer sizes of the posterior "
            "network q(k|x)", sizes, metavar="H[,H...]"),
-    Option("prior", ("--prior",), "mixture weights: fixed uniform, learned by gradient, or "
-           "set to the mean responsibilities each epoch (em)",
-           choices=("uniform", "learned", "em")),
+    Option("prior", ("--prior",), "mixture weights: fixed uniform, learned by gradient, "
+           "set to the mean responsibilities each epoch (em), or sparse (K an upper bound: "
+           "a sparse Dirichlet prior, light components pruned)",
+           choices=("uniform", "learned", "em", "sparse")),
     Option("temperature_start", ("--temperature-start",), "posterior temperature T at the "
            "first epoch; T = max(min, start * decay**epoch)", positive, metavar="T"),
     Option("temperature_decay", ("--temperature-decay",), "factor on T per epoch, in (0, 1]",

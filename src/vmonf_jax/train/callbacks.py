@@ -77,20 +77,30 @@ class Checkpoint:
 
         with deferred_signals():
             ckpt.save(self.directory, {"run": jax.tree.leaves(snap.run)},
-                      {"epoch": snap.epoch, "history": snap.history})
+                      {"epoch": snap.epoch, "history": snap.history,
+                       "n_components": int(snap.run["params"]["prior_logits"].shape[-1])})
 
 
-def restore(directory, template: dict) -> Snapshot:
-    """The snapshot saved in ``directory``; ``template``: a run state of the same shapes.
+def restore(directory, template) -> Snapshot:
+    """The snapshot saved in ``directory``.
+
+    Args:
+        directory: the checkpoint folder.
+        template: ``template(k)`` is a run state of the saved shapes for K = ``k``, the K
+            saved (a sparse fit may have pruned components; None: the fit's own K).
 
     Raises:
         FileNotFoundError: nothing to resume. ValueError: a damaged or foreign checkpoint.
     """
     from vmonf_jax import checkpoint as ckpt
+    from vmonf_jax.manifest import LIMITS, is_int
 
     if not directory or not ckpt.exists(directory):
         raise FileNotFoundError(f"nothing to resume in {directory}")
-    leaves, treedef = jax.tree.flatten(template)
+    k = ckpt.read_meta(directory).get("n_components")  # None: saved before pruning existed
+    if not (k is None or is_int(k) and 1 <= k <= LIMITS["n_components"]):
+        raise ValueError(f"checkpoint in {directory} has a bad n_components: {k!r}")
+    leaves, treedef = jax.tree.flatten(template(k))
     tree, meta = ckpt.restore(directory, {"run": leaves})
     if not isinstance(meta, dict) or not {"epoch", "history"} <= meta.keys():
         raise ValueError(f"checkpoint in {directory} was not written by this version's fit")

@@ -38,6 +38,8 @@ class FitConfig:
     check happen between calls; per-epoch metrics are kept either way). ``dequantize``: the
     data are logit pixels at their bins' midpoints (``LogitPixels`` with this lambda) and
     every training step draws fresh uniform dequantisation noise; None: rows as given.
+    ``dirichlet_alpha`` and ``prune_threshold``: the sparse prior's concentration and the
+    weight below which it prunes a component (docs/api.md, "Automatic K").
     """
 
     model: Mixture
@@ -60,6 +62,8 @@ class FitConfig:
     verbose: bool = True
     chunk_epochs: int = 25
     dequantize: float | None = None
+    dirichlet_alpha: float = 0.01
+    prune_threshold: float = 0.03
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_init", "chunk_epochs"):
@@ -85,6 +89,10 @@ class FitConfig:
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm}")
         if self.dequantize is not None and not 0 <= self.dequantize < 0.5:
             raise ValueError(f"dequantize must be None or in [0, 0.5), got {self.dequantize}")
+        if not self.dirichlet_alpha > 0:
+            raise ValueError(f"dirichlet_alpha must be positive, got {self.dirichlet_alpha}")
+        if not 0 <= self.prune_threshold < 1:
+            raise ValueError(f"prune_threshold must be in [0, 1), got {self.prune_threshold}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -110,6 +118,8 @@ class FitResult:
             validation split, else the final training ELBO (non-finite counts as the worst).
         restart: the index of the kept restart.
         temperature: T of the kept parameters (with early stopping, that of the kept epoch).
+        model: the ``Mixture`` of ``params``: ``config.model``, or with the sparse prior the
+            same with K = the components kept.
     """
 
     params: dict
@@ -118,3 +128,4 @@ class FitResult:
     score: float
     restart: int
     temperature: float
+    model: Mixture

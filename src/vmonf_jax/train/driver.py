@@ -3,19 +3,22 @@
 The run is driven chunk by chunk of compiled epochs, with callbacks between chunks.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
+from vmonf_jax.train import prune
 from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
-                "decoupled_weight_decay", "clip_norm", "dequantize")
+                "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha")
 _METRICS = ("loss", "elbo", "loglik", "usage")
 _VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation split
 
@@ -63,19 +66,29 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     spec = resolve_parallel(parallel, mesh)  # None: one device
     if spec is not None:
         spec.check(model.n_components)
+        if model.prior == "sparse" and spec.mode == "components":
+            raise ValueError("prior='sparse' prunes components, which component-parallel "
+                             "training cannot follow; use parallel='data'")
     schedule = Schedule.from_config(config, has_labels)
     recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS}), schedule,
                     config.semi_supervised if has_labels else "unlabelled",
                     x_val is not None, config.patience,
                     _chunk_length(len(schedule), config.chunk_epochs), spec)
-    run = runner(recipe)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys)
     if spec is not None:
         arrays = spec.replicate(arrays)
+    if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
+        def template(k):
+            return runner(_resized(recipe, k or model.n_components)).init(keys)
 
-    snap = (cb.restore(checkpoint_dir, run.init(keys)) if resume
-            else cb.Snapshot(0, run.init(keys), []))
+        snap = cb.restore(checkpoint_dir, template)
+        recipe = _resized(recipe, _n_components(snap.run))
+    else:
+        snap = cb.Snapshot(0, runner(recipe).init(keys), [])
+    run = runner(recipe)
+    protect = int(labels.max()) + 1 if has_labels else 0
+    main_from = schedule.warm + schedule.pretrain
     hooks = [cb.Progress(len(schedule), snap.epoch, config.n_init, config.verbose)]
     if checkpoint_dir:
         hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every))
@@ -85,6 +98,13 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             entries, failed = _entries(jax.device_get(records), snap.epoch)
             if failed is not None:
                 raise _failure(failed, state, snap.history + entries)
+            if model.prior == "sparse" and snap.epoch + recipe.chunk > main_from:
+                idx = prune.keep_indices(jax.device_get(state["params"]["prior_logits"]),
+                                         config.prune_threshold, protect)
+                if idx.shape[1] < _n_components(state):
+                    state = prune.prune_restarts(state, idx, recipe.step.model)
+                    recipe = _resized(recipe, idx.shape[1])
+                    run, arrays = runner(recipe), arrays._replace(y_warm=None)
             # one statement: an interrupt anywhere resumes from a consistent point
             before, snap = snap, cb.Snapshot(min(snap.epoch + recipe.chunk, len(schedule)),
                                               state, snap.history + entries)
@@ -97,7 +117,25 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     finally:
         for hook in hooks:
             hook.close()
-    return _best(model, snap, x, schedule.final_temperature(), recipe.validate)
+    res = _best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
+    if model.prior != "sparse":
+        return res
+    idx = prune.keep_indices(res.params["prior_logits"][None], config.prune_threshold,
+                             protect)[0]
+    kept = prune.prune_tree({"params": res.params, "state": res.state}, idx, res.model)
+    return dataclasses.replace(res, params=kept["params"], state=kept["state"],
+                               model=prune.with_components(res.model, len(idx)))
+
+
+def _resized(recipe, k):
+    """``recipe`` with K = ``k`` components."""
+    step = dataclasses.replace(recipe.step, model=prune.with_components(recipe.step.model, k))
+    return dataclasses.replace(recipe, step=step)
+
+
+def _n_components(run) -> int:
+    """K of a stacked run state."""
+    return int(run["params"]["prior_logits"].shape[-1])
 
 
 def _chunk_length(n_epochs: int, most: int) -> int:
@@ -185,4 +223,4 @@ def _best(model, snap, x, t_final, validate) -> FitResult:
     scores = np.where(np.isnan(scores), -np.inf, scores)
     r = int(np.argmax(scores))
     return FitResult(_pick(kept["params"], r), _pick(kept["state"], r),
-                     _restart_major(snap.history), float(scores[r]), r, float(temps[r]))
+                     _restart_major(snap.history), float(scores[r]), r, float(temps[r]), model)

@@ -4,14 +4,15 @@ The state of every restart (parameters, optimiser and batch-norm state, and the 
 of the divergence check and early stopping) carries a leading restart axis R. One compiled
 call (``Runner.chunk``) advances all restarts by ``chunk`` epochs: a ``lax.scan`` over epochs
 whose body computes the epoch's phase and temperature on device (``Schedule.at``), picks the
-epoch's kind (``lax.switch``), runs it for every restart (``jax.vmap``), applies the EM prior
-and the validation score, and records the epoch's metrics. An epoch past the plan (the last
-chunk may reach past it) changes nothing; a restart that stopped early or whose epoch failed
-(non-finite or exploded loss) keeps its state from before that epoch and runs no more.
+epoch's kind (``lax.switch``), runs it for every restart (``jax.vmap``), applies the EM or
+sparse prior and the validation score, and records the epoch's metrics. An epoch past the
+plan (the last chunk may reach past it) changes nothing; a restart that stopped early or
+whose epoch failed (non-finite or exploded loss) keeps its state from before that epoch and
+runs no more.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import jax
@@ -25,6 +26,7 @@ from vmonf_jax.train.step import (
     make_epoch,
     make_optimizer,
     score_rows,
+    sparse_prior_logits,
 )
 
 # epoch kinds of each data setting, and the kind of each phase (warm, pretrain, main, main-sup)
@@ -85,6 +87,8 @@ def runner(recipe: Recipe) -> Runner:
     epochs = {name: make_epoch(model, tx, recipe.step.batch_size, joint=name == "joint",
                                parallel=recipe.parallel, dequantize=recipe.step.dequantize)
               for name in set(names)}
+    prior_logits = (em_prior_logits if model.prior == "em" else partial(
+        sparse_prior_logits, alpha=recipe.step.dirichlet_alpha))
 
     def init_one(key):
         params, state = init_params(model, key)
@@ -127,8 +131,8 @@ def runner(recipe: Recipe) -> Runner:
         go = ran & (bad < 0)
         params, opt_state, state = _where(go, new, carry)
         main = phase == MAIN
-        if model.prior == "em":  # pi = mean q(k|x) after each main epoch
-            em = jax.lax.cond(main, lambda p: {**p, "prior_logits": em_prior_logits(
+        if model.prior in ("em", "sparse"):  # pi from q(k|x) after each main epoch
+            em = jax.lax.cond(main, lambda p: {**p, "prior_logits": prior_logits(
                 model, p, data.x, t)}, lambda p: p, params)
             params = _where(go, em, params)
         out = {**run, "params": params, "opt_state": opt_state, "state": state,

@@ -168,6 +168,18 @@ def em_prior_logits(model, params, x, temperature):
     return jnp.log(jnp.maximum(q, 1e-12)).astype(params["prior_logits"].dtype)
 
 
+def sparse_prior_logits(model, params, x, temperature, alpha):
+    """log pi under a Dirichlet(``alpha``) prior, as variational Bayesian mixtures set it.
+
+    pi_k = exp(E[log pi_k]) / Z with E[log pi_k] = digamma(alpha + N_k) - digamma(K alpha +
+    N), N_k = sum_x q(k|x): with ``alpha`` << 1 a component with few points gets a weight far
+    below its share (digamma(a) ~ -1/a), so small components die.
+    """
+    counts = model.posterior(params, x, temperature).sum(0)
+    return jax.nn.log_softmax(jax.scipy.special.digamma(alpha + counts)).astype(
+        params["prior_logits"].dtype)
+
+
 @partial(jax.jit, static_argnums=0)
 def init_params(model, key):
     """``(params, state)`` of ``model`` from ``key``, compiled."""

@@ -1,0 +1,81 @@
+"""The sparse prior's pruning, and the dead-component check of every prior.
+
+``prior="sparse"`` treats K as an upper bound: after each main epoch the weights are set from
+the responsibilities under a sparse Dirichlet prior (``step.sparse_prior_logits``), and at
+every chunk boundary of the main phase the components whose weight fell below
+``FitConfig.prune_threshold`` are removed from the stacked parameters, the optimiser state
+and the posterior network's output layer, so the chunks after it compile for the smaller K.
+Restarts share one K: each keeps its ``k`` heaviest components, ``k`` the most any restart
+keeps (see docs/api.md, "Automatic K").
+"""
+
+import dataclasses
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+DictKey = jax.tree_util.DictKey
+
+
+def keep_indices(log_pi, threshold: float, protect: int = 0) -> np.ndarray:
+    """Components each restart keeps, ascending: (R, k) for log weights (R, K).
+
+    ``k`` is the most components any restart has at weight >= ``threshold`` (at least 1);
+    each restart keeps its ``k`` heaviest. Components ``0..protect-1`` (labelled classes)
+    are always kept, so labels keep their indices.
+    """
+    pi = np.exp(np.asarray(log_pi, np.float64))
+    pi[:, :protect] = np.inf
+    k = max(1, protect, int((pi >= threshold).sum(1).max()))
+    return np.sort(np.argsort(-pi, axis=1, kind="stable")[:, :k], axis=1)
+
+
+def prune_tree(tree, idx, model):
+    """Keep components ``idx`` (k,) in ``tree``, any pytree of ``model``'s parameters.
+
+    Params, Adam moments, batch-norm state and ``{"params", "state"}`` records alike: leaves
+    under a ``components``, ``state`` or ``prior_logits`` key lose their leading K axis
+    entries, the posterior network's output layer (kernel and bias) its last axis ones.
+    """
+    out_layer = f"Dense_{len(model.posterior_hidden)}"
+
+    def take(path, a):
+        keys = {k.key for k in path if isinstance(k, DictKey)}
+        if keys & {"components", "state", "prior_logits"}:
+            return jnp.take(a, idx, axis=0)
+        if {"posterior", out_layer} <= keys:
+            return jnp.take(a, idx, axis=-1)
+        return a
+
+    return jax.tree_util.tree_map_with_path(take, tree)
+
+
+def prune_restarts(run, idx, model):
+    """``prune_tree`` of a stacked run state (leading restart axis), ``idx`` (R, k)."""
+    return jax.vmap(lambda t, i: prune_tree(t, i, model))(run, jnp.asarray(idx))
+
+
+def with_components(model, k: int):
+    """``model`` with K = ``k`` (same flow, posterior and prior)."""
+    return dataclasses.replace(model, n_components=int(k))
+
+
+def dead_components(usage) -> list[int]:
+    """Indices of components with usage below 1/(10 K), K = ``len(usage)`` (None: none)."""
+    if usage is None:
+        return []
+    usage = np.asarray(usage, np.float64)
+    return np.flatnonzero(usage < 0.1 / len(usage)).tolist()
+
+
+def warn_dead(usage) -> list[int]:
+    """Warn (``UserWarning``) naming the dead components and their usage; returns them."""
+    dead = dead_components(usage)
+    if dead:
+        shown = ", ".join(f"{k} ({usage[k]:.2g})" for k in dead)
+        warnings.warn(f"dead components: {shown} have usage (mean responsibility on the "
+                      f"training data) below 1/(10K) = {0.1 / len(usage):.3g}; fewer "
+                      "components, or prior='sparse', would fit the same data", stacklevel=3)
+    return dead
