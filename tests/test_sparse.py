@@ -35,12 +35,13 @@ def saved(tmp_path_factory):
     est = VMoNF(**{**TINY, "n_blocks": 1}, prior="sparse")
     config = est._config(2)
     small = prune.with_components(config.model, 2)
-    params = prune.prune_tree(config.model.init(jax.random.key(0)), np.array([0, 2]),
+    params = prune.prune_tree(config.model.init(jax.random.key(0))[0], np.array([0, 2]),
                               config.model)
     est._set_fitted(model_=small, config_=replace(config, model=small),
                     preprocessor_=make_preprocessor("standardize").fit(np.eye(2)),
                     classes_=None, n_features_in_=2, params_=params, state_=None,
-                    history_=[], fit_score_=-1.0, best_restart_=0, usage_=np.array([0.6, 0.4]))
+                    history_=[], fit_score_=-1.0, best_restart_=0, usage_=np.array([0.6, 0.4]),
+                    temperature_=config.final_temperature())
     path = tmp_path_factory.mktemp("sparse") / "m"
     est.save(path)
     return est, path
@@ -49,13 +50,13 @@ def saved(tmp_path_factory):
 def test_prune_tree_keeps_the_chosen_components_everywhere(perturb):
     model = Mixture(dim=2, n_components=4, n_blocks=1, hidden=(4,), posterior_hidden=(5,),
                     prior="sparse")
-    params = perturb(1, model.init(jax.random.key(0)), scale=0.3)
+    params = perturb(1, model.init(jax.random.key(0))[0], scale=0.3)
     opt = optax.adam(1e-3).init(params)
     idx = np.array([0, 2])
     small = prune.with_components(model, 2)
     p2, opt2 = prune.prune_tree((params, opt), idx, model)
     shapes = partial(jax.tree.map, lambda a: a.shape)
-    assert shapes(p2) == shapes(jax.eval_shape(small.init, jax.random.key(1)))
+    assert shapes(p2) == shapes(jax.eval_shape(small.init, jax.random.key(1))[0])
     assert shapes(opt2[0].mu) == shapes(p2)
     x = jax.random.normal(jax.random.key(2), (7, 2))
 
