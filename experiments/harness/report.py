@@ -94,10 +94,13 @@ def _flat(d, prefix=""):
 
 def aggregate(runs: list[dict]) -> dict:
     """min / median / max (and the values) over seeds of every numeric test and baseline
-    metric, of the smallest component usage, the fit time and the training speed."""
+    metric (also of comparison fits: ``<name>.test.*``), of the smallest component usage,
+    the fit time and the training speed."""
     rows = []
     for m in runs:
-        row = _flat({"test": m["test"], "baselines": m["baselines"]})
+        row = _flat({"test": m["test"], "baselines": m["baselines"],
+                     **{k: {"test": v["test"]} for k, v in m.items()
+                        if isinstance(v, dict) and "test" in v}})
         row["test.usage_min"] = min(m["test"]["usage"])
         row["wall_s"], row["train_steps_per_s"] = m["wall_s"], m["train_steps_per_s"]
         rows.append(row)

@@ -14,6 +14,7 @@ import optax
 
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
+from vmonf_jax.train.consistency import neighbour_rows, penalty
 
 EXPLODE = 1e3  # a step loss above best + EXPLODE * (1 + |best|) nats counts as divergence
 
@@ -67,22 +68,29 @@ def batch_indices(key, n, batch_size):
     return jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, -1)
 
 
-def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None):
-    """A jitted epoch: ``(carry, data, key, T) -> (carry, per-step losses, mean metrics)``.
+def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None,
+               consistency: float = 0.0):
+    """A jitted epoch: ``(carry, data, key, T, nbrs=None) -> (carry, losses, mean metrics)``.
 
     ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
     supervised). With ``joint``, ``data`` = (X, y, X_lab, y_lab) and every step also sees a
     batch of labelled rows drawn with replacement. ``carry`` = (params, opt_state,
     batch-norm state or None). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
     component-parallel over its mesh; sharding annotations only) or None (one device).
+    ``nbrs``: the (n, k) neighbour graph of X (``consistency.knn_graph``); with it, each
+    step's loss adds ``consistency`` times the ``consistency.penalty`` of the rows of X in
+    the batch (per-step losses include it).
     """
 
-    def loss_fn(params, state, batch, temperature):
+    def loss_fn(params, state, batch, temperature, x_nbrs):
         losses, aux = point_losses(model, params, state, *batch, temperature)
-        return losses.mean(), aux
+        if x_nbrs is None:
+            return losses.mean(), aux
+        x = batch[0][: x_nbrs.shape[0]]
+        return losses.mean() + consistency * penalty(model, params, x, x_nbrs, temperature), aux
 
     @jax.jit
-    def epoch(carry, data, key, temperature):
+    def epoch(carry, data, key, temperature, nbrs=None):
         n = data[0].shape[0]
         bs = min(batch_size, n)
         k_perm, k_lab = jax.random.split(key)
@@ -93,13 +101,14 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
         def step(carry, ib):
             i, il = ib
             batch = (data[0][i], data[1][i])
+            x_nbrs = None if nbrs is None else neighbour_rows(data[0], nbrs, i)
             if joint:
                 batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
             if parallel is not None:  # parallel: split/replicate the batch, pin the carry
                 batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
             params, opt_state, state = carry
             (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, state, batch, temperature)
+                params, state, batch, temperature, x_nbrs)
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, state), (loss, metrics)
 
