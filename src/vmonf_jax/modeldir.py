@@ -182,8 +182,9 @@ def load(path, cls) -> Loaded:
     found, m = read_manifest(path, known)
     where = os.path.join(path, MANIFEST)
     try:
+        stored = {"consistency": 0.0, **m["estimator"]}  # older models: the paper's loss
         est = cls(**{k: tuple(v) if isinstance(v, list) else v  # JSON lost the tuples
-                     for k, v in m["estimator"].items()})
+                     for k, v in stored.items()})
         config = est._config(m["dim"])
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
         raise damaged(where, f"estimator: {ckpt.first_line(err)}") from None

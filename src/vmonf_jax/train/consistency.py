@@ -77,8 +77,11 @@ def spectral_features(nbrs, n_dims: int, seed: int = 0) -> np.ndarray:
     n, k = nbrs.shape
     adj = coo_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nbrs.ravel())), (n, n))
     adj = ((adj + adj.T) > 0).astype(np.float64)
-    with warnings.catch_warnings():  # separate pieces are what it should find
+    if n <= n_dims:  # too few rows for a sparse eigensolver
+        adj = adj.toarray()
+    with warnings.catch_warnings():  # separate pieces are what it should find; few rows
         warnings.filterwarnings("ignore", "Graph is not fully connected")
+        warnings.filterwarnings("ignore", "k >= N")
         return spectral_embedding(adj, n_components=n_dims, random_state=seed,
                                   drop_first=False)
 
