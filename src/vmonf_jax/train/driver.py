@@ -72,7 +72,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     run = runner(recipe)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
-                     config.consistency > 0)
+                     config.consistency > 0 and x.shape[0] > 1)  # one row: no neighbours
     if spec is not None:
         arrays = spec.replicate(arrays)
 
