@@ -118,7 +118,11 @@ def test_paper_quick_circles_two_seeds_and_report(tmp_path):
                       "--no-single-flow")
     assert "circles test.acc over 2 seeds" in proc.stdout
     for seed in (0, 1):
-        check_run(tmp_path / "circles" / f"seed{seed}", "circles", 2, TOY_FILES)
+        m = check_run(tmp_path / "circles" / f"seed{seed}", "circles", 2,
+                      TOY_FILES + ("comparison.png",))
+        assert m["paper_objective"]["changes"] == {"consistency": 0.0}
+        assert TEST_KEYS <= set(m["paper_objective"]["test"])
+    assert "circles paper_objective.test.acc over 2 seeds" in proc.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     entry = summary["targets"]["circles"]
     assert entry["n_seeds"] == 2 and entry["seeds"] == [0, 1]

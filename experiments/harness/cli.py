@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.jsonio import write_json
 from harness.report import aggregate
-from harness.run import run_experiment, summary_line
+from harness.run import add_comparison, run_experiment, summary_line
 from vmonf_jax import VMoNF
 from vmonf_jax.data import train_test
 
@@ -92,9 +92,10 @@ def estimator(args, paper: dict, quick: dict, seed: int) -> VMoNF:
     return VMoNF(**settings, seed=seed, verbose=args.verbose)
 
 
-def run_seeds(args, target: str, run_one) -> list[dict]:
+def run_seeds(args, target: str, run_one, compare=()) -> list[dict]:
     """``run_one(seed, outdir) -> metrics`` for every seed; prints a line per run and, with
-    several seeds, min / median / max and ``OUT/<target>/seeds.json``."""
+    several seeds, min / median / max and ``OUT/<target>/seeds.json`` (also of the
+    ``compare`` fits' test metrics, ``harness.run.add_comparison``)."""
     seeds = [args.seed + i for i in range(args.seeds)]
     base = Path(args.out) / target
     runs = []
@@ -105,8 +106,9 @@ def run_seeds(args, target: str, run_one) -> list[dict]:
     if len(seeds) > 1:
         agg = aggregate(runs)
         write_json(base / "seeds.json", agg)
+        keys = [f"{c}.test.{k}" for c in compare for k in ("loglik", "acc")]
         for key in ("test.loglik", "test.acc", "test.ari", "test.n_components",
-                    "baselines.gmm_matched_params.loglik"):
+                    "baselines.gmm_matched_params.loglik", *keys):
             s = agg["metrics"].get(key)
             if s:
                 print(f"{target} {key} over {len(seeds)} seeds: min {s['min']:.3f} "
@@ -116,7 +118,7 @@ def run_seeds(args, target: str, run_one) -> list[dict]:
 
 
 def toy_main(target: str, doc: str, generate, data: dict, quick_data: dict, paper: dict,
-             quick: dict, gmm_sweep=(), argv=None) -> list[dict]:
+             quick: dict, gmm_sweep=(), compare=None, argv=None) -> list[dict]:
     """The ``main`` of an unsupervised toy target: parse flags, then every seed's run.
 
     Args:
@@ -126,6 +128,8 @@ def toy_main(target: str, doc: str, generate, data: dict, quick_data: dict, pape
         data, quick_data: its arguments, and the changes ``--quick`` makes to them.
         paper, quick: the estimator's settings, and the changes ``--quick`` makes.
         gmm_sweep: Gaussian-mixture sizes also scored (``baselines.run_baselines``).
+        compare: ``{name: changes}``: per seed, also a fit with these estimator changes
+            (``harness.run.add_comparison``: metrics under ``name``, comparison.png).
         argv: the flags (None: ``sys.argv``).
     """
     args = parse(parser(target, doc), argv)
@@ -134,10 +138,13 @@ def toy_main(target: str, doc: str, generate, data: dict, quick_data: dict, pape
     def run(seed, outdir):
         train, test = train_test(generate, seed=seed, **data)
         model = estimator(args, paper, quick, seed)
-        return run_experiment(target, model, train, test, outdir, data=data,
-                              single_flow=not args.no_single_flow, gmm_sweep=gmm_sweep)
+        metrics = run_experiment(target, model, train, test, outdir, data=data,
+                                 single_flow=not args.no_single_flow, gmm_sweep=gmm_sweep)
+        for name, changes in (compare or {}).items():
+            add_comparison(metrics, model, name, changes, train, test, outdir)
+        return metrics
 
-    return run_seeds(args, target, run)
+    return run_seeds(args, target, run, compare or {})
 
 
 def subsample(X, y, n, seed):

@@ -96,11 +96,13 @@ def _flat(d, prefix=""):
 
 def aggregate(runs: list[dict]) -> dict:
     """min / median / max (and the values) over seeds of every numeric test and baseline
-    metric, of the smallest component usage, of each class's matched accuracy (image
-    targets), the fit time and the training speed."""
+    metric (also of comparison fits: ``<name>.test.*``), of the smallest component usage, of
+    each class's matched accuracy (image targets), the fit time and the training speed."""
     rows = []
     for m in runs:
-        row = _flat({"test": m["test"], "baselines": m["baselines"]})
+        row = _flat({"test": m["test"], "baselines": m["baselines"],
+                     **{k: {"test": v["test"]} for k, v in m.items()
+                        if isinstance(v, dict) and "test" in v}})
         row["test.usage_min"] = min(m["test"]["usage"])
         table = m["test"].get("contingency")
         if table:

@@ -13,6 +13,7 @@ import time
 from importlib import metadata
 
 import numpy as np
+from sklearn.base import clone
 
 from harness.baselines import heldout_metrics, predicted_labels, run_baselines
 from harness.jsonio import jsonable, write_json
@@ -167,3 +168,31 @@ def run_experiment(name: str, model, train, test, outdir, *, labels=None, data=N
                             n_steps=steps, data=data)
     write_json(os.path.join(outdir, "metrics.json"), metrics)
     return metrics
+
+
+def add_comparison(metrics: dict, model, name: str, changes: dict, train, test,
+                   outdir) -> dict:
+    """Fit a clone of the fitted ``model`` with ``changes`` on the same data, beside it.
+
+    Its held-out metrics go to ``metrics[name]`` (``{"changes", "wall_s", "test"}``; the
+    ``test`` block as ``heldout_metrics``), ``outdir/metrics.json`` is rewritten, and
+    ``outdir/comparison.png`` shows both fits' regions side by side. Returns ``metrics``.
+    """
+    (X_train, _), (X_test, y_test) = train, test
+    other = clone(model).set_params(**changes)
+    t0 = time.perf_counter()
+    other.fit(X_train)
+    metrics[name] = jsonable({"changes": changes, "wall_s": time.perf_counter() - t0,
+                              "test": heldout_metrics(other, X_test, y_test)})
+    fig, axes = plotting.pyplot().subplots(1, 2, figsize=(11, 5.5))
+    for ax, m, what in ((axes[0], model, "library defaults"), (axes[1], other, name)):
+        acc = (metrics["test"] if m is model else metrics[name]["test"])["acc"]
+        title = f"{what} ({', '.join(f'{k}={v}' for k, v in _shown(m, changes))}): acc {acc:.3f}"
+        plotting.regions_figure(m, data=X_train, n_samples=2000, seed=0, ax=ax, title=title)
+    plotting.save_figure(fig, os.path.join(os.fspath(outdir), "comparison.png"))
+    write_json(os.path.join(os.fspath(outdir), "metrics.json"), metrics)
+    return metrics
+
+
+def _shown(model, changes):
+    return [(k, model.get_params()[k]) for k in changes]

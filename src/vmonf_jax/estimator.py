@@ -62,8 +62,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                  batch_norm=False, prelu=False, posterior_hidden=(16,), prior="uniform",
                  temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
                  epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
-                 decoupled_weight_decay=False, clip_norm=100.0, n_init=3, init="kmeans",
-                 warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
+                 decoupled_weight_decay=False, clip_norm=100.0, consistency=1.0, n_init=3,
+                 init="kmeans", warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
                  val_fraction=0.0, patience=None, preprocess="standardize", seed=0,
                  verbose=True, parallel=None, devices=None):
         self.n_components = n_components
@@ -83,6 +83,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.decoupled_weight_decay = decoupled_weight_decay
         self.clip_norm = clip_norm
+        self.consistency = consistency  # weight of train.consistency's regulariser
         self.n_init = n_init
         self.init = init
         self.warm_epochs = warm_epochs

@@ -55,6 +55,11 @@ def _finite(v):
         return f"must be a finite number, got {_show(v)}"
 
 
+def _nonneg(v):
+    if v < 0:
+        return f"must be >= 0, got {_show(v)}"
+
+
 def _bool(v):
     if not isinstance(v, bool):
         return f"must be true or false, got {_show(v)}"
@@ -92,6 +97,7 @@ _ARCHITECTURE = {
     "hidden": _sizes,
     "posterior_hidden": _sizes,
     "seed": _int(0, LIMITS["seed"] - 1),
+    "consistency": lambda v: _finite(v) or _nonneg(v),
 }
 _ESTIMATOR = {
     **_ARCHITECTURE,

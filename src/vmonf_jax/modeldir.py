@@ -184,8 +184,9 @@ def load(path) -> Loaded:
     """
     found, m = read_manifest(path, estimator_defaults())
     where = os.path.join(path, MANIFEST)
-    settings = {**estimator_defaults(), **{k: tuple(v) if isinstance(v, list) else v
-                                           for k, v in m["estimator"].items()}}  # JSON: lists
+    settings = {**estimator_defaults(), "consistency": 0.0,  # older models: the paper's loss
+                **{k: tuple(v) if isinstance(v, list) else v
+                   for k, v in m["estimator"].items()}}  # JSON: lists
     try:
         config = fit_config(settings, m["dim"], m["training"].get("n_components"))
     except Exception as err:  # untrusted values reach the constructors: any failure is damage

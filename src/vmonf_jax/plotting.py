@@ -71,7 +71,8 @@ def _box(points, margin=0.1):
     return lo - pad, hi + pad
 
 
-def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200):
+def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200, ax=None,
+                   title=None):
     """Regions argmax_k p(k|x) on a grid with ``n_samples`` samples coloured by component.
 
     Args:
@@ -80,6 +81,8 @@ def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200):
         n_samples: samples drawn over the regions.
         seed: seed of the samples (None: the model's seed).
         grid: grid points per axis.
+        ax: a Matplotlib axis to draw into (None: a new figure).
+        title: the axis title (None: K and what is shown).
     """
     plt = pyplot()
     from matplotlib.colors import ListedColormap
@@ -94,7 +97,8 @@ def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200):
     lo, hi = _box(np.concatenate(box))
     gx, gy, cells = _cells(lo, hi, grid)
     region = np.asarray(model.predict(cells)).reshape(gx.shape)
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    if ax is None:
+        ax = plt.subplots(figsize=(5.5, 5.5))[1]
     ax.pcolormesh(gx, gy, region, cmap=ListedColormap(colors), vmin=-0.5, vmax=k - 0.5,
                   alpha=0.25, shading="auto")
     if data is not None:
@@ -106,9 +110,10 @@ def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200):
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
-    ax.set_title(f"K={k}: regions argmax p(k|x), {n_samples} samples by component", fontsize=9)
+    ax.set_title(title or f"K={k}: regions argmax p(k|x), {n_samples} samples by component",
+                 fontsize=9)
     ax.legend(loc="upper right", fontsize=6, markerscale=2, framealpha=0.8)
-    return fig
+    return ax.figure
 
 
 def _series(history, name):

@@ -57,6 +57,7 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
         model=model, epochs=int(p["epochs"]), batch_size=int(p["batch_size"]),
         learning_rate=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]),
         decoupled_weight_decay=bool(p["decoupled_weight_decay"]), clip_norm=p["clip_norm"],
+        consistency=float(p["consistency"]),
         temperature_start=float(p["temperature_start"]),
         temperature_decay=float(p["temperature_decay"]),
         temperature_min=float(p["temperature_min"]),

@@ -146,6 +146,9 @@ FIT_OPTIONS = (
            "decay instead of the paper's L2 term", switch=True),
     Option("clip_norm", ("--clip-norm",), "clip gradients to this global norm (none = no "
            "clipping)", or_none(positive), metavar="C"),
+    Option("consistency", ("--consistency",), "weight of the regulariser that makes q(k|x) "
+           "agree between nearest neighbours (0 = the paper's objective)", nonneg,
+           metavar="W"),
     Option("n_init", ("--n-init",), "restarts; the one with the best ELBO (or validation "
            "likelihood) is kept", positive_int, metavar="R"),
     Option("init", ("--init",), "start of each restart: random, or a k-means warm start "

@@ -1,5 +1,6 @@
 """The training recipe (``FitConfig``), the result of a fit (``FitResult``) and its errors."""
 
+import math
 from dataclasses import dataclass
 
 import optax
@@ -34,6 +35,7 @@ class LossExplodedError(NonFiniteLossError):
 class FitConfig:
     """Everything ``fit`` needs besides data: the model and the training recipe.
 
+    ``consistency`` weighs the regulariser of ``train.consistency`` (0: the paper's ELBO).
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
     check happen between calls; per-epoch metrics are kept either way). ``dequantize``: the
     data are logit pixels at their bins' midpoints (``LogitPixels`` with this lambda) and
@@ -49,6 +51,7 @@ class FitConfig:
     weight_decay: float = 0.0
     decoupled_weight_decay: bool = False
     clip_norm: float | None = 100.0
+    consistency: float = 0.0
     temperature_start: float = 1.0
     temperature_decay: float = 0.98
     temperature_min: float = 0.05
@@ -74,6 +77,8 @@ class FitConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not (math.isfinite(self.consistency) and self.consistency >= 0):
+            raise ValueError(f"consistency must be a finite number >= 0, got {self.consistency}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not (self.temperature_start > 0 and self.temperature_min > 0

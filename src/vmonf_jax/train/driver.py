@@ -13,12 +13,14 @@ from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
 from vmonf_jax.train import prune
 from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
+from vmonf_jax.train.consistency import knn_graph, spectral_features
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
-                "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha")
+                "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha",
+                "consistency")
 _METRICS = ("loss", "elbo", "loglik", "usage")
 _VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation split
 
@@ -75,7 +77,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     x_val is not None, config.patience,
                     _chunk_length(len(schedule), config.chunk_epochs), spec)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
-    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys)
+    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
+                     config.consistency > 0 and x.shape[0] > 1)  # one row: no neighbours
     if spec is not None:
         arrays = spec.replicate(arrays)
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
@@ -155,15 +158,21 @@ def _split(x, labels, fraction, key):
     return x[tr], None if labels is None else labels[tr], x[val]
 
 
-def _arrays(x, labels, x_val, schedule, model, keys) -> Data:
-    """Device arrays of the run; a k-means warm start labels the rows once per restart."""
-    y_warm = None
+def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
+    """Device arrays of the run; a k-means warm start labels the rows once per restart.
+
+    ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
+    warm start then clusters the graph's spectral embedding (spectral clustering).
+    """
+    y_warm, nbrs = None, knn_graph(x) if graph else None
     if schedule.warm:
         seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
-        y_warm = jnp.stack([kmeans_labels(x, model.n_components, s) for s in seeds])
+        feats = x if nbrs is None else spectral_features(nbrs, model.n_components, seeds[0])
+        y_warm = jnp.stack([kmeans_labels(feats, model.n_components, s) for s in seeds])
     lab = (None, None) if labels is None else (jnp.asarray(x[labels >= 0]),
                                                jnp.asarray(labels[labels >= 0]))
-    return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val))
+    return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val),
+                None if nbrs is None else jnp.asarray(nbrs))
 
 
 def _entries(rec, start):

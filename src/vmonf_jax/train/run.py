@@ -40,7 +40,8 @@ class Data(NamedTuple):
 
     ``x``: the training rows; ``y_warm``: (R, n) k-means labels of each restart's warm start
     (or None); ``x_lab``/``y_lab``: the labelled rows (or None); ``x_val``: validation rows
-    (or None).
+    (or None); ``nbrs``: the (n, k) neighbour graph of ``x`` when the consistency
+    regulariser is on (else None).
     """
 
     x: Any
@@ -48,6 +49,7 @@ class Data(NamedTuple):
     x_lab: Any = None
     y_lab: Any = None
     x_val: Any = None
+    nbrs: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def runner(recipe: Recipe) -> Runner:
     tx = make_optimizer(recipe.step)
     names, table = KINDS[recipe.kinds]
     epochs = {name: make_epoch(model, tx, recipe.step.batch_size, joint=name == "joint",
-                               parallel=recipe.parallel, dequantize=recipe.step.dequantize)
+                               parallel=recipe.parallel, dequantize=recipe.step.dequantize,
+                               consistency=recipe.step.consistency)
               for name in set(names)}
     prior_logits = (em_prior_logits if model.prior == "em" else partial(
         sparse_prior_logits, alpha=recipe.step.dirichlet_alpha))
@@ -105,10 +108,10 @@ def runner(recipe: Recipe) -> Runner:
         x, unl = data.x, jnp.full(data.x.shape[:1], -1, jnp.int32)
         if name == "rows":
             y = unl if y_warm is None else jnp.where(phase == WARM, y_warm, -1)
-            return epochs[name], (x, y)
+            return epochs[name], (x, y), data.nbrs
         if name == "labelled":
-            return epochs[name], (data.x_lab, data.y_lab)
-        return epochs[name], (x, unl, data.x_lab, data.y_lab)
+            return epochs[name], (data.x_lab, data.y_lab), None
+        return epochs[name], (x, unl, data.x_lab, data.y_lab), data.nbrs
 
     def advance(run, key, y_warm, i, planned, phase, t, data):
         """Epoch ``i`` of one restart (vmapped over restarts); no-op unless ``planned``."""
@@ -117,8 +120,8 @@ def runner(recipe: Recipe) -> Runner:
 
         def branch(name):
             def go(c):
-                fn, arrays = epoch_of_kind(name, data, y_warm, phase)
-                c, losses, metrics = fn(c, arrays, k, t)
+                fn, arrays, nbrs = epoch_of_kind(name, data, y_warm, phase)
+                c, losses, metrics = fn(c, arrays, k, t, nbrs)
                 bad, bad_loss = first_bad_step(losses, best)
                 return c, (losses.mean(), losses.min(), bad, bad_loss, metrics)
             return go

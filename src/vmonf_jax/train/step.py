@@ -15,6 +15,7 @@ import optax
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
 from vmonf_jax.preprocess import PIXEL_LEVELS
+from vmonf_jax.train.consistency import neighbour_rows, penalty
 
 EXPLODE = 1e3  # a step loss above best + EXPLODE * (1 + |best|) nats counts as divergence
 PCA_DIMS = 50  # the k-means warm start of wider data runs on this many principal components
@@ -80,8 +81,8 @@ def batch_indices(key, n, batch_size):
 
 
 def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None,
-               dequantize: float | None = None):
-    """A jitted epoch: ``(carry, data, key, T) -> (carry, per-step losses, mean metrics)``.
+               dequantize: float | None = None, consistency: float = 0.0):
+    """A jitted epoch: ``(carry, data, key, T, nbrs=None) -> (carry, losses, mean metrics)``.
 
     ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
     supervised). With ``joint``, ``data`` = (X, y, X_lab, y_lab) and every step also sees a
@@ -90,14 +91,20 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
     component-parallel over its mesh; sharding annotations only) or None (one device).
     ``dequantize``: the rows are logit pixels at their bins' midpoints (lambda
     ``dequantize``) and every step draws fresh dequantisation noise (``redequantize``).
+    ``nbrs``: the (n, k) neighbour graph of X (``consistency.knn_graph``); with it, each
+    step's loss adds ``consistency`` times the ``consistency.penalty`` of the rows of X in
+    the batch (per-step losses include it).
     """
 
-    def loss_fn(params, state, batch, temperature):
+    def loss_fn(params, state, batch, temperature, x_nbrs):
         losses, aux = point_losses(model, params, state, *batch, temperature)
-        return losses.mean(), aux
+        if x_nbrs is None:
+            return losses.mean(), aux
+        x = batch[0][: x_nbrs.shape[0]]
+        return losses.mean() + consistency * penalty(model, params, x, x_nbrs, temperature), aux
 
     @jax.jit
-    def epoch(carry, data, key, temperature):
+    def epoch(carry, data, key, temperature, nbrs=None):
         n = data[0].shape[0]
         bs = min(batch_size, n)
         k_perm, k_lab = jax.random.split(key)
@@ -109,6 +116,7 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
         def step(carry, ib):
             i, il, k_noise = ib
             batch = (data[0][i], data[1][i])
+            x_nbrs = None if nbrs is None else neighbour_rows(data[0], nbrs, i)
             if joint:
                 batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
             if dequantize is not None:
@@ -117,7 +125,7 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
                 batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
             params, opt_state, state = carry
             (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, state, batch, temperature)
+                params, state, batch, temperature, x_nbrs)
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, state), (loss, metrics)
 
