@@ -14,7 +14,7 @@ from vmonf_jax import VMoNF
 from vmonf_jax.data import toy
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, *(pytest.param(s, marks=pytest.mark.slow) for s in (1, 2))])
 def test_pinwheel_clusters_held_out_data(seed, record_property):
     x, _ = toy.pinwheel(seed=seed)
     x_test, y_test = toy.pinwheel(seed=100 + seed)
@@ -25,6 +25,8 @@ def test_pinwheel_clusters_held_out_data(seed, record_property):
     assert ari >= 0.8, ari
 
 
+@pytest.mark.slow  # about 90 s: the semi-supervised path is also run by test_train (phases)
+# and test_experiments (circles-semi --quick)
 def test_two_circles_semi_supervised_accuracy(record_property):
     x, y = toy.two_circles(seed=0)
     x_test, y_test = toy.two_circles(seed=100)

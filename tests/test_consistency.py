@@ -62,7 +62,7 @@ def test_loss_is_the_paper_plus_weight_times_penalty(tiny):
     """
     model, params, x, nbrs = tiny
     tx = optax.adam(1e-3)
-    carry, y = (params, tx.init(params), None), jnp.full(16, -1)
+    carry, y = (params, tx.init(params), model.init_state()), jnp.full(16, -1)
     got = step.make_epoch(model, tx, 16, consistency=2.0)(carry, (x, y), jax.random.key(3), 0.5,
                                                           nbrs)[1]
     paper = jax.jit(lambda p: step.point_losses(model, p, None, x, y, 0.5)[0].mean())(params)
