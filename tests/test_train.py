@@ -175,6 +175,21 @@ def test_chunk_size_and_stacked_restarts_do_not_change_a_restart(data):
     np.testing.assert_allclose(three.score, kept, rtol=1e-6)
 
 
+def test_semi_supervised_warm_start_follows_the_labels():
+    """Clusters take the class their labelled rows hold most of; labelled rows keep theirs."""
+    clusters = np.array([2, 2, 2, 0, 0, 0, 1, 1, 1])
+    labels = np.array([1, -1, -1, 0, -1, 2, -1, -1, 2])  # cluster 2 holds class 1, ...
+    got = driver._matched_to_labels(clusters, labels, 3)
+    np.testing.assert_array_equal(got, [1, 1, 1, 0, 0, 2, 2, 2, 2])
+
+
+@pytest.mark.parametrize("consistency,warm", [(0.0, 0), (1.0, 4)])
+def test_labelled_fits_warm_start_only_with_the_graph(consistency, warm):
+    config = _config(init="kmeans", warm_epochs=4, consistency=consistency)
+    assert train.Schedule.from_config(config, has_labels=True).warm == warm
+    assert train.Schedule.from_config(config, has_labels=False).warm == 4
+
+
 @pytest.mark.parametrize("mode", ["paper", "joint"])
 def test_semi_supervised_phases(data, mode):
     labels = np.full(data.shape[0], -1)

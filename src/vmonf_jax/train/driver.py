@@ -73,7 +73,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                              "training cannot follow; use parallel='data'")
     schedule = Schedule.from_config(config, has_labels)
     recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS}), schedule,
-                    config.semi_supervised if has_labels else "unlabelled",
+                    _kinds(config.semi_supervised if has_labels else "unlabelled",
+                           schedule.warm),
                     x_val is not None, config.patience,
                     _chunk_length(len(schedule), config.chunk_epochs), spec)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
@@ -168,11 +169,36 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
     if schedule.warm:
         seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
         feats = x if nbrs is None else spectral_features(nbrs, model.n_components, seeds[0])
-        y_warm = jnp.stack([kmeans_labels(feats, model.n_components, s) for s in seeds])
+        y_warm = [kmeans_labels(feats, model.n_components, s) for s in seeds]
+        if labels is not None:
+            y_warm = [_matched_to_labels(y, labels, model.n_components) for y in y_warm]
+        y_warm = jnp.stack(y_warm)
     lab = (None, None) if labels is None else (jnp.asarray(x[labels >= 0]),
                                                jnp.asarray(labels[labels >= 0]))
     return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val),
                 None if nbrs is None else jnp.asarray(nbrs))
+
+
+def _kinds(setting: str, warm: int) -> str:
+    """The key of ``run.KINDS``: joint semi-supervised fits with a warm start need its kind."""
+    return "joint-warm" if setting == "joint" and warm else setting
+
+
+def _matched_to_labels(clusters, labels, k: int) -> np.ndarray:
+    """Warm-start labels of a semi-supervised fit.
+
+    Clusters are renamed to the labelled classes they hold most of (one-to-one); labelled
+    rows keep their own labels.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    known = labels >= 0
+    counts = np.zeros((k, k))
+    np.add.at(counts, (clusters[known], labels[known]), 1)
+    rows, cols = linear_sum_assignment(-counts)
+    rename = np.empty(k, np.int32)
+    rename[rows] = cols
+    return np.where(known, labels, rename[clusters]).astype(np.int32)
 
 
 def _entries(rec, start):

@@ -32,7 +32,8 @@ from vmonf_jax.train.step import (
 # epoch kinds of each data setting, and the kind of each phase (warm, pretrain, main, main-sup)
 KINDS = {"unlabelled": (("rows",), (0, 0, 0, 0)),
          "paper": (("rows", "labelled"), (0, 1, 0, 1)),
-         "joint": (("labelled", "joint"), (0, 0, 1, 1))}
+         "joint": (("labelled", "joint"), (0, 0, 1, 1)),
+         "joint-warm": (("rows", "labelled", "joint"), (0, 1, 2, 2))}
 
 
 class Data(NamedTuple):

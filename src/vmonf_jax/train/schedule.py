@@ -45,7 +45,10 @@ class Schedule:
     @classmethod
     def from_config(cls, config, has_labels: bool) -> "Schedule":
         """The plan of ``config`` (a ``FitConfig``) for data with or without labels."""
-        warm = config.warm_epochs if config.init == "kmeans" and not has_labels else 0
+        # with labels, only the consistency graph's warm start (spectral clusters matched to
+        # the labelled classes, docs/api.md) is run
+        warm_start = config.init == "kmeans" and (not has_labels or config.consistency > 0)
+        warm = config.warm_epochs if warm_start else 0
         return cls(warm=int(warm), pretrain=int(config.pretrain_epochs) if has_labels else 0,
                    epochs=int(config.epochs),
                    alternate=has_labels and config.semi_supervised == "paper",
