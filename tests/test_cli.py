@@ -521,7 +521,8 @@ def _interrupt(work, out, sig, after_epoch, resume=False):
         except (OSError, ValueError, KeyError):
             return -1
 
-    argv = ["fit", "toy.csv", *FIT, "--out", out, "--quiet", *(["--resume"] if resume else [])]
+    argv = ["fit", "toy.csv", *FIT, "--out", out, "--quiet", "--checkpoint-seconds", "0",
+            *(["--resume"] if resume else [])]
     p = subprocess.Popen(_cmd(argv), cwd=d, env=work["env"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     try:

@@ -358,7 +358,7 @@ def test_resume_after_crash_uses_last_periodic_checkpoint(data, tmp_path, monkey
         _interrupting_chunks(m, 3, RuntimeError)  # not an interrupt: nothing saved then
         with pytest.raises(RuntimeError):
             train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path,
-                      checkpoint_every=1)
+                      checkpoint_every=1, checkpoint_seconds=0)
     res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
     _check_resumed(res, uninterrupted)
 
@@ -382,6 +382,22 @@ def test_resume_after_interrupt_between_chunks_is_bit_identical(data, tmp_path, 
                       checkpoint_every=100)
     res = train.fit(jax.random.key(3), data, config, checkpoint_dir=tmp_path, resume=True)
     _check_resumed(res, uninterrupted)
+
+
+def test_periodic_checkpoints_wait_for_their_seconds(monkeypatch):
+    """A multiple of ``every`` epochs saves only ``seconds`` after the last save (or start)."""
+    from vmonf_jax import checkpoint
+
+    saved, clock = [], [100.0]
+    monkeypatch.setattr(checkpoint, "save", lambda d, tree, meta: saved.append(meta["epoch"]))
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    hook = callbacks.Checkpoint("unused", every=2, seconds=30)
+    run = {"params": {"prior_logits": np.zeros((1, 2))}}
+    snaps = [callbacks.Snapshot(e, run, []) for e in range(0, 9, 2)]
+    for before, after, t in zip(snaps, snaps[1:], (110.0, 131.0, 140.0, 161.0)):
+        clock[0] = t
+        hook.after_chunk(before, after)
+    assert saved == [4, 8]  # 110: 10 s after the start; 140: 9 s after the save at 131
 
 
 def test_resume_without_checkpoint_is_an_error(data, tmp_path):

@@ -145,7 +145,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         return X, est
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y=None, *, checkpoint_dir=None, resume=False):
+    def fit(self, X, y=None, *, checkpoint_dir=None, resume=False, checkpoint_seconds=30.0):
         """Fit to ``X`` (n, d); ``y`` optional labels, -1 = unlabelled. Returns self.
 
         Args:
@@ -153,16 +153,20 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             y: semi-supervision when some entries are -1 (unlabelled rows; the others are
                 labels, mapped to components through ``classes_``); ignored otherwise, as
                 scikit-learn's clusterers ignore ``y``.
-            checkpoint_dir: a folder for training checkpoints (every 25 epochs and on
-                interrupt) and ``fit.json``, the record of these settings and a fingerprint
-                of the data.
+            checkpoint_dir: a folder for training checkpoints (every 25 epochs, at least
+                ``checkpoint_seconds`` apart, and on interrupt) and ``fit.json``, the record
+                of these settings and a fingerprint of the data.
             resume: continue the fit in ``checkpoint_dir`` (from its last checkpoint, if
                 any): a ValueError if the settings or data differ from the recorded ones.
+            checkpoint_seconds: the least time between periodic checkpoints (>= 0).
 
         Atomic: if fitting fails (bad input, a device error, ``NonFiniteLossError``, an
         interrupt), the estimator keeps every fitted attribute it had before (or stays
         unfitted); ``NonFiniteLossError`` carries the last good parameters instead.
         """
+        if not (isinstance(checkpoint_seconds, (int, float)) and checkpoint_seconds >= 0):
+            raise ValueError(f"checkpoint_seconds must be a number >= 0, got "
+                             f"{checkpoint_seconds!r}")
         X, probe = self._validated(X, reset=True)  # standardised in float64, then cast
         check_rows(X.shape[0], _n_components(self.n_components), "X")
         if X.shape[1] == 1 and self.flow != "maf":
@@ -179,7 +183,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         Z, _ = pre.transform(X)  # pixels: at the midpoints, dequantised afresh in every step
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   checkpoint_dir=checkpoint_dir, resume=resume,
-                  parallel=self.parallel, mesh=self.devices)
+                  checkpoint_seconds=checkpoint_seconds, parallel=self.parallel,
+                  mesh=self.devices)
         fitted = FittedModel(res.model, pre, res.params, res.state, res.temperature)
         proba = fitted.predict_proba(X)
         usage = np.asarray(proba.mean(0), np.float64)

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "0-based column index)")
     f.add_argument("--labels-key", metavar="NAME",
                    help="array to read from a .npz label file holding several")
+    f.add_argument("--checkpoint-seconds", type=opt.nonneg, default=30.0, metavar="S",
+                   help="least time between periodic training checkpoints (default 30; an "
+                        "interrupt always saves one)")
     mode = f.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue the interrupted fit of MODEL_DIR (same DATA; settings "

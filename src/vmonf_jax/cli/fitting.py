@@ -115,7 +115,8 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
     try:
         with _interrupts_raise():
             # the estimator records settings + data fingerprint, or checks them on resume
-            est.fit(X, labels, checkpoint_dir=partial, resume=args.resume)
+            est.fit(X, labels, checkpoint_dir=partial, resume=args.resume,
+                    checkpoint_seconds=args.checkpoint_seconds)
             est.save(model_dir)
     except KeyboardInterrupt:
         if ckpt.exists(partial):

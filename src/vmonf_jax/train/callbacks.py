@@ -8,6 +8,7 @@ interrupted.
 import contextlib
 import signal
 import threading
+import time
 from typing import NamedTuple
 
 import jax
@@ -49,18 +50,22 @@ class Progress:
 class Checkpoint:
     """Saves the run to ``directory`` every ``every`` epochs and when the fit is interrupted.
 
-    A save fires when a chunk passes a multiple of ``every``. Saves are complete before an
-    interrupt is handled.
+    A periodic save fires when a chunk passes a multiple of ``every`` and at least ``seconds``
+    have passed since the last save (or the start): a fit of a few seconds is not slowed by
+    saves only a hard kill would use, and a hard kill loses about ``seconds`` of work at most.
+    Saves are complete before an interrupt is handled.
 
     The run state is stored as its list of leaves (its structure comes from the recipe).
     """
 
-    def __init__(self, directory, every: int):
-        self.directory, self.every = directory, int(every)
+    def __init__(self, directory, every: int, seconds: float = 0.0):
+        self.directory, self.every, self.seconds = directory, int(every), float(seconds)
+        self.last = time.monotonic()
 
     def after_chunk(self, before: Snapshot, snap: Snapshot) -> None:
-        """Save when the chunk passed a multiple of ``every`` epochs."""
-        if snap.epoch // self.every > before.epoch // self.every:
+        """Save when the chunk passed a multiple of ``every`` epochs, ``seconds`` on."""
+        if (snap.epoch // self.every > before.epoch // self.every
+                and time.monotonic() - self.last >= self.seconds):
             self.save(snap)
 
     def interrupted(self, snap: Snapshot) -> None:
@@ -75,6 +80,7 @@ class Checkpoint:
         """Write ``snap`` to ``directory``, holding SIGINT/SIGTERM until the save is whole."""
         from vmonf_jax import checkpoint as ckpt
 
+        self.last = time.monotonic()
         with deferred_signals():
             ckpt.save(self.directory, {"run": jax.tree.leaves(snap.run)},
                       {"epoch": snap.epoch, "history": snap.history,

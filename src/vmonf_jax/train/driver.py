@@ -26,7 +26,8 @@ _VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation s
 
 
 def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resume=False,
-        checkpoint_every: int = 25, mesh=None, parallel=None) -> FitResult:
+        checkpoint_every: int = 25, checkpoint_seconds: float = 30.0, mesh=None,
+        parallel=None) -> FitResult:
     """Fit a VMoNF by maximising the ELBO; returns a ``FitResult``.
 
     The ``n_init`` restarts train together (a stacked restart axis), ``config.chunk_epochs``
@@ -46,6 +47,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             re-raised after saving).
         resume: continue from the checkpoint in ``checkpoint_dir``.
         checkpoint_every: epochs between checkpoint saves.
+        checkpoint_seconds: the least time between periodic saves (an interrupt always
+            saves), so a fit of a few seconds saves only when interrupted.
         mesh: the devices to train over (``vmonf_jax.parallel.resolve``): a ``Mesh``, a
             device count or a device list. With neither ``mesh`` nor ``parallel``: one
             device. See docs/distributed.md.
@@ -95,7 +98,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     main_from = schedule.warm + schedule.pretrain
     hooks = [cb.Progress(len(schedule), snap.epoch, config.n_init, config.verbose)]
     if checkpoint_dir:
-        hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every))
+        hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every, checkpoint_seconds))
     try:
         while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
             state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
