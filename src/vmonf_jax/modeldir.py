@@ -175,8 +175,8 @@ def load(path) -> Loaded:
 
     Returns:
         The estimator's parameters (all of them: defaults where the manifest has none), their
-        ``FitConfig``, the preprocessor, the parameters, the batch-norm state (None without
-        batch norm), the temperature of q(k|x) for them (the schedule's last T in models
+        ``FitConfig``, the preprocessor, the parameters, the flow state (no arrays without
+        batch-norm), the temperature of q(k|x) for them (the schedule's last T in models
         saved before it was recorded) and the manifest.
 
     Raises:

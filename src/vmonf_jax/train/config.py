@@ -116,7 +116,7 @@ class FitResult:
     """Output of ``fit``.
 
     Attributes:
-        params, state: the kept parameters and batch-norm state (None without batch-norm).
+        params, state: the kept parameters and flow state (no arrays without batch-norm).
         history: one dict per epoch of every restart (restart, phase, epoch, loss, T, elbo,
             loglik, usage, and val_loglik/val_elbo with a validation split), restart-major.
         score: what chose among restarts: the best validation log-likelihood with a
