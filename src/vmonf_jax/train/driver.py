@@ -4,6 +4,7 @@ The run is driven chunk by chunk of compiled epochs, with callbacks between chun
 """
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -105,16 +106,19 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             entries, failed = _entries(jax.device_get(records), snap.epoch)
             if failed is not None:
                 raise _failure(failed, state, snap.history + entries)
-            if model.prior == "sparse" and snap.epoch + recipe.chunk > main_from:
+            end = min(snap.epoch + recipe.chunk, len(schedule))
+            if model.prior == "sparse" and end > main_from:
+                alive = None  # the MML rule needs epochs after it, for rows to move
+                if end < len(schedule):
+                    alive = _mml_alive(recipe.step.model, state, arrays.x, protect)
                 idx = prune.keep_indices(jax.device_get(state["params"]["prior_logits"]),
-                                         config.prune_threshold, protect)
+                                         config.prune_threshold, protect, alive)
                 if idx.shape[1] < _n_components(state):
                     state = prune.prune_restarts(state, idx, recipe.step.model)
                     recipe = _resized(recipe, idx.shape[1])
                     run, arrays = runner(recipe), arrays._replace(y_warm=None)
             # one statement: an interrupt anywhere resumes from a consistent point
-            before, snap = snap, cb.Snapshot(min(snap.epoch + recipe.chunk, len(schedule)),
-                                              state, snap.history + entries)
+            before, snap = snap, cb.Snapshot(end, state, snap.history + entries)
             for hook in hooks:
                 hook.after_chunk(before, snap)
     except KeyboardInterrupt:
@@ -132,6 +136,23 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     kept = prune.prune_tree({"params": res.params, "state": res.state}, idx, res.model)
     return dataclasses.replace(res, params=kept["params"], state=kept["state"],
                                model=prune.with_components(res.model, len(idx)))
+
+
+def _mml_alive(model, run, x, protect) -> np.ndarray:
+    """(R, K) masks of ``prune.mml_survivors`` of each restart.
+
+    The rows' exact responsibilities p(k|x) decide where a removed component's rows go: to
+    the flows whose density covers them.
+    """
+    resp = jax.device_get(_responsibilities(model, run["params"], run["state"], x))
+    min_rows = prune.component_size(run["params"]) / 2
+    return np.stack([prune.mml_survivors(r, min_rows, protect) for r in resp])
+
+
+@partial(jax.jit, static_argnums=0)
+def _responsibilities(model, params, state, x):
+    """p(k|x) of every restart, (R, n, K)."""
+    return jax.vmap(lambda p, s: model.responsibilities(p, x, state=s))(params, state)
 
 
 def _resized(recipe, k):

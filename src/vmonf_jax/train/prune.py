@@ -5,8 +5,12 @@ the responsibilities under a sparse Dirichlet prior (``step.sparse_prior_logits`
 every chunk boundary of the main phase the components whose weight fell below
 ``FitConfig.prune_threshold`` are removed from the stacked parameters, the optimiser state
 and the posterior network's output layer, so the chunks after it compile for the smaller K.
-Restarts share one K: each keeps its ``k`` heaviest components, ``k`` the most any restart
-keeps (see docs/api.md, "Automatic K").
+Weights alone empty only components that hold a handful of points; two flows sharing one
+cluster both keep large weights. So a boundary that has main epochs after it also applies the
+minimum-message-length rule of Figueiredo & Jain (2002): a component must pay for its P
+parameters with at least P/2 rows' worth of responsibility (``mml_survivors``). Restarts
+share one K: each keeps its ``k`` heaviest components, ``k`` the most any restart keeps (see
+docs/api.md, "Automatic K").
 """
 
 import dataclasses
@@ -19,17 +23,54 @@ import numpy as np
 DictKey = jax.tree_util.DictKey
 
 
-def keep_indices(log_pi, threshold: float, protect: int = 0) -> np.ndarray:
+def keep_indices(log_pi, threshold: float, protect: int = 0, alive=None) -> np.ndarray:
     """Components each restart keeps, ascending: (R, k) for log weights (R, K).
 
-    ``k`` is the most components any restart has at weight >= ``threshold`` (at least 1);
-    each restart keeps its ``k`` heaviest. Components ``0..protect-1`` (labelled classes)
-    are always kept, so labels keep their indices.
+    ``k`` is the most components any restart has at weight >= ``threshold`` (and, when
+    given, marked in the (R, K) mask ``alive``), at least 1; each restart keeps its ``k``
+    heaviest of those first. Components ``0..protect-1`` (labelled classes) are always kept,
+    so labels keep their indices.
     """
     pi = np.exp(np.asarray(log_pi, np.float64))
+    if alive is not None:
+        pi = np.where(alive, pi, -1.0)  # below any threshold, ranked after every survivor
     pi[:, :protect] = np.inf
     k = max(1, protect, int((pi >= threshold).sum(1).max()))
     return np.sort(np.argsort(-pi, axis=1, kind="stable")[:, :k], axis=1)
+
+
+def mml_survivors(q, min_rows: float, protect: int = 0) -> np.ndarray:
+    """(K,) mask of the components that keep at least ``min_rows`` rows, q (n, K) given.
+
+    Figueiredo & Jain's (2002) annihilation, one component at a time: the component with
+    the fewest rows (sum of its responsibilities) is removed while that is below ``min_rows``, and its
+    rows' responsibilities are renormalised over the rest before the next count. Removing
+    every small component at once would also remove those that grow once a neighbour sharing
+    their cluster is gone. Components ``0..protect-1`` and the last one always stay.
+
+    Example:
+        >>> q = np.array([[0.6, 0.4, 0.0]] * 10 + [[0.0, 0.0, 1.0]] * 10)
+        >>> mml_survivors(q, min_rows=5.0).tolist()  # 6, 4, 10 rows: 1 goes, 0 gets 10
+        [True, False, True]
+    """
+    q = np.asarray(q, np.float64) + 1e-30  # a row with q = 0 on every survivor splits evenly
+    alive = np.ones(q.shape[1], bool)
+    while alive.sum() > max(1, protect):
+        w = np.where(alive, q, 0.0)
+        rows = (w / w.sum(1, keepdims=True)).sum(0)
+        rows[:protect] = np.inf
+        rows[~alive] = np.inf
+        weakest = int(np.argmin(rows))
+        if rows[weakest] >= min_rows:
+            break
+        alive[weakest] = False
+    return alive
+
+
+def component_size(params) -> int:
+    """P, the trained scalars of one flow in stacked ``params`` (leading R and K axes)."""
+    return int(sum(np.prod(a.shape[2:], dtype=np.int64)
+                   for a in jax.tree.leaves(params["components"])))
 
 
 def prune_tree(tree, idx, model):
