@@ -25,6 +25,17 @@ def test_curves_figure_skips_malformed_history_entries(tmp_path):
     assert open(path).read(5) == "<?xml"  # the format follows the extension
 
 
+def test_usage_curves_of_a_pruned_fit_end_where_components_were_pruned():
+    history = [{"phase": "main", "T": 1.0, "usage": [0.5, 0.1, 0.4], "components": [0, 1, 2]},
+               {"phase": "main", "T": 1.0, "usage": [0.55, 0.45], "components": [0, 2]}]
+    lines = plotting.curves_figure(history, 3).axes[2].lines
+    usage = {line.get_label(): line.get_ydata() for line in lines}
+    np.testing.assert_allclose(usage["component 1"], [0.1, np.nan])
+    np.testing.assert_allclose(usage["component 2"], [0.4, 0.45])
+    history[1]["components"] = [0, 7]  # not a component of a K=3 fit: no usage panel
+    assert not plotting.curves_figure(history, 3).axes[2].lines
+
+
 def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
     with pytest.raises(ImportError, match=r"vmonf-jax\[experiments\]"):

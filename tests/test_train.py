@@ -384,6 +384,30 @@ def test_resume_after_interrupt_between_chunks_is_bit_identical(data, tmp_path, 
     _check_resumed(res, uninterrupted)
 
 
+def test_a_resumed_sparse_fit_keeps_its_pruned_components(tmp_path, monkeypatch):
+    """Two blobs and 5 far points, K=3: a component is pruned after the fourth chunk; an
+    interrupt in the sixth resumes with K=2 and the same components as without it."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(c, 0.3, (n, 2)) for c, n in (((-3, 0), 100), ((3, 0), 100),
+                                                               ((0, 20), 5))])
+    x = (x - x.mean(0)) / x.std(0)
+    model = Mixture(2, 3, n_blocks=1, hidden=(4,), posterior_hidden=(4,), prior="sparse")
+    config = _config(model, epochs=20, warm_epochs=10, init="kmeans", n_init=2,
+                     chunk_epochs=5, batch_size=64, learning_rate=0.02)
+    ref = train.fit(jax.random.key(0), x, config)
+    kept = [len(h["components"]) for h in ref.history if h["restart"] == 0]
+    assert kept == [3] * 20 + [2] * 10
+    with monkeypatch.context() as m:
+        _interrupting_chunks(m, 6, KeyboardInterrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train.fit(jax.random.key(0), x, config, checkpoint_dir=tmp_path,
+                      checkpoint_every=5, checkpoint_seconds=0)
+    res = train.fit(jax.random.key(0), x, config, checkpoint_dir=tmp_path, resume=True)
+    _check_resumed(res, ref)
+    assert [h.get("components") for h in res.history] == [
+        h.get("components") for h in ref.history]
+
+
 def test_periodic_checkpoints_wait_for_their_seconds(monkeypatch):
     """A multiple of ``every`` epochs saves only ``seconds`` after the last save (or start)."""
     from vmonf_jax import checkpoint

@@ -127,6 +127,23 @@ def _series(history, name):
     return np.array(out)
 
 
+def _usage(hist, k: int):
+    """(epochs, k) usage per component, NaN once pruned; None when malformed.
+
+    Entries of a sparse fit name their components (``components``: indices among the K of
+    the start), since pruning shortens ``usage``.
+    """
+    out = np.full((len(hist), k), np.nan)
+    for i, h in enumerate(hist):
+        use, ids = h.get("usage"), h.get("components", list(range(k)))
+        ok = isinstance(use, list) and isinstance(ids, list) and len(use) == len(ids)
+        if not (ok and all(isinstance(c, int) and 0 <= c < k for c in ids)
+                and all(isinstance(v, int | float) for v in use)):
+            return None
+        out[i, ids] = use
+    return out if len(hist) else None
+
+
 def curves_figure(history, n_components: int, *, offset=0.0, title=None):
     """Training curves of a ``history_`` list (one dict per epoch).
 
@@ -146,12 +163,11 @@ def curves_figure(history, n_components: int, *, offset=0.0, title=None):
             a_ll.plot(x, values, lw=1, label=label)
     a_t.plot(x, _series(hist, "T"), lw=1)
     colors = palette(int(n_components))
-    usage = [h.get("usage") for h in hist]
-    if usage and all(isinstance(u, list) and len(u) == n_components for u in usage):
-        u = np.asarray(usage, dtype=float)
+    u = _usage(hist, int(n_components))
+    if u is not None:
         for c in range(int(n_components)):
             a_use.plot(x, u[:, c], lw=1, color=colors[c], label=f"component {c}")
-        a_use.legend(fontsize=7)
+        a_use.legend(fontsize=7, ncol=1 + n_components // 6)
     early = [h.get("phase") in ("warm", "pretrain") for h in hist]
     restarts = [i for i in range(1, len(hist))
                 if hist[i].get("restart") != hist[i - 1].get("restart")]

@@ -95,6 +95,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     else:
         snap = cb.Snapshot(0, runner(recipe).init(keys), [])
     run = runner(recipe)
+    ids = _component_ids(snap.history, config.n_init, _n_components(snap.run)) \
+        if model.prior == "sparse" else None
     protect = int(labels.max()) + 1 if has_labels else 0
     main_from = schedule.warm + schedule.pretrain
     hooks = [cb.Progress(len(schedule), snap.epoch, config.n_init, config.verbose)]
@@ -103,7 +105,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     try:
         while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
             state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
-            entries, failed = _entries(jax.device_get(records), snap.epoch)
+            entries, failed = _entries(jax.device_get(records), snap.epoch, ids)
             if failed is not None:
                 raise _failure(failed, state, snap.history + entries)
             end = min(snap.epoch + recipe.chunk, len(schedule))
@@ -115,6 +117,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                                          config.prune_threshold, protect, alive)
                 if idx.shape[1] < _n_components(state):
                     state = prune.prune_restarts(state, idx, recipe.step.model)
+                    ids = np.take_along_axis(ids, idx, 1)
                     recipe = _resized(recipe, idx.shape[1])
                     run, arrays = runner(recipe), arrays._replace(y_warm=None)
             # one statement: an interrupt anywhere resumes from a consistent point
@@ -225,8 +228,23 @@ def _matched_to_labels(clusters, labels, k: int) -> np.ndarray:
     return np.where(known, labels, rename[clusters]).astype(np.int32)
 
 
-def _entries(rec, start):
+def _component_ids(history, n_init: int, k: int) -> np.ndarray:
+    """(R, k) indices, among the K of the start, of each restart's current components.
+
+    A sparse fit's history entries carry them as ``components`` (pruning removes entries
+    of ``usage``); a resumed fit reads them from its last entries.
+    """
+    ids = np.tile(np.arange(k), (n_init, 1))
+    for e in history:
+        if len(e.get("components", ())) == k:
+            ids[e["restart"]] = e["components"]
+    return ids
+
+
+def _entries(rec, start, ids=None):
     """Turn a chunk's records into history entries (epoch-major).
+
+    ``ids``: (R, K) component indices of a sparse fit, recorded with each entry.
 
     Returns:
         ``(entries, failed)``: ``failed`` is the first failure,
@@ -243,6 +261,8 @@ def _entries(rec, start):
         names = _METRICS + (_VAL_METRICS if phase == "main" else ())
         entries.append({"restart": int(r), "phase": phase, "epoch": start + int(c), "T": t,
                         **{k: rec[k][c, r].tolist() for k in names if k in rec}})
+        if ids is not None:
+            entries[-1]["components"] = ids[r].tolist()
     return entries, failed
 
 

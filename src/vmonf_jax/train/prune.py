@@ -40,11 +40,12 @@ def keep_indices(log_pi, threshold: float, protect: int = 0, alive=None) -> np.n
 
 
 def mml_survivors(q, min_rows: float, protect: int = 0) -> np.ndarray:
-    """(K,) mask of the components that keep at least ``min_rows`` rows, q (n, K) given.
+    """(K,) mask of the components that keep at least ``min_rows`` rows.
 
-    Figueiredo & Jain's (2002) annihilation, one component at a time: the component with
-    the fewest rows (sum of its responsibilities) is removed while that is below ``min_rows``, and its
-    rows' responsibilities are renormalised over the rest before the next count. Removing
+    ``q``: (n, K) responsibilities of the rows. Figueiredo & Jain's (2002) annihilation, one
+    component at a time: the component with the fewest rows (sum of its responsibilities) is
+    removed while that is below ``min_rows``, and its rows' responsibilities are
+    renormalised over the rest before the next count. Removing
     every small component at once would also remove those that grow once a neighbour sharing
     their cluster is gone. Components ``0..protect-1`` and the last one always stay.
 
