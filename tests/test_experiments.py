@@ -153,6 +153,21 @@ def test_quick_refuses_real_results(harness, capsys):
     assert err.value.code == 2 and "never writes under" in capsys.readouterr().err
 
 
+def test_consistency_flag_overrides_each_recipe(harness, capsys):
+    """--consistency W replaces the script's recipe (MNIST: 0) or the library's 1.0."""
+    cli = harness.cli
+    p = cli.parser("mnist", "", data=True)
+    for argv, recipe, weight in (([], {"consistency": 0.0}, 0.0), ([], {}, 1.0),
+                                 (["--consistency", "1"], {"consistency": 0.0}, 1.0),
+                                 (["--consistency", "0"], {}, 0.0)):
+        args = cli.parse(p, ["--out", "unused", *argv])
+        assert cli.estimator(args, recipe, {}, 0).consistency == weight
+    for bad in ("-1", "nan", "inf"):
+        with pytest.raises(SystemExit) as err:
+            cli.parse(p, ["--consistency", bad])
+        assert err.value.code == 2 and "--consistency must be" in capsys.readouterr().err
+
+
 def test_report_helpers(harness):
     from harness.baselines import (
         count_parameters,

@@ -8,10 +8,12 @@ Flags: ``--epochs``, ``--seed``, ``--seeds N`` (seeds seed..seed+N-1 into
 ``OUT/<target>/seed<k>/``), ``--out`` (results root, default ``results/``), ``--quick`` (tiny
 settings under a new temporary directory; never under ``results/``), ``--init``,
 ``--warm-epochs``, ``--components`` (K; with ``--prior sparse`` an upper bound), ``--prior``,
-``--no-single-flow``, ``--verbose``; ``--data`` where MNIST is read.
+``--consistency`` (default: the script's recipe), ``--no-single-flow``, ``--verbose``;
+``--data`` where MNIST is read.
 """
 
 import argparse
+import math
 import tempfile
 from pathlib import Path
 
@@ -48,6 +50,9 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
                         "the paper's")
     p.add_argument("--prior", choices=("uniform", "learned", "em", "sparse"),
                    help="mixture weights (sparse: K found by pruning); default: the library's")
+    p.add_argument("--consistency", type=float, metavar="W",
+                   help="weight of the q(k|x) consistency regulariser (0: the paper's "
+                        "objective); default: the script's recipe, else the library's 1.0")
     p.add_argument("--no-single-flow", action="store_true",
                    help="skip the single-flow baseline (the costly one)")
     p.add_argument("--verbose", action="store_true", help="progress bars")
@@ -65,6 +70,8 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     for flag in ("epochs", "components"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error(f"--{flag} must be >= 1")
+    if args.consistency is not None and not (0 <= args.consistency < math.inf):  # and nan
+        p.error("--consistency must be a finite number >= 0")
     if args.quick:
         if args.out is None:
             args.out = tempfile.mkdtemp(prefix="vmonf-quick-")
@@ -89,6 +96,8 @@ def estimator(args, paper: dict, quick: dict, seed: int) -> VMoNF:
         settings["n_components"] = args.components
     if args.prior is not None:
         settings["prior"] = args.prior
+    if args.consistency is not None:
+        settings["consistency"] = args.consistency
     return VMoNF(**settings, seed=seed, verbose=args.verbose)
 
 
