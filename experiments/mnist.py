@@ -31,7 +31,7 @@ QUICK_SIZES = (200, 100)
 
 def main(argv=None):
     args = cli.parse(cli.parser("mnist", __doc__, data=True), argv)
-    target = "mnist" if args.init == "kmeans" else "mnist-random"
+    target = "mnist" if args.init == "kmeans" else f"mnist-{args.init}"
 
     def run(seed, outdir):
         splits = load_mnist(args.data, digits=(0, 1, 2, 3, 4), seed=seed)

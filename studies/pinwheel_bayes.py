@@ -29,7 +29,7 @@ def wing_log_density(x, base, radial_std, tangential_std, rate):
     """log p(x | wing) for rows ``x`` (n, 2): a sum over every preimage f of x."""
     out = np.full(len(x), -np.inf)
     for i, (x0, x1) in enumerate(np.asarray(x, np.float64)):
-        def gap(f0):
+        def gap(f0, x0=x0, x1=x1):
             t = base + rate * np.exp(f0)
             return f0 - (np.cos(t) * x0 - np.sin(t) * x1)
 

@@ -24,6 +24,9 @@ def _plan(schedule):
 @pytest.mark.parametrize("has_labels,changes,phases,main_index", [
     (False, {"init": "kmeans", "warm_epochs": 2}, ["warm"] * 2 + ["main"] * 3, [0, 0, 0, 1, 2]),
     (False, {"init": "random", "warm_epochs": 2}, ["main"] * 3, [0, 1, 2]),
+    (False, {"init": "balanced", "warm_epochs": 2}, ["warm"] * 2 + ["main"] * 3,
+     [0, 0, 0, 1, 2]),
+    (True, {"init": "balanced", "warm_epochs": 2}, ["main"] * 3, [0, 1, 2]),
     (True, {"pretrain_epochs": 2, "semi_supervised": "paper"},
      ["pretrain"] * 2 + ["main", "main-sup"] * 3, [0, 0, 0, 0, 1, 1, 2, 2]),
     (True, {"pretrain_epochs": 1, "semi_supervised": "joint", "warm_epochs": 5},

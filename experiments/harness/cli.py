@@ -41,10 +41,11 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
     p.add_argument("--quick", action="store_true",
                    help="tiny data and model, a smoke test; writes under a temporary "
                         "directory (or --out), never under results/")
-    p.add_argument("--init", choices=("kmeans", "random"), default="kmeans",
+    p.add_argument("--init", choices=("kmeans", "random", "balanced"), default="kmeans",
                    help="kmeans: warm start (library default); random: no warm start "
-                        "(the paper's recipe)")
-    p.add_argument("--warm-epochs", type=int, help="k-means warm-start epochs")
+                        "(the paper's recipe); balanced: random, then warm-up epochs that "
+                        "keep every component in use")
+    p.add_argument("--warm-epochs", type=int, help="warm-start epochs (kmeans, balanced)")
     p.add_argument("--components", type=int, metavar="K",
                    help="mixture components (with --prior sparse: an upper bound); default: "
                         "the paper's")

@@ -59,7 +59,7 @@ AIMS = {
 }
 """The bars of the project's issues, checked in the report."""
 
-TARGETS = ("pinwheel", "circles", "circles-semi", "mnist", "mnist-random")
+TARGETS = ("pinwheel", "circles", "circles-semi", "mnist", "mnist-random", "mnist-balanced")
 # -- many runs ----------------------------------------------------------------------------
 def find_runs(results_dir, target: str) -> list[dict]:
     """metrics.json objects of ``target``: ``seed*/metrics.json`` if any, else the single

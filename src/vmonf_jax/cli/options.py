@@ -151,10 +151,11 @@ FIT_OPTIONS = (
            metavar="W"),
     Option("n_init", ("--n-init",), "restarts; the one with the best ELBO (or validation "
            "likelihood) is kept", positive_int, metavar="R"),
-    Option("init", ("--init",), "start of each restart: random, or a k-means warm start "
-           "(see --warm-epochs)", choices=("random", "kmeans")),
-    Option("warm_epochs", ("--warm-epochs",), "k-means warm-start epochs before training, "
-           "unlabelled data only (0 = none)", nonneg_int, metavar="W"),
+    Option("init", ("--init",), "start of each restart: random, a k-means warm start, or "
+           "balanced (random, then a warm-up that keeps every component in use; see "
+           "--warm-epochs)", choices=("random", "kmeans", "balanced")),
+    Option("warm_epochs", ("--warm-epochs",), "warm-start epochs (k-means or balanced) "
+           "before training, unlabelled data only (0 = none)", nonneg_int, metavar="W"),
     Option("semi_supervised", ("--semi-supervised",), "with labels: paper (pre-train, then "
            "alternate unsupervised and supervised epochs) or joint (both in every step)",
            choices=("paper", "joint")),

@@ -9,7 +9,7 @@ from vmonf_jax.mixture import Mixture
 from vmonf_jax.train.schedule import temperature_schedule
 
 SEMI_MODES = ("paper", "joint")
-INITS = ("random", "kmeans")
+INITS = ("random", "kmeans", "balanced")
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -193,7 +193,7 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
     warm start then clusters the graph's spectral embedding (spectral clustering).
     """
     y_warm, nbrs = None, knn_graph(x) if graph else None
-    if schedule.warm:
+    if schedule.warm and not schedule.balanced:
         seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
         feats = x if nbrs is None else spectral_features(nbrs, model.n_components, seeds[0])
         y_warm = [kmeans_labels(feats, model.n_components, s) for s in seeds]

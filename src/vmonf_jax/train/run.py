@@ -89,7 +89,8 @@ def runner(recipe: Recipe) -> Runner:
     names, table = KINDS[recipe.kinds]
     epochs = {name: make_epoch(model, tx, recipe.step.batch_size, joint=name == "joint",
                                parallel=recipe.parallel, dequantize=recipe.step.dequantize,
-                               consistency=recipe.step.consistency)
+                               consistency=recipe.step.consistency,
+                               balanced=sched.balanced and name == "rows")
               for name in set(names)}
     prior_logits = (em_prior_logits if model.prior == "em" else partial(
         sparse_prior_logits, alpha=recipe.step.dirichlet_alpha))
@@ -117,12 +118,14 @@ def runner(recipe: Recipe) -> Runner:
     def advance(run, key, y_warm, i, planned, phase, t, data):
         """Epoch ``i`` of one restart (vmapped over restarts); no-op unless ``planned``."""
         carry, best = (run["params"], run["opt_state"], run["state"]), run["best_loss"]
+        # init="balanced": usage held to the weights in the warm-up, per data dimension
+        balance = jnp.where(phase == WARM, float(model.dim), 0.0)
         k = jax.random.fold_in(key, i)
 
         def branch(name):
             def go(c):
                 fn, arrays, nbrs = epoch_of_kind(name, data, y_warm, phase)
-                c, losses, metrics = fn(c, arrays, k, t, nbrs)
+                c, losses, metrics = fn(c, arrays, k, t, nbrs, balance)
                 bad, bad_loss = first_bad_step(losses, best)
                 return c, (losses.mean(), losses.min(), bad, bad_loss, metrics)
             return go

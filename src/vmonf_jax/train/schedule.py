@@ -1,6 +1,7 @@
 """The schedule of one restart: its phase plan and its temperature, as one object.
 
-A restart runs ``warm`` k-means warm-start epochs, then ``pretrain`` supervised epochs, then
+A restart runs ``warm`` warm-start epochs (k-means labels, or with ``balanced`` the ELBO
+with ``step.marginal_kl``), then ``pretrain`` supervised epochs, then
 ``epochs`` main epochs; in the paper's semi-supervised mode (``alternate``) every main epoch
 is followed by a supervised one ("main-sup") at the same temperature. The temperature
 T = max(min, start * decay**m) is an Optax schedule over the main epoch m (warm-up and
@@ -41,6 +42,7 @@ class Schedule:
     t_start: float = 1.0
     t_decay: float = 0.98
     t_min: float = 0.05
+    balanced: bool = False
 
     @classmethod
     def from_config(cls, config, has_labels: bool) -> "Schedule":
@@ -48,9 +50,10 @@ class Schedule:
         # with labels, only the consistency graph's warm start (spectral clusters matched to
         # the labelled classes, docs/api.md) is run
         warm_start = config.init == "kmeans" and (not has_labels or config.consistency > 0)
-        warm = config.warm_epochs if warm_start else 0
+        balanced = config.init == "balanced" and not has_labels and config.warm_epochs > 0
+        warm = config.warm_epochs if warm_start or balanced else 0
         return cls(warm=int(warm), pretrain=int(config.pretrain_epochs) if has_labels else 0,
-                   epochs=int(config.epochs),
+                   epochs=int(config.epochs), balanced=balanced,
                    alternate=has_labels and config.semi_supervised == "paper",
                    t_start=float(config.temperature_start),
                    t_decay=float(config.temperature_decay), t_min=float(config.temperature_min))
