@@ -14,9 +14,10 @@ training (``knn_graph``; exact, O(N * k) memory). In each step the loss gains
 
 (``penalty``), with q at the step's temperature. Only the posterior network is evaluated at
 the neighbours (gathered from the training rows on device), not the flows. The k-means warm
-start then clusters the graph's spectral embedding (``spectral_features``), i.e. it is
-spectral clustering: measured, that warm start carries most of the effect (README, "Beyond
-the paper"). With ``consistency = 0`` no graph is built and the loss is the paper's ELBO.
+start then clusters the graph's spectral embedding (``spectral_features``; not with the
+sparse prior, whose K is only an upper bound), i.e. it is spectral clustering: measured,
+that warm start carries most of the effect (README, "Beyond the paper"). With
+``consistency = 0`` no graph is built and the loss is the paper's ELBO.
 """
 
 import warnings

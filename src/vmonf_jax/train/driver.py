@@ -190,12 +190,16 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
     """Device arrays of the run; a k-means warm start labels the rows once per restart.
 
     ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
-    warm start then clusters the graph's spectral embedding (spectral clustering).
+    warm start then clusters the graph's spectral embedding (spectral clustering), except
+    with the sparse prior.
     """
     y_warm, nbrs = None, knn_graph(x) if graph else None
     if schedule.warm and not schedule.balanced:
         seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
-        feats = x if nbrs is None else spectral_features(nbrs, model.n_components, seeds[0])
+        # the sparse prior's upper bound K would cut connected clusters into spectral pieces
+        # large enough to survive pruning (README, "Automatic K"): it clusters the rows
+        spectral = nbrs is not None and model.prior != "sparse"
+        feats = spectral_features(nbrs, model.n_components, seeds[0]) if spectral else x
         y_warm = [kmeans_labels(feats, model.n_components, s) for s in seeds]
         if labels is not None:
             y_warm = [_matched_to_labels(y, labels, model.n_components) for y in y_warm]
