@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
 from vmonf_jax.train import prune
@@ -145,17 +146,20 @@ def _mml_alive(model, run, x, protect) -> np.ndarray:
     """(R, K) masks of ``prune.mml_survivors`` of each restart.
 
     The rows' exact responsibilities p(k|x) decide where a removed component's rows go: to
-    the flows whose density covers them.
+    the flows whose density covers them. Computed in row chunks (bounded memory, bucketed
+    shapes), as every full-data evaluation is.
     """
-    resp = jax.device_get(_responsibilities(model, run["params"], run["state"], x))
+    resp = map_rows(lambda c: _responsibilities(model, run["params"], run["state"], c),
+                    x).transpose(1, 0, 2)
     min_rows = prune.component_size(run["params"]) / 2
     return np.stack([prune.mml_survivors(r, min_rows, protect) for r in resp])
 
 
 @partial(jax.jit, static_argnums=0)
 def _responsibilities(model, params, state, x):
-    """p(k|x) of every restart, (R, n, K)."""
-    return jax.vmap(lambda p, s: model.responsibilities(p, x, state=s))(params, state)
+    """p(k|x) of every restart, rows first: (n, R, K)."""
+    return jax.vmap(lambda p, s: model.responsibilities(p, x, state=s), out_axes=1)(
+        params, state)
 
 
 def _resized(recipe, k):

@@ -45,9 +45,9 @@ def mml_survivors(q, min_rows: float, protect: int = 0) -> np.ndarray:
     ``q``: (n, K) responsibilities of the rows. Figueiredo & Jain's (2002) annihilation, one
     component at a time: the component with the fewest rows (sum of its responsibilities) is
     removed while that is below ``min_rows``, and its rows' responsibilities are
-    renormalised over the rest before the next count. Removing
-    every small component at once would also remove those that grow once a neighbour sharing
-    their cluster is gone. Components ``0..protect-1`` and the last one always stay.
+    renormalised over the rest before the next count. Removing every small component at once
+    would also remove those that grow once a neighbour sharing their cluster is gone.
+    Components ``0..protect-1`` and the last one always stay.
 
     Example:
         >>> q = np.array([[0.6, 0.4, 0.0]] * 10 + [[0.0, 0.0, 1.0]] * 10)
