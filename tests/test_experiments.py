@@ -183,6 +183,22 @@ def test_posterior_hidden_flag_overrides_the_recipe(harness, capsys):
         assert err.value.code == 2 and "positive integers" in capsys.readouterr().err
 
 
+def test_pinwheel_aims_hold_only_when_every_seed_clears_each_bar(harness):
+    """Issue 4's bars (ARI >= 0.9, log-lik above a 20-component GMM) and issue 13's 0.975."""
+    from harness.report import aims
+
+    def run(ari, loglik=-0.3, gmm20=-0.4):
+        return {"test": {"ari": ari, "loglik": loglik},
+                "baselines": {"gmm_matched_params": {"loglik_by_k": {"20": gmm20}}}}
+
+    good = aims("pinwheel", [run(0.98), run(0.99)])
+    assert good["met"] and good["ari_ge_0.975_every_seed"]
+    near = aims("pinwheel", [run(0.98), run(0.972)])  # one seed short of issue 13's bar
+    assert not near["met"] and not near["ari_ge_0.975_every_seed"]
+    assert near["ari_ge_0.9_every_seed"] and near["loglik_above_gmm20_every_seed"]
+    assert not aims("pinwheel", [run(0.99, loglik=-0.5)])["met"]
+
+
 def test_report_helpers(harness):
     from harness.baselines import (
         count_parameters,
