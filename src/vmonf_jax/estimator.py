@@ -63,8 +63,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                  temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
                  epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
                  decoupled_weight_decay=False, clip_norm=100.0, consistency=1.0, n_init=3,
-                 init="kmeans", warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
-                 val_fraction=0.0, patience=None, preprocess="standardize", seed=0,
+                 init="gaussian", warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
+                 val_fraction=0.0, patience=None, early_stopping=True,
+                 preprocess="standardize", seed=0,
                  verbose=True, parallel=None, devices=None):
         self.n_components = n_components
         self.flow = flow
@@ -91,6 +92,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.pretrain_epochs = pretrain_epochs
         self.val_fraction = val_fraction
         self.patience = patience
+        self.early_stopping = early_stopping  # validation split and stop by default
         self.preprocess = preprocess
         self.seed = seed
         self.verbose = verbose

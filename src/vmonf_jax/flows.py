@@ -2,7 +2,9 @@
 
 Factories: ``realnvp`` (affine couplings), ``maf`` (MADE autoregressive layers) and ``glow``
 (LU-affine mixing + affine coupling per block), by name through ``make_flow``; each takes
-``batch_norm=`` and ``prelu=`` to add those layers between blocks.
+``batch_norm=`` and ``prelu=`` to add those layers between blocks, and ``affine=`` to end the
+flow (data side) with a location and a triangular scale: the layer a Gaussian start sets, so
+that the flow begins as a full-covariance Gaussian (``train.gaussian_start``).
 
 Example:
     >>> flow = realnvp(dim=2, n_blocks=8, hidden=(8,))
@@ -114,19 +116,25 @@ class Flow:
         return self.forward(params, z, state=state)[0]
 
 
-def _with_layers_between(blocks, dim, batch_norm, prelu):
-    """Blocks in order, with batch-norm and/or PReLU layers between consecutive blocks."""
+def _with_layers_between(blocks, dim, batch_norm, prelu, affine=False):
+    """Blocks in order, with batch-norm and/or PReLU layers between consecutive blocks.
+
+    ``affine``: a last layer (the data side) x = L U z + b without permutation (``LUAffine``
+    with ``seed=None``), at the identity until a Gaussian start sets it.
+    """
     between = [BatchNorm(dim)] * bool(batch_norm) + [PReLULayer(dim)] * bool(prelu)
     layers = []
     for i, block in enumerate(blocks):
         if i:
             layers.extend(between)
         layers.extend(block)
+    if affine:
+        layers.append(LUAffine(dim, seed=None))
     return tuple(layers)
 
 
 def realnvp(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
-            prelu=False) -> Flow:
+            prelu=False, affine=False) -> Flow:
     """RealNVP: ``n_blocks`` affine coupling layers with alternating masks.
 
     Args:
@@ -135,6 +143,7 @@ def realnvp(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_nor
         hidden: hidden sizes of the scale and shift networks.
         batch_norm: a batch-norm layer between consecutive blocks.
         prelu: a PReLU layer (learned positive slopes) between consecutive blocks.
+        affine: end with a location-scale layer (data side; see ``_with_layers_between``).
 
     Raises:
         ValueError: ``dim < 2`` (a coupling layer needs two halves) or non-positive sizes.
@@ -142,31 +151,30 @@ def realnvp(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_nor
     dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
     _check_coupling_dim("realnvp", dim)
     blocks = [[AffineCoupling(dim, hidden, parity=i % 2)] for i in range(n_blocks)]
-    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu))
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
 
 
 def maf(dim: int, n_blocks: int = 5, hidden: Sequence[int] = (200,), batch_norm=False,
-        prelu=False) -> Flow:
+        prelu=False, affine=False) -> Flow:
     """MAF: ``n_blocks`` MADE-conditioned autoregressive layers, ordering reversed per block.
 
-    ``batch_norm`` and ``prelu`` add those layers between consecutive blocks (as in
-    ``realnvp``).
+    ``batch_norm``, ``prelu`` and ``affine`` add those layers as in ``realnvp``.
     """
     dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
     blocks = [[MAFLayer(dim, hidden, reverse=bool(i % 2))] for i in range(n_blocks)]
-    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu))
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
 
 
 def glow(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
-         prelu=False) -> Flow:
+         prelu=False, affine=False) -> Flow:
     """Glow-style flow (Kingma & Dhariwal 2018) on vectors.
 
     ``n_blocks`` blocks, each an LU-affine mixing layer followed by an affine coupling
     layer (in the data -> base direction, as Glow's step of flow). The LU-affine layer (a
     fixed random permutation seeded by the block index, then a learned LU-parametrised
     linear map and bias) plays the part of Glow's actnorm and invertible 1x1 convolution;
-    the coupling halves alternate between blocks as in ``realnvp``. ``batch_norm`` and
-    ``prelu`` add those layers between consecutive blocks.
+    the coupling halves alternate between blocks as in ``realnvp``. ``batch_norm``,
+    ``prelu`` and ``affine`` add those layers as in ``realnvp``.
 
     Raises:
         ValueError: ``dim < 2`` (a coupling layer needs two halves) or non-positive sizes.
@@ -176,14 +184,14 @@ def glow(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=F
     # layers run base -> data, so the data side of each block (the mixing) comes last
     blocks = [[AffineCoupling(dim, hidden, parity=i % 2), LUAffine(dim, seed=i)]
               for i in range(n_blocks)]
-    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu))
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
 
 
 FLOWS = {"realnvp": realnvp, "maf": maf, "glow": glow}
 
 
 def make_flow(name: str, dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,),
-              batch_norm=False, prelu=False) -> Flow:
+              batch_norm=False, prelu=False, affine=False) -> Flow:
     """Build a flow by name (a key of ``FLOWS``).
 
     Raises:
@@ -191,4 +199,5 @@ def make_flow(name: str, dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8
     """
     if name not in FLOWS:
         raise ValueError(f"unknown flow {name!r}; choose one of {sorted(FLOWS)}")
-    return FLOWS[name](dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu)
+    return FLOWS[name](dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu,
+                       affine=affine)

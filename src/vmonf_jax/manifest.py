@@ -107,7 +107,8 @@ _ESTIMATOR = {
     **{k: _finite for k in ("learning_rate", "weight_decay", "temperature_start",
                             "temperature_decay", "temperature_min", "val_fraction")},
     "clip_norm": _optional(_finite),
-    **{k: _bool for k in ("batch_norm", "verbose", "decoupled_weight_decay")},
+    **{k: _bool for k in ("batch_norm", "verbose", "decoupled_weight_decay",
+                          "early_stopping")},
 }
 
 

@@ -24,7 +24,8 @@ from vmonf_jax.flows import Flow, make_flow
 from vmonf_jax.nets import MLP
 
 PRIORS = ("uniform", "learned", "em", "sparse")
-FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False}
+FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False,
+                 "affine": False}
 """Options of a flow given by name (as ``flows.make_flow`` takes them)."""
 
 
@@ -38,8 +39,9 @@ class Mixture:
         flow: the components' flow: a ``flows.Flow`` (used as is), a name of
             ``flows.FLOWS`` (built with the options below) or a mapping
             ``{"name": ..., **options}``. The flow is built once, here.
-        n_blocks, hidden, batch_norm, prelu: options of a flow given by name (defaults:
-            8 blocks, hidden (8,), no batch-norm, no PReLU layers).
+        n_blocks, hidden, batch_norm, prelu, affine: options of a flow given by name
+            (defaults: 8 blocks, hidden (8,), no batch-norm, no PReLU layers, no
+            location-scale layer; ``affine=True`` is the layer of a Gaussian start).
         posterior_hidden: hidden sizes of the posterior network q(k|x) (tanh MLP).
         prior: ``"uniform"``, ``"learned"``, ``"em"`` or ``"sparse"`` (K an upper bound:
             ``train.fit`` prunes components; docs/api.md, "Automatic K").
@@ -61,12 +63,12 @@ class Mixture:
     prior: str
 
     def __init__(self, dim: int, n_components: int = 2, flow=None, *, n_blocks=None,
-                 hidden=None, batch_norm=None, prelu=None, posterior_hidden=(16,),
-                 prior="uniform", flow_name=None):
+                 hidden=None, batch_norm=None, prelu=None, affine=None,
+                 posterior_hidden=(16,), prior="uniform", flow_name=None):
         if flow is not None and flow_name is not None:
             raise ValueError("give the flow as flow= or flow_name=, not both")
         options = {"n_blocks": n_blocks, "hidden": hidden, "batch_norm": batch_norm,
-                   "prelu": prelu}
+                   "prelu": prelu, "affine": affine}
         options = {k: v for k, v in options.items() if v is not None}
         flow = _build_flow(flow_name if flow is None else flow, int(dim), options)
         if int(n_components) < 1:

@@ -52,6 +52,7 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
     model = Mixture(dim=dim, n_components=k, flow_name=p["flow"],
                     n_blocks=int(p["n_blocks"]), hidden=tuple(p["hidden"]),
                     batch_norm=bool(p["batch_norm"]), prelu=bool(p["prelu"]),
+                    affine=p["init"] == "gaussian",
                     posterior_hidden=tuple(p["posterior_hidden"]), prior=p["prior"])
     return FitConfig(
         model=model, epochs=int(p["epochs"]), batch_size=int(p["batch_size"]),
@@ -64,5 +65,6 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
         semi_supervised=p["semi_supervised"], pretrain_epochs=int(p["pretrain_epochs"]),
         n_init=int(p["n_init"]), init=p["init"], warm_epochs=int(p["warm_epochs"]),
         val_fraction=float(p["val_fraction"]), patience=p["patience"],
+        early_stopping=bool(p["early_stopping"]),
         verbose=bool(p["verbose"]),
         dequantize=LOGIT_LAMBDA if p["preprocess"] == "logit-pixels" else None)

@@ -151,9 +151,11 @@ FIT_OPTIONS = (
            metavar="W"),
     Option("n_init", ("--n-init",), "restarts; the one with the best ELBO (or validation "
            "likelihood) is kept", positive_int, metavar="R"),
-    Option("init", ("--init",), "start of each restart: random, a k-means warm start, or "
+    Option("init", ("--init",), "start of each restart: random, a k-means warm start, "
            "balanced (random, then a warm-up that keeps every component in use; see "
-           "--warm-epochs)", choices=("random", "kmeans", "balanced")),
+           "--warm-epochs), or gaussian (each component starts as one Gaussian of a fitted "
+           "Gaussian mixture, then the k-means-style warm start)",
+           choices=("random", "kmeans", "balanced", "gaussian")),
     Option("warm_epochs", ("--warm-epochs",), "warm-start epochs (k-means or balanced) "
            "before training, unlabelled data only (0 = none)", nonneg_int, metavar="W"),
     Option("semi_supervised", ("--semi-supervised",), "with labels: paper (pre-train, then "
@@ -165,6 +167,10 @@ FIT_OPTIONS = (
            "and early stopping", real(lambda v: 0 <= v < 1, "in [0, 1)"), metavar="F"),
     Option("patience", ("--patience",), "stop after P epochs without validation improvement "
            "(needs --val-fraction; none = never)", or_none(nonneg_int), metavar="P"),
+    Option("early_stopping", ("--early-stopping",), "hold out rows for validation when "
+           "--val-fraction is 0 (15%%, at least 10, at most 20,000; none below 40 rows), stop "
+           "after 20 epochs without improvement unless --patience, keep the best parameters "
+           "(the Gaussian start's included)", switch=True),
     Option("preprocess", ("--preprocess",), "transform applied before the flows; "
            "likelihoods stay in DATA's units (logit-pixels for 8-bit images)",
            choices=("none", "standardize", "logit-pixels")),

@@ -9,7 +9,16 @@ from vmonf_jax.mixture import Mixture
 from vmonf_jax.train.schedule import temperature_schedule
 
 SEMI_MODES = ("paper", "joint")
-INITS = ("random", "kmeans", "balanced")
+AUTO_PATIENCE = 20  # main epochs without a better validation score before early stopping
+AUTO_VAL = (0.15, 40, 10, 20_000)  # fraction; fewest rows to split; fewest, most held out
+
+
+def validation_rows(n: int) -> int:
+    """Rows held out by ``early_stopping`` from ``n``: 15%, at least 10 and at most 20,000;
+    none below 40 rows (too few to spare)."""
+    fraction, least_n, fewest, most = AUTO_VAL
+    return 0 if n < least_n else int(min(max(round(fraction * n), fewest), most))
+INITS = ("random", "kmeans", "balanced", "gaussian")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -42,6 +51,9 @@ class FitConfig:
     every training step draws fresh uniform dequantisation noise; None: rows as given.
     ``dirichlet_alpha`` and ``prune_threshold``: the sparse prior's concentration and the
     weight below which it prunes a component (docs/api.md, "Automatic K").
+    ``early_stopping``: with ``val_fraction`` 0, hold out ``validation_rows(n)`` rows (none
+    for tiny data) and, with ``patience`` None, stop after ``AUTO_PATIENCE`` main epochs
+    without improvement; the best parameters (the start's included) are kept.
     """
 
     model: Mixture
@@ -62,6 +74,7 @@ class FitConfig:
     warm_epochs: int = 200
     val_fraction: float = 0.0
     patience: int | None = None
+    early_stopping: bool = False
     verbose: bool = True
     chunk_epochs: int = 25
     dequantize: float | None = None

@@ -4,6 +4,7 @@ The run is driven chunk by chunk of compiled epochs, with callbacks between chun
 """
 
 import dataclasses
+import warnings
 from functools import partial
 
 import jax
@@ -13,8 +14,15 @@ import numpy as np
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
-from vmonf_jax.train import prune
-from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
+from vmonf_jax.train import gaussian_start, prune
+from vmonf_jax.train.config import (
+    AUTO_PATIENCE,
+    FitConfig,
+    FitResult,
+    LossExplodedError,
+    NonFiniteLossError,
+    validation_rows,
+)
 from vmonf_jax.train.consistency import knn_graph, spectral_features
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
@@ -68,7 +76,13 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     x = check_data(data, dim=model.dim, min_rows=model.n_components)
     if labels is not None:
         labels = check_labels(labels, x.shape[0], model.n_components)
-    x, labels, x_val = _split(x, labels, config.val_fraction, key)
+    fraction = config.val_fraction
+    if config.early_stopping and not fraction:
+        fraction = validation_rows(x.shape[0]) / x.shape[0]
+    patience = config.patience
+    if config.early_stopping and patience is None:
+        patience = AUTO_PATIENCE
+    x, labels, x_val = _split(x, labels, fraction, key)
     has_labels = labels is not None and bool((labels >= 0).any())
     spec = resolve_parallel(parallel, mesh)  # None: one device
     if spec is not None:
@@ -80,11 +94,17 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS}), schedule,
                     _kinds(config.semi_supervised if has_labels else "unlabelled",
                            schedule.warm),
-                    x_val is not None, config.patience,
+                    x_val is not None, patience,
                     _chunk_length(len(schedule), config.chunk_epochs), spec)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
+    gaussian = config.init == "gaussian"
     arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
-                     config.consistency > 0 and x.shape[0] > 1)  # one row: no neighbours
+                     config.consistency > 0 and x.shape[0] > 1,  # one row: no neighbours
+                     partition=gaussian)
+    starts = None
+    if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
+        starts, arrays = _gaussian_starts(x, labels if has_labels else None, x_val, arrays,
+                                          model.n_components, keys)
     if spec is not None:
         arrays = spec.replicate(arrays)
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
@@ -95,6 +115,12 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         recipe = _resized(recipe, _n_components(snap.run))
     else:
         snap = cb.Snapshot(0, runner(recipe).init(keys), [])
+    start_scores = None
+    if starts is not None and not resume:
+        run0, start_scores = _start_run(model, snap.run, starts, x, arrays.x_val,
+                                        schedule.t_start, recipe.validate,
+                                        jax.random.fold_in(key, 2**21))
+        snap = cb.Snapshot(0, run0, [])
     run = runner(recipe)
     ids = _component_ids(snap.history, config.n_init, _n_components(snap.run)) \
         if model.prior == "sparse" else None
@@ -133,6 +159,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         for hook in hooks:
             hook.close()
     res = _best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
+    if start_scores is not None and res.score <= start_scores[res.restart]:
+        warnings.warn("training did not raise the validation log-likelihood above the "
+                      "Gaussian-mixture start's: the start is kept", stacklevel=2)
     if model.prior != "sparse":
         return res
     idx = prune.keep_indices(res.params["prior_logits"][None], config.prune_threshold,
@@ -190,16 +219,22 @@ def _split(x, labels, fraction, key):
     return x[tr], None if labels is None else labels[tr], x[val]
 
 
-def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
+def _seeds(keys) -> list:
+    """One integer seed per restart key (k-means and the Gaussian start's EM)."""
+    return [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
+
+
+def _arrays(x, labels, x_val, schedule, model, keys, graph, partition=False) -> Data:
     """Device arrays of the run; a k-means warm start labels the rows once per restart.
 
     ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
     warm start then clusters the graph's spectral embedding (spectral clustering), except
-    with the sparse prior.
+    with the sparse prior. ``partition``: label the rows even without warm-start epochs
+    (the Gaussian start needs the partition).
     """
     y_warm, nbrs = None, knn_graph(x) if graph else None
-    if schedule.warm and not schedule.balanced:
-        seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
+    if (schedule.warm and not schedule.balanced) or partition:
+        seeds = _seeds(keys)
         # the sparse prior's upper bound K would cut connected clusters into spectral pieces
         # large enough to survive pruning (README, "Automatic K"): it clusters the rows
         spectral = nbrs is not None and model.prior != "sparse"
@@ -212,6 +247,47 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
                                                jnp.asarray(labels[labels >= 0]))
     return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val),
                 None if nbrs is None else jnp.asarray(nbrs))
+
+
+def _gaussian_starts(x, labels, x_val, arrays, k, keys):
+    """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
+
+    Returns:
+        ``(starts, arrays)``: one ``(means, covs, weights)`` per restart, and ``arrays`` with
+        the warm-start labels replaced by the mixture's assignments (labelled rows keep
+        their labels).
+    """
+    starts, y_warm = [], []
+    for y, seed in zip(np.asarray(arrays.y_warm), _seeds(keys)):
+        *start, assigned = gaussian_start.fit_gaussians(x, y, k, seed, x_val)
+        starts.append(start)
+        y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
+    return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))
+
+
+def _start_run(model, run, starts, x, x_val, t_start, validate, key):
+    """The run state with every restart at its Gaussian start, q fitted to it.
+
+    With a validation split the start is the first candidate of early stopping: its
+    validation log-likelihood is the score to beat, and it is kept if no epoch beats it.
+
+    Returns:
+        ``(run, scores)``: ``scores`` holds each restart's start score (None without
+        validation).
+    """
+    params = gaussian_start.apply_stacked(model, run["params"], starts)
+    params = gaussian_start.fit_posterior(model, params, x, t_start, key)
+    run = {**run, "params": params}
+    if not validate:
+        return run, None
+    scores = np.array([evaluate(model, _pick(params, r), _pick(run["state"], r), x_val,
+                                t_start)[0] for r in range(len(starts))])
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    dtype = run["best_val"].dtype
+    run.update(keep={"params": params, "state": run["state"]},
+               best_val=jnp.asarray(scores, dtype),
+               since_best=jnp.zeros_like(run["since_best"]))
+    return run, scores
 
 
 def _kinds(setting: str, warm: int) -> str:

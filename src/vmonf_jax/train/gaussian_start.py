@@ -1,0 +1,147 @@
+"""The Gaussian start (``init="gaussian"``): every component begins as one Gaussian.
+
+Each restart's partition of the rows (k-means, or the consistency graph's spectral clusters)
+gives one Gaussian per cluster (its moments); scikit-learn's ``GaussianMixture`` refines them
+by EM, started from those moments, on every row of the fit (validation rows included, so the
+start is exactly the Gaussian mixture a user would fit, and competes with training on equal
+terms). Each component's flow ends with a location-scale layer (``flows``, ``affine=True``)
+that is set to its Gaussian, x = C z + mu with C the Cholesky factor of the covariance; the
+other layers start at the identity, so at step 0 the mixture *is* that Gaussian mixture
+(with a uniform prior, the same Gaussians with equal weights), and q(k|x) is fitted to that
+mixture's responsibilities (``fit_posterior``). The warm-start epochs then train each flow
+and q(k|x) on the mixture's hard assignments, as the k-means warm start does.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+REG_COVAR = 1e-6  # added to each covariance's diagonal (scikit-learn's default)
+EM_ITER = 100
+POSTERIOR_STEPS = 500  # full-batch Adam steps of q(k|x) on the responsibilities
+POSTERIOR_LR = 1e-2
+POSTERIOR_ROWS = 8192  # q is fitted on at most this many rows (a random subset)
+
+
+def fit_gaussians(x, labels, k: int, seed: int, x_extra=None):
+    """A K-component full-covariance Gaussian mixture started from a partition of ``x``.
+
+    Args:
+        x: (n, d) rows (preprocessed); ``labels``: (n,) cluster of each row in 0..k-1.
+        k: number of components; a cluster with fewer than two rows starts from all rows'
+            covariance around its own mean (or, empty, around a random row).
+        seed: seed of scikit-learn's EM (only ties depend on it).
+        x_extra: more rows that the EM also fits (the validation rows), or None.
+
+    Returns:
+        ``(means (k, d), covariances (k, d, d), weights (k,), labels of x)``: the fitted
+        mixture and the most probable component of each row of ``x``.
+    """
+    from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(x, np.float64)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    cov_all = np.atleast_2d(np.cov(x, rowvar=False)) + REG_COVAR * np.eye(x.shape[1])
+    means, covs, weights = [], [], []
+    for j in range(k):
+        rows = x[labels == j]
+        means.append(rows.mean(0) if len(rows) else x[rng.integers(len(x))])
+        covs.append(np.atleast_2d(np.cov(rows, rowvar=False)) + REG_COVAR * np.eye(x.shape[1])
+                    if len(rows) > 1 else cov_all)
+        weights.append(max(len(rows), 1))
+    weights = np.asarray(weights, np.float64) / np.sum(weights)
+    fit_rows = x if x_extra is None else np.concatenate([x, np.asarray(x_extra, np.float64)])
+    gmm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, max_iter=EM_ITER,
+                          weights_init=weights, means_init=np.asarray(means),
+                          precisions_init=np.linalg.inv(np.asarray(covs)), random_state=seed)
+    with threadpool_limits(1):  # as kmeans_labels: OpenMP spinning on a busy machine
+        gmm.fit(fit_rows)
+        assigned = gmm.predict(x).astype(np.int32)
+    return gmm.means_, gmm.covariances_, gmm.weights_, assigned
+
+
+def location_scale(means, covs, dtype=jnp.float32) -> dict:
+    """Parameters of ``LUAffine(seed=None)`` layers, stacked over K, that map N(0, I) to
+    N(mean_k, cov_k): x = L diag(s) z + mean with L diag(s) = cholesky(cov)."""
+    chol = np.linalg.cholesky(np.asarray(covs, np.float64))
+    scale = np.diagonal(chol, axis1=-2, axis2=-1)
+    return {"lower": jnp.asarray(chol / scale[..., None, :], dtype),
+            "upper": jnp.zeros(chol.shape, dtype),
+            "log_s": jnp.asarray(np.log(scale), dtype),
+            "bias": jnp.asarray(means, dtype)}
+
+
+def apply(model, params, means, covs, weights) -> dict:
+    """``params`` of one restart with the components set to the Gaussians.
+
+    The flows' last layer (``affine=True``) gets each Gaussian; the prior logits are
+    log ``weights`` unless the prior is uniform (then they stay equal).
+
+    Raises:
+        ValueError: the model's flows do not end with a location-scale layer.
+    """
+    from vmonf_jax.bijectors import LUAffine
+
+    last = model.flow.layers[-1]
+    if not (isinstance(last, LUAffine) and last.seed is None):
+        raise ValueError("a Gaussian start needs flows built with affine=True")
+    dtype = params["prior_logits"].dtype
+    comps = (*params["components"][:-1], location_scale(means, covs, dtype))
+    logits = params["prior_logits"]
+    if model.prior != "uniform":
+        logits = jnp.asarray(np.log(np.maximum(weights, 1e-12)), dtype)
+    return {**params, "components": comps, "prior_logits": logits}
+
+
+def apply_stacked(model, params, starts) -> dict:
+    """``apply`` for every restart of stacked ``params`` (leading restart axis R).
+
+    ``starts``: one ``(means, covs, weights)`` per restart.
+    """
+    per = [apply(model, jax.tree.map(lambda a, r=r: a[r], params), *s)
+           for r, s in enumerate(starts)]
+    return jax.tree.map(lambda *a: jnp.stack(a), *per)
+
+
+def fit_posterior(model, params, x, temperature: float, key) -> dict:
+    """Stacked ``params`` whose q(k|x) at ``temperature`` matches p(k|x) of the mixture.
+
+    Minimises the cross-entropy between the exact responsibilities and q on at most
+    ``POSTERIOR_ROWS`` rows of ``x`` (full batch, Adam): without it, the first ELBO epochs
+    weigh each component by an untrained q, and a Gaussian far from a row (log p_k of
+    thousands of nats below the row's own component) swamps the loss.
+    """
+    n = x.shape[0]
+    if n > POSTERIOR_ROWS:
+        x = x[np.sort(np.random.default_rng(int(jax.random.randint(
+            key, (), 0, 2**31 - 1))).choice(n, POSTERIOR_ROWS, replace=False))]
+    post = _fit_posterior(model, params, jnp.asarray(x), jnp.float32(temperature))
+    return {**params, "posterior": post}
+
+
+@partial(jax.jit, static_argnums=0)
+def _fit_posterior(model, params, x, temperature):
+    tx = optax.adam(POSTERIOR_LR)
+
+    def one(p):
+        resp = model.responsibilities(p, x)
+
+        def loss(post):
+            log_q = model.log_posterior({**p, "posterior": post}, x, temperature)
+            return -jnp.sum(resp * log_q, -1).mean()
+
+        def step(carry, _):
+            post, opt = carry
+            updates, opt = tx.update(jax.grad(loss)(post), opt, post)
+            return (optax.apply_updates(post, updates), opt), None
+
+        (post, _), _ = jax.lax.scan(step, (p["posterior"], tx.init(p["posterior"])), None,
+                                    length=POSTERIOR_STEPS)
+        return post
+
+    return jax.vmap(one)(params)

@@ -1,0 +1,109 @@
+"""The Gaussian start: at step 0 the mixture is a Gaussian mixture; held-out safety."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from vmonf_jax.mixture import Mixture
+from vmonf_jax.train import FitConfig, fit
+from vmonf_jax.train import gaussian_start as gs
+from vmonf_jax.train.config import validation_rows
+from vmonf_jax.train.step import kmeans_labels
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(120, 3)) @ np.array([[1.0, 0.5, 0.0], [0.0, 0.4, 0.2], [0, 0, 0.3]])
+    return np.concatenate([a + 4.0, 0.7 * rng.normal(size=(90, 3))])
+
+
+def _gmm_log_prob(x, means, covs, weights):
+    comp = np.stack([multivariate_normal(m, c).logpdf(x) for m, c in zip(means, covs)], 1)
+    return logsumexp(comp + np.log(weights), axis=1)
+
+
+@pytest.mark.parametrize("flow", ["realnvp", "maf", "glow"])
+@pytest.mark.parametrize("prior", ["uniform", "em"])
+def test_step_zero_is_the_gaussian_mixture(blobs, flow, prior):
+    model = Mixture(3, 2, flow, n_blocks=2, hidden=(4,), affine=True, prior=prior)
+    params, _ = model.init(jax.random.key(1))
+    means, covs, weights, assigned = gs.fit_gaussians(blobs, kmeans_labels(blobs, 2, 0), 2, 0)
+    params = gs.apply(model, params, means, covs, weights)
+    expected = _gmm_log_prob(blobs, means, covs,
+                             np.full(2, 0.5) if prior == "uniform" else weights)
+    got = np.asarray(model.log_prob(params, jnp.asarray(blobs, jnp.float32)))
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+    # the assignments are the refined mixture's, and they split the two blobs
+    assert sorted(np.bincount(assigned)) == [90, 120]
+
+
+def test_start_equals_scikit_learn_em_from_the_same_partition(blobs):
+    from sklearn.mixture import GaussianMixture
+
+    labels = kmeans_labels(blobs, 2, 0)
+    means, covs, weights, _ = gs.fit_gaussians(blobs, labels, 2, 0)
+    ref = GaussianMixture(2, covariance_type="full", random_state=0,
+                          means_init=np.stack([blobs[labels == k].mean(0) for k in (0, 1)])
+                          ).fit(blobs)
+    np.testing.assert_allclose(means, ref.means_, atol=1e-6)
+    np.testing.assert_allclose(weights, ref.weights_, atol=1e-6)
+
+
+def test_apply_needs_the_location_scale_layer():
+    model = Mixture(2, 2, "realnvp", n_blocks=2, hidden=(4,))
+    params, _ = model.init(jax.random.key(0))
+    with pytest.raises(ValueError, match="affine=True"):
+        gs.apply(model, params, np.zeros((2, 2)), np.stack([np.eye(2)] * 2), np.full(2, 0.5))
+
+
+def test_posterior_fitted_to_the_responsibilities(blobs):
+    model = Mixture(3, 2, "realnvp", n_blocks=1, hidden=(4,), affine=True, prior="em")
+    params, _ = model.init(jax.random.key(0))
+    means, covs, weights, _ = gs.fit_gaussians(blobs, kmeans_labels(blobs, 2, 0), 2, 0)
+    stacked = jax.tree.map(lambda a: a[None], gs.apply(model, params, means, covs, weights))
+    x = jnp.asarray(blobs, jnp.float32)
+    fitted = gs.fit_posterior(model, stacked, x, 1.0, jax.random.key(0))
+    one = jax.tree.map(lambda a: a[0], fitted)
+    resp = np.asarray(model.responsibilities(one, x))
+    before = np.abs(np.asarray(model.posterior(jax.tree.map(lambda a: a[0], stacked), x))
+                    - resp).mean()
+    after = np.abs(np.asarray(model.posterior(one, x)) - resp).mean()
+    assert after < 0.02 < before
+
+
+def test_validation_rows_rule():
+    assert validation_rows(39) == 0  # too few rows to spare
+    assert validation_rows(40) == 10
+    assert validation_rows(1000) == 150
+    assert validation_rows(10**7) == 20_000
+
+
+def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs):
+    """A learning rate far too high only lowers the validation log-likelihood: the fit
+    returns the Gaussian start (its density on every row) and says so."""
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior="em")
+    config = FitConfig(model=model, epochs=3, batch_size=64, learning_rate=0.5, n_init=1,
+                       init="gaussian", warm_epochs=0, early_stopping=True, verbose=False,
+                       clip_norm=None)
+    x = jnp.asarray(blobs, jnp.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit(jax.random.key(0), x, config)
+    assert any("start is kept" in str(w.message) for w in caught)
+    # the kept parameters are the start: the Gaussian mixture its last layers hold
+    last = jax.tree.map(np.asarray, res.params["components"][-1])
+    chol = ((np.tril(last["lower"], -1) + np.eye(3)) * np.exp(last["log_s"])[:, None, :]
+            + np.triu(last["upper"], 1))
+    weights = np.asarray(jax.nn.softmax(res.params["prior_logits"]))
+    expected = _gmm_log_prob(blobs, last["bias"], chol @ chol.transpose(0, 2, 1), weights)
+    np.testing.assert_allclose(np.asarray(model.log_prob(res.params, x)), expected, atol=1e-4)
+    assert len([e for e in res.history if "val_loglik" in e]) >= 1
+    assert res.score >= max(e["val_loglik"] for e in res.history if "val_loglik" in e)
