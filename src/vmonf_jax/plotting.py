@@ -270,10 +270,13 @@ def log_density_figure(model, X, grid=200):
     lo, hi = _box(np.asarray(X), margin=0.15)
     gx, gy, cells = _cells(lo, hi, grid)
     lp = model.score_samples(cells).reshape(gx.shape)
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
     fig, ax = plt.subplots(figsize=(5.2, 4.5))
     im = ax.pcolormesh(gx, gy, np.maximum(lp, lp.max() - 12), cmap="viridis", shading="auto")
-    fig.colorbar(im, ax=ax, label="log p(x) (nats)")
     ax.set_aspect("equal")
+    cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.08)  # as tall as ax
+    fig.colorbar(im, cax=cax, label="log p(x) (nats)")
     _data_axes(ax)
     ax.set_title("learned log-density")
     return fig
