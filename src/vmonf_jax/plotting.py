@@ -7,7 +7,8 @@ it.
 
 * ``regions_figure``: 2-D models; background = argmax_k p(k|x) on a grid, samples coloured
   by the component that drew them, optional data in grey (the paper's Figures 6-8).
-* ``curves_figure``: ELBO and log-likelihood, temperature and component usage per epoch.
+* ``curves_figure``: ELBO and log-likelihood, temperature and component usage per epoch;
+  the restarts overlaid on one epoch axis, the kept one bold.
 * ``data_figure``, ``log_density_figure``: 2-D data by class; the learned log-density.
 * ``sample_grid_figure``, ``contingency_figure``: image samples, one row per component;
   a true-class x cluster heatmap (the paper's Figure 9 and Table 1).
