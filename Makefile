@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXP_ARGS ?=
 
-.PHONY: setup test test-slow lint pinwheel circles circles-semi mnist paper bench clean
+.PHONY: setup test test-slow lint docs pinwheel circles circles-semi mnist paper bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev,experiments,bench]'
+	$(BIN)/pip install -e '.[dev,experiments,bench,docs]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -22,8 +22,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
+# the documentation site into site/ (offline; any warning fails the build)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests experiments benchmarks studies
+	$(BIN)/ruff check src tests experiments benchmarks studies examples
 
 pinwheel: $(STAMP)
 	$(BIN)/python experiments/pinwheel.py $(EXP_ARGS)
@@ -44,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results site .pytest_cache

@@ -96,7 +96,7 @@ def summary_line(m: dict) -> str:
 def _curves(model, X_train):
     _, log_det = model.preprocessor_.transform(X_train)  # the data's units, not the model's
     return plotting.curves_figure(model.history_, int(model.n_components),
-                                  offset=float(np.mean(log_det)))
+                                  offset=float(np.mean(log_det)), kept=model.best_restart_)
 
 
 def toy_figures(model, X, labels, outdir) -> list[str]:

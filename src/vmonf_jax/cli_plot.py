@@ -42,7 +42,7 @@ def plot_model(model, path, *, kind="auto", data=None, n_samples=1000, seed=None
                                       grid=grid)
     else:
         fig = plotting.curves_figure(
-            model.history_, int(model.n_components),
+            model.history_, int(model.n_components), kept=model.best_restart_,
             title=f"VMoNF training, K={model.n_components}, {model.n_features_in_} columns "
                   "(preprocessed units)")
     return plotting.save_figure(fig, path)

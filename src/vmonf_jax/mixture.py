@@ -39,9 +39,12 @@ class Mixture:
         flow: the components' flow: a ``flows.Flow`` (used as is), a name of
             ``flows.FLOWS`` (built with the options below) or a mapping
             ``{"name": ..., **options}``. The flow is built once, here.
-        n_blocks, hidden, batch_norm, prelu, affine: options of a flow given by name
-            (defaults: 8 blocks, hidden (8,), no batch-norm, no PReLU layers, no
-            location-scale layer; ``affine=True`` is the layer of a Gaussian start).
+        n_blocks: option of a flow given by name (default 8 blocks).
+        hidden: option of a flow given by name (default hidden (8,)).
+        batch_norm: option of a flow given by name (default no batch-norm).
+        prelu: option of a flow given by name (default no PReLU layers).
+        affine: option of a flow given by name (default none): a last, location-scale
+            layer, the one a Gaussian start sets (``train.gaussian_start``).
         posterior_hidden: hidden sizes of the posterior network q(k|x) (tanh MLP).
         prior: ``"uniform"``, ``"learned"``, ``"em"`` or ``"sparse"`` (K an upper bound:
             ``train.fit`` prunes components; docs/api.md, "Automatic K").

@@ -7,7 +7,8 @@ it.
 
 * ``regions_figure``: 2-D models; background = argmax_k p(k|x) on a grid, samples coloured
   by the component that drew them, optional data in grey (the paper's Figures 6-8).
-* ``curves_figure``: ELBO and log-likelihood, temperature and component usage per epoch.
+* ``curves_figure``: ELBO and log-likelihood, temperature and component usage per epoch;
+  the restarts overlaid on one epoch axis, the kept one bold.
 * ``data_figure``, ``log_density_figure``: 2-D data by class; the learned log-density.
 * ``sample_grid_figure``, ``contingency_figure``: image samples, one row per component;
   a true-class x cluster heatmap (the paper's Figure 9 and Table 1).
@@ -110,10 +111,17 @@ def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200, ax=
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
+    _data_axes(ax)
     ax.set_title(title or f"K={k}: regions argmax p(k|x), {n_samples} samples by component",
                  fontsize=9)
     ax.legend(loc="upper right", fontsize=6, markerscale=2, framealpha=0.8)
     return ax.figure
+
+
+def _data_axes(ax):
+    """Label a 2-D scatter's axes: the two columns, in the units of the data as given."""
+    ax.set_xlabel("column 1 (data units)", fontsize=8)
+    ax.set_ylabel("column 2 (data units)", fontsize=8)
 
 
 def _series(history, name):
@@ -144,44 +152,91 @@ def _usage(hist, k: int):
     return out if len(hist) else None
 
 
-def curves_figure(history, n_components: int, *, offset=0.0, title=None):
-    """Training curves of a ``history_`` list (one dict per epoch).
+def _by_restart(hist):
+    """``{restart: entries}`` in order of appearance; entries without one count as restart 0."""
+    runs = {}
+    for h in hist:
+        r = h.get("restart", 0)
+        runs.setdefault(r if isinstance(r, int) else 0, []).append(h)
+    return runs
 
-    Panels: ELBO, log-likelihood (and validation log-likelihood when recorded) shifted by
-    ``offset`` (e.g. the preprocessing log-determinant, for the data's units); temperature;
-    component usage (mean q(k|x)). Shaded: warm-start and pre-training epochs; dashed:
-    restarts. Entries that are not dicts, and missing or malformed values, are skipped.
+
+def _once(label, seen):
+    """``label`` the first time, then matplotlib's "no legend entry" label."""
+    if label in seen:
+        return "_" + label
+    seen.add(label)
+    return label
+
+
+def curves_figure(history, n_components: int, *, offset=0.0, title=None, kept=None):
+    """Training curves of a ``history_`` list (one dict per epoch of every restart).
+
+    Panels: ELBO, log-likelihood (and validation log-likelihood when recorded) in nats per
+    point, shifted by ``offset`` (e.g. the preprocessing log-determinant, for the data's
+    units); temperature; component usage (mean q(k|x)). The restarts share one epoch axis
+    (epoch 0 = each restart's first epoch), so the x-axis spans one restart's epochs; the
+    kept restart is drawn bold and opaque, the others thin and faint. Shaded: warm-start
+    and pre-training epochs. Entries that are not dicts, and missing or malformed values,
+    are skipped.
+
+    Args:
+        history: ``VMoNF.history_`` or ``FitResult.history``.
+        n_components: K at the start of the fit (the usage panel's components).
+        offset: added to the ELBO and log-likelihood curves.
+        title: the figure's title (None: none).
+        kept: the index of the kept restart (``VMoNF.best_restart_``); None draws every
+            restart alike.
+
+    Returns:
+        The matplotlib figure.
     """
     plt = pyplot()
     hist = [h for h in (history or []) if isinstance(h, dict) and h.get("phase") != "main-sup"]
-    x = np.arange(len(hist))
+    runs = _by_restart(hist)
+    n_epochs = max((len(v) for v in runs.values()), default=0)
     fig, (a_ll, a_t, a_use) = plt.subplots(1, 3, figsize=(13, 3.4))
-    for name, label in (("elbo", "ELBO"), ("loglik", "log-likelihood"),
-                        ("val_loglik", "validation log-likelihood")):
-        values = _series(hist, name) + offset
-        if np.isfinite(values).any():
-            a_ll.plot(x, values, lw=1, label=label)
-    a_t.plot(x, _series(hist, "T"), lw=1)
     colors = palette(int(n_components))
-    u = _usage(hist, int(n_components))
-    if u is not None:
-        for c in range(int(n_components)):
-            a_use.plot(x, u[:, c], lw=1, color=colors[c], label=f"component {c}")
+    curves = (("elbo", "ELBO"), ("loglik", "log-likelihood"),
+              ("val_loglik", "validation log-likelihood"))
+    seen = set()  # one legend entry per curve, not per restart
+    for r, run in runs.items():
+        x = np.arange(len(run))
+        bold = kept is None or r == kept
+        style = {"lw": 1.4 if bold else 0.7, "alpha": 1.0 if bold else 0.35,
+                 "zorder": 3 if bold else 2}
+        for (name, label), color in zip(curves, ("C0", "C1", "C2")):
+            values = _series(run, name) + offset
+            if np.isfinite(values).any():
+                a_ll.plot(x, values, color=color, label=_once(label, seen), **style)
+        a_t.plot(x, _series(run, "T"), color="C0", **style)
+        u = _usage(run, int(n_components))
+        if u is not None:
+            for c in range(int(n_components)):
+                a_use.plot(x, u[:, c], color=colors[c], label=_once(f"component {c}", seen),
+                           **style)
+    if any(not line.get_label().startswith("_") for line in a_use.lines):
         a_use.legend(fontsize=7, ncol=1 + n_components // 6)
-    early = [h.get("phase") in ("warm", "pretrain") for h in hist]
-    restarts = [i for i in range(1, len(hist))
-                if hist[i].get("restart") != hist[i - 1].get("restart")]
+    early = sorted({i for run in runs.values() for i, h in enumerate(run)
+                    if h.get("phase") in ("warm", "pretrain")})
+    if len(runs) > 1:
+        which = "bold: kept restart" if kept in runs else "restarts overlaid"
+        xlabel = f"epoch of each of {len(runs)} restarts ({which}; grey: warm start)"
+    else:
+        xlabel = "epoch (grey: warm start / pre-training)"
     for ax in (a_ll, a_t, a_use):
-        for i in np.flatnonzero(early):
+        for i in early:
             ax.axvspan(i - 0.5, i + 0.5, color="0.9", lw=0, zorder=0)
-        for i in restarts:
-            ax.axvline(i - 0.5, color="0.5", ls="--", lw=0.8)
-        ax.set_xlabel("epoch (grey: warm start / pre-training)")
+        ax.set_xlim(-0.5, max(n_epochs, 1) - 0.5)
+        ax.set_xlabel(xlabel, fontsize=8)
     if a_ll.lines:
         a_ll.legend(fontsize=7)
-    a_ll.set_title("training ELBO and log-likelihood (nats)", fontsize=9)
+    a_ll.set_title("training ELBO and log-likelihood", fontsize=9)
+    a_ll.set_ylabel("nats per point")
     a_t.set_title("temperature T", fontsize=9)
+    a_t.set_ylabel("T (dimensionless)")
     a_use.set_title("component usage: mean q(k|x)", fontsize=9)
+    a_use.set_ylabel("share of the points")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -203,6 +258,7 @@ def data_figure(X, y, title="training data"):
         ax.scatter(*X[y == c].T, s=18 if big else 3, color=color, label=f"class {c}",
                    edgecolors="k" if big else "none", linewidths=0.4)
     ax.set_aspect("equal")
+    _data_axes(ax)
     ax.set_title(title)
     if len(classes) <= 10:
         ax.legend(fontsize=7, markerscale=2, loc="best")
@@ -215,10 +271,14 @@ def log_density_figure(model, X, grid=200):
     lo, hi = _box(np.asarray(X), margin=0.15)
     gx, gy, cells = _cells(lo, hi, grid)
     lp = model.score_samples(cells).reshape(gx.shape)
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
     fig, ax = plt.subplots(figsize=(5.2, 4.5))
     im = ax.pcolormesh(gx, gy, np.maximum(lp, lp.max() - 12), cmap="viridis", shading="auto")
-    fig.colorbar(im, ax=ax, label="log p(x) (nats)")
     ax.set_aspect("equal")
+    cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.08)  # as tall as ax
+    fig.colorbar(im, cax=cax, label="log p(x) (nats)")
+    _data_axes(ax)
     ax.set_title("learned log-density")
     return fig
 

@@ -66,9 +66,10 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             ``Parallel``.
 
     Raises:
-        ValueError: bad data or labels. NonFiniteLossError: a non-finite loss, or
-        ``LossExplodedError`` (its subclass) for a loss that rose orders of magnitude above
-        its best; the error carries the parameters from before the failing epoch.
+        ValueError: bad data or labels.
+        NonFiniteLossError: a non-finite loss, or ``LossExplodedError`` (its subclass) for
+            a loss that rose orders of magnitude above its best; the error carries the
+            parameters from before the failing epoch.
     """
     from vmonf_jax.validation import check_data, check_labels
 
