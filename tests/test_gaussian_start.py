@@ -107,3 +107,22 @@ def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs):
     np.testing.assert_allclose(np.asarray(model.log_prob(res.params, x)), expected, atol=1e-4)
     assert len([e for e in res.history if "val_loglik" in e]) >= 1
     assert res.score >= max(e["val_loglik"] for e in res.history if "val_loglik" in e)
+
+
+def test_data_hygiene_warnings():
+    from vmonf_jax.hygiene import data_warnings
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4))
+    assert data_warnings(x, "standardize") == []
+    bad = x.copy()
+    bad[:, 1] = 3.0                                   # constant
+    bad[:, 2] = rng.integers(0, 5, 200)               # discrete
+    bad[100:] = bad[:100]                             # half the rows repeated
+    msgs = data_warnings(bad, "standardize")
+    assert any("columns 1 are constant" in m for m in msgs)
+    assert any("100 of 200 rows repeat" in m for m in msgs)
+    assert any("columns 2 take a few integer values" in m for m in msgs)
+    wide = x * np.array([1e-4, 1, 1, 1e4])
+    assert data_warnings(wide, "standardize") == []
+    assert any("preprocess='standardize'" in m for m in data_warnings(wide, "none"))

@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from vmonf_jax import __version__, manifest, modeldir
+from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
@@ -176,6 +177,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                              "(a coupling layer splits the features); flow='maf' takes 1")
         config = self._config(X.shape[1])
         classes, codes = self._encode_labels(X, y)
+        warn_about(X, self.preprocess)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
             resume = modeldir.start_or_resume(checkpoint_dir, settings, (X, codes), resume)

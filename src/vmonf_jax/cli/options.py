@@ -154,7 +154,7 @@ FIT_OPTIONS = (
     Option("init", ("--init",), "start of each restart: random, a k-means warm start, "
            "balanced (random, then a warm-up that keeps every component in use; see "
            "--warm-epochs), or gaussian (each component starts as one Gaussian of a fitted "
-           "Gaussian mixture, then the k-means-style warm start)",
+           "Gaussian mixture; no warm-start epochs)",
            choices=("random", "kmeans", "balanced", "gaussian")),
     Option("warm_epochs", ("--warm-epochs",), "warm-start epochs (k-means or balanced) "
            "before training, unlabelled data only (0 = none)", nonneg_int, metavar="W"),

@@ -8,8 +8,9 @@ terms). Each component's flow ends with a location-scale layer (``flows``, ``aff
 that is set to its Gaussian, x = C z + mu with C the Cholesky factor of the covariance; the
 other layers start at the identity, so at step 0 the mixture *is* that Gaussian mixture
 (with a uniform prior, the same Gaussians with equal weights), and q(k|x) is fitted to that
-mixture's responsibilities (``fit_posterior``). The warm-start epochs then train each flow
-and q(k|x) on the mixture's hard assignments, as the k-means warm start does.
+mixture's responsibilities (``fit_posterior``). Training then starts with the ELBO epochs:
+warm-start epochs on the hard assignments (as after k-means) changed no held-out score on
+three real data sets and cost 1.4-6x the fit's time (docs/results.md, "Real data").
 """
 
 from functools import partial

@@ -1,0 +1,63 @@
+"""Warnings about data that a continuous density fits badly (checked once, at ``fit``).
+
+Constant columns, duplicated rows and integer-valued columns all put probability mass on sets
+of volume zero, where a density can grow without bound: the fit still runs (standardisation
+floors each spread), but its log-likelihoods then say more about the spike than about the
+data. Columns on wildly different scales are harmless with standardisation and harmful
+without it.
+"""
+
+import warnings
+
+import numpy as np
+
+FEW_LEVELS = 20  # an integer-valued column with at most this many distinct values is discrete
+DUPLICATE_SHARE = 0.01  # warn when more than this share of the rows repeats an earlier row
+SCALE_RATIO = 1e6  # spreads further apart than this need standardisation
+
+
+def _columns(idx) -> str:
+    idx = [int(i) for i in idx]
+    shown = ", ".join(map(str, idx[:8]))
+    return shown + (f" and {len(idx) - 8} more" if len(idx) > 8 else "")
+
+
+def data_warnings(x, preprocess: str) -> list[str]:
+    """The problems of ``x`` (n, d) worth a warning, as messages (empty: none).
+
+    Args:
+        x: the training rows, finite.
+        preprocess: the estimator's ``preprocess`` (pixel data are discrete by design and
+            dequantised by ``"logit-pixels"``, so their levels are not reported).
+    """
+    x = np.asarray(x)
+    out = []
+    spread = x.std(0)
+    const = np.flatnonzero(spread == 0)
+    if len(const):
+        out.append(f"columns {_columns(const)} are constant: their density is a spike of "
+                   "the standardisation's floor width; drop them")
+    n_dup = len(x) - len(np.unique(x, axis=0))
+    if n_dup > DUPLICATE_SHARE * len(x):
+        out.append(f"{n_dup} of {len(x)} rows repeat an earlier row: a density puts "
+                   "spikes on repeated points (log-likelihoods grow with training)")
+    if preprocess != "logit-pixels":
+        whole = np.all(x == np.round(x), axis=0)
+        levels = np.array([len(np.unique(c)) for c in x.T])
+        discrete = np.flatnonzero(whole & (levels <= FEW_LEVELS) & (spread > 0))
+        if len(discrete):
+            out.append(f"columns {_columns(discrete)} take a few integer values only: a "
+                       "continuous density on discrete data is unbounded; add uniform "
+                       "noise in [0, 1) to them (dequantisation; log-likelihoods are then "
+                       "those of the noisy values) or drop them")
+    live = spread[spread > 0]
+    if preprocess == "none" and len(live) and live.max() > SCALE_RATIO * live.min():
+        out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
+                   "preprocess='none': use preprocess='standardize'")
+    return out
+
+
+def warn_about(x, preprocess: str) -> None:
+    """Issue each of ``data_warnings`` as a ``UserWarning``."""
+    for message in data_warnings(x, preprocess):
+        warnings.warn(message, UserWarning, stacklevel=3)
