@@ -23,7 +23,6 @@ data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI
 import json
 import math
 import os
-import shutil
 from typing import NamedTuple
 
 import jax
@@ -32,8 +31,9 @@ import numpy as np
 from vmonf_jax import checkpoint as ckpt
 from vmonf_jax import io, outputs
 from vmonf_jax.manifest import LIMITS, Invalid, check_manifest
-from vmonf_jax.preprocess import preprocessor_from_dict
+from vmonf_jax.preprocess import SPREAD_FLOOR, preprocessor_from_dict
 from vmonf_jax.settings import estimator_defaults, fit_config
+from vmonf_jax.validation import FLOAT32_MAX
 
 MANIFEST = "manifest.json"
 STATE = "state"
@@ -103,29 +103,45 @@ def save(path, tree, manifest: dict, known_params) -> None:
         known_params: names of the estimator's parameters (for the schema).
 
     Raises:
-        ValueError: ``path`` may not be replaced, or the manifest breaks the schema (a model
-            that ``load`` would refuse is never written).
+        ValueError: ``path`` may not be replaced, or the model is one that ``load`` would
+            refuse (the manifest breaks the schema, or the arrays do not match the
+            architecture its settings describe, e.g. after ``set_params``); checked before
+            anything is written.
     """
     path = os.path.abspath(path)
     text = json.dumps(manifest, indent=1, default=outputs.json_default)
     try:
-        check_manifest(json.loads(text), known_params)
-    except Invalid as err:
-        raise ValueError(f"cannot save this model: {err}") from None
+        parsed = json.loads(text)
+        check_manifest(parsed, known_params)
+        built = _build(parsed, "the manifest")
+        ckpt.compare_shapes(_shapes_of(tree), _stored(built.template), "the fitted arrays")
+    except ValueError as err:
+        raise ValueError(f"cannot save this model: {ckpt.first_line(err).removeprefix(PREFIX)}"
+                         f"{'' if isinstance(err, Invalid) else _REFIT}") from None
     check_replaceable(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = ckpt.new_sibling(path)
-    try:
-        ckpt.save(tmp, {**tree, "state": tree["state"] if jax.tree.leaves(tree["state"])
-                        else None}, {})
+    with ckpt.writing(path) as tmp:
+        ckpt.save(tmp, _shapes_of(tree), {})
         with open(os.path.join(tmp, MANIFEST), "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         check_replaceable(path)  # again: it may have changed while we wrote
         ckpt.swap_dir(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_REFIT = " (after set_params, fit again before saving)"
+
+
+def _stored(tree):
+    """``tree`` as stored: a state without arrays is None (see ``save``)."""
+    return {"params": tree[0], "state": tree[1] if jax.tree.leaves(tree[1]) else None}
+
+
+def _shapes_of(tree):
+    """A ``{"params", "state"}`` tree as stored (a state without arrays is None)."""
+    return {"params": tree["params"],
+            "state": tree["state"] if jax.tree.leaves(tree["state"]) else None}
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -134,56 +150,19 @@ def damaged(where, problem) -> ValueError:
     return ValueError(f"{PREFIX}{where}: {problem}")
 
 
-def read_manifest(path, known_params):
-    """Read and check the manifest of the model directory ``path``.
+class _Built(NamedTuple):
+    settings: dict
+    config: object
+    preprocessor: object
+    template: tuple
 
-    A directory left under its temporary name by an interrupted save is recovered first.
 
-    Args:
-        path: the model directory.
-        known_params: names of the estimator's parameters (for the schema).
-
-    Returns:
-        ``(folder, manifest)``: where the model directory was found, and its manifest.
+def _build(m, where):
+    """Settings, ``FitConfig``, preprocessor and array template of the checked manifest ``m``.
 
     Raises:
-        ValueError: not a model directory, or a damaged one.
+        ValueError: ``damaged(where, ...)`` naming what the model cannot be built from.
     """
-    found = ckpt.recover(path, MANIFEST)
-    if found is None:
-        raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
-    if not os.path.isdir(found):
-        raise ValueError(f"{path}: not a VMoNF model directory (not a directory)")
-    man_path = os.path.join(found, MANIFEST)
-    if not os.path.lexists(man_path):
-        raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
-    try:
-        manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
-        check_manifest(manifest, known_params)
-    except Invalid as err:
-        raise damaged(os.path.join(path, MANIFEST), err) from None
-    except (ValueError, OSError) as err:
-        raise damaged(os.path.join(path, MANIFEST), ckpt.first_line(err)) from None
-    return found, manifest
-
-
-def load(path) -> Loaded:
-    """Read the model directory ``path``, checking it all.
-
-    Args:
-        path: the model directory.
-
-    Returns:
-        The estimator's parameters (all of them: defaults where the manifest has none), their
-        ``FitConfig``, the preprocessor, the parameters, the flow state (no arrays without
-        batch-norm), the temperature of q(k|x) for them (the schedule's last T in models
-        saved before it was recorded) and the manifest.
-
-    Raises:
-        ValueError: not a model directory, or a damaged one (the message names the field).
-    """
-    found, m = read_manifest(path, estimator_defaults())
-    where = os.path.join(path, MANIFEST)
     settings = {**estimator_defaults(), "consistency": 0.0,  # older models: the paper's loss
                 **{k: tuple(v) if isinstance(v, list) else v
                    for k, v in m["estimator"].items()}}  # JSON: lists
@@ -198,17 +177,103 @@ def load(path) -> Loaded:
     if pre.dim != m["dim"] or pre.name != settings["preprocess"]:
         raise damaged(where, f"preprocessing is {pre.name!r} for {pre.dim} columns; the "
                              f"estimator says {settings['preprocess']!r} for {m['dim']}")
+    problem = check_numbers(pre, m["training"].get("temperature"))
+    if problem:
+        raise damaged(where, problem)
     model = config.model
     template = jax.eval_shape(lambda: model.init(jax.random.key(0)))  # nothing runs
-    params, state = template  # a state without arrays is stored as None (see ``save``)
     size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
     if size > LIMITS["parameters"]:
         raise damaged(where, f"estimator: the architecture has {size} parameters, more than "
                              f"the limit of {LIMITS['parameters']}")
-    state_dir = os.path.join(path, STATE)
+    return _Built(settings, config, pre, template)
+
+
+TEMPERATURE_RANGE = (1e-30, 1e30)
+"""Temperatures of q(k|x) that float32 arithmetic can divide by without inf or NaN."""
+
+
+def check_numbers(pre, temperature):
+    """What makes stored numbers give inf or NaN in float32 maths, or None.
+
+    The standardisation's means must lie within float32's range and each scale between the
+    floor that fitting uses (``SPREAD_FLOOR * max(1, |mean|)``) and float32's largest value;
+    the temperature within ``TEMPERATURE_RANGE``.
+    """
+    mean, scale = getattr(pre, "mean", None), getattr(pre, "scale", None)
+    if mean is not None and scale is not None:
+        floor = SPREAD_FLOOR * np.maximum(1.0, np.abs(mean)) * (1 - 1e-6)
+        for j in range(len(mean)):
+            if abs(mean[j]) > FLOAT32_MAX:
+                return (f"preprocessing: mean[{j}] = {mean[j]:.6g} is outside the float32 "
+                        f"range (|x| <= {FLOAT32_MAX:.4g})")
+            if not floor[j] <= scale[j] <= FLOAT32_MAX:
+                return (f"preprocessing: scale[{j}] = {scale[j]:.6g} is outside "
+                        f"[{floor[j]:.6g}, {FLOAT32_MAX:.4g}] (the floor fitting uses, and "
+                        "float32's range): scores would be infinite or NaN")
+    lo, hi = TEMPERATURE_RANGE
+    if temperature is not None and not lo <= temperature <= hi:
+        return (f"training.temperature = {temperature:.6g} is outside [{lo:g}, {hi:g}]: q(k|x) "
+                "would be NaN in float32")
+    return None
+
+
+def read_manifest(found, path, known_params):
+    """Read and check the manifest of the model directory ``found`` (named ``path``).
+
+    Raises:
+        ValueError: not a model directory, or a damaged one.
+    """
+    if not os.path.isdir(found):
+        raise ValueError(f"{path}: not a VMoNF model directory (not a directory)")
+    man_path = os.path.join(found, MANIFEST)
+    if not os.path.lexists(man_path):
+        raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
     try:
-        tree, _ = ckpt.restore(found, {"params": params,
-                                       "state": state if jax.tree.leaves(state) else None})
+        manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
+        check_manifest(manifest, known_params)
+    except Invalid as err:
+        raise damaged(os.path.join(path, MANIFEST), err) from None
+    except (ValueError, OSError) as err:
+        raise damaged(os.path.join(path, MANIFEST), ckpt.first_line(err)) from None
+    return manifest
+
+
+def load(path) -> Loaded:
+    """Read the model directory ``path``, checking it all.
+
+    The directory is read under a shared lock (``checkpoint.reading``), so a concurrent
+    ``save`` over it waits, and the manifest and the arrays always come from one model. A
+    directory left under its temporary name by a save that died between its two renames is
+    recovered first.
+
+    Args:
+        path: the model directory.
+
+    Returns:
+        The estimator's parameters (all of them: defaults where the manifest has none), their
+        ``FitConfig``, the preprocessor, the parameters, the flow state (no arrays without
+        batch-norm), the temperature of q(k|x) for them (the schedule's last T in models
+        saved before it was recorded) and the manifest.
+
+    Raises:
+        ValueError: not a model directory, or a damaged one (the message names the field).
+    """
+    with ckpt.reading(path, MANIFEST) as found:
+        if found is None:
+            raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
+        return _load(found, path)
+
+
+def _load(found, path):
+    m = read_manifest(found, path, estimator_defaults())
+    built = _build(m, os.path.join(path, MANIFEST))
+    state_dir = os.path.join(path, STATE)
+    if os.path.islink(os.path.join(found, STATE)):
+        raise damaged(state_dir, "is a symbolic link; a model directory holds only plain "
+                                 "files and folders")
+    try:
+        tree, _ = ckpt.restore(found, _stored(built.template))
     except FileNotFoundError:
         raise damaged(state_dir, "the checkpoint is missing") from None
     except (ValueError, OSError) as err:
@@ -219,9 +284,9 @@ def load(path) -> Loaded:
                                      "values")
     temperature = m["training"].get("temperature")
     if temperature is None:
-        temperature = config.final_temperature()
-    return Loaded(settings, config, pre, tree["params"], tree["state"] or state,
-                  float(temperature), m)
+        temperature = built.config.final_temperature()
+    return Loaded(built.settings, built.config, built.preprocessor, tree["params"],
+                  tree["state"] or built.template[1], float(temperature), m)
 
 
 # -- resumable fits -----------------------------------------------------------------------
