@@ -23,6 +23,7 @@ data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI
 import json
 import math
 import os
+import shutil
 from typing import NamedTuple
 
 import jax
@@ -331,9 +332,11 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
 
     Raises:
         FileNotFoundError: ``resume`` without a record.
-        ValueError: a damaged record, or settings or data that differ from the recorded
-            ones (named).
+        ValueError: a folder holding anything but a fit's own files, a new fit in a folder
+            that holds one, a damaged record, or settings or data that differ from the
+            recorded ones (named). Nothing is changed then.
     """
+    check_checkpoint_dir(directory, fresh=not resume)
     settings = outputs.plain(settings)
     data_id = io.fingerprint(*data)
     if not resume:
@@ -351,3 +354,62 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
         raise ValueError(f"{directory}: not the data the interrupted fit started on (rows, "
                          "values or labels differ); resuming needs the same data")
     return ckpt.exists(directory)
+
+
+def _own(name) -> bool:
+    """Whether ``name`` is a file a checkpointed fit writes in its folder."""
+    return name in (FIT_RECORD, STATE) or name.startswith(f".{STATE}{ckpt.NEW}") or (
+        name.startswith(f".{STATE}{ckpt.OLD}")) or (
+        name.startswith(f".{FIT_RECORD}.") and name.endswith(".tmp"))
+
+
+def _listing(names):
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def check_checkpoint_dir(directory, *, fresh: bool) -> list:
+    """Check that ``directory`` holds only a checkpointed fit's own files; return their names.
+
+    Args:
+        directory: the checkpoint folder (absent is fine).
+        fresh: a new fit: the folder must also be empty (its record and checkpoint are
+            never replaced by a new fit; resume it or choose another folder).
+
+    Raises:
+        ValueError: a link or file, a name a fit does not write, a ``state`` that is not a
+            checkpoint, or (``fresh``) a folder that holds a fit. Nothing is changed.
+    """
+    if not os.path.lexists(directory):
+        return []
+    if os.path.islink(directory) or not os.path.isdir(directory):
+        raise ValueError(f"{directory}: not a folder; a checkpoint folder must be a plain "
+                         "folder")
+    names = sorted(os.listdir(directory))
+    foreign = [n for n in names if not _own(n)]
+    if foreign:
+        raise ValueError(f"{directory}: holds {_listing(foreign)}, which no vmonf fit "
+                         "writes; refusing to use it as a checkpoint folder (nothing was "
+                         "changed)")
+    state = os.path.join(directory, STATE)
+    if os.path.lexists(state) and (os.path.islink(state)
+                                   or not os.path.isfile(os.path.join(state, ckpt.META))):
+        raise ValueError(f"{state}: not a vmonf training checkpoint; refusing to replace it")
+    if fresh and names:
+        raise ValueError(f"{directory}: already holds a fit ({_listing(names)}); resume it "
+                         "(resume=True, vmonf fit --resume) or give an empty or new folder")
+    return names
+
+
+def discard_checkpoint_dir(directory, *, remove_folder: bool) -> None:
+    """Delete a checkpointed fit's own files from ``directory`` (checked first).
+
+    The folder itself goes too if ``remove_folder`` and nothing else is left in it.
+    """
+    for name in check_checkpoint_dir(directory, fresh=False):
+        p = os.path.join(directory, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    if remove_folder and os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)

@@ -41,10 +41,16 @@ def load_fitted(model_dir):
 
 def _load(model_dir, loader):
     """``loader(model_dir)``, refusing an unfinished fit first; ValueErrors become UsageErrors."""
+    from vmonf_jax import checkpoint as ckpt
     from vmonf_jax import modeldir
 
     partial = partial_dir(model_dir)
+    if not os.path.lexists(model_dir):
+        ckpt.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
     if not os.path.lexists(model_dir) and os.path.isdir(partial):
+        if ckpt.held_elsewhere(partial):
+            raise UsageError(f"{model_dir}: a vmonf fit of it is still running (in "
+                             f"{partial}); wait for it to end")
         raise UsageError(f"{model_dir}: training has not finished (an interrupted fit is in "
                          f"{partial}); continue it with `vmonf fit DATA --out {model_dir} "
                          "--resume`")
