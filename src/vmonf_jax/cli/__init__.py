@@ -174,8 +174,7 @@ def main(argv=None) -> int:
     module, func = COMMANDS[args.command]
     try:
         with warnings.catch_warnings():  # one line each (e.g. dead components), no source
-            warnings.showwarning = lambda message, *_, **__: print(
-                f"{name}: warning: {message}", file=sys.stderr)
+            warnings.showwarning = _warner(name)
             return getattr(importlib.import_module(f"vmonf_jax.cli.{module}"), func)(args)
     except BrokenPipeError:  # the reader stopped early (`| head`): its choice, not an error
         with contextlib.suppress(OSError):
@@ -197,11 +196,40 @@ def main(argv=None) -> int:
                      EXIT_FAILED)
 
 
+def _warner(name):
+    """``warnings.showwarning`` for the CLI: one line per warning.
+
+    JAX's warnings about unreadable compilation-cache entries (compiled afresh) give one
+    line in all.
+    """
+    seen = set()
+
+    def show(message, *_, **__):
+        text = str(message).strip().splitlines() or [""]
+        if text[0].startswith("Error reading persistent compilation cache"):
+            if "cache" in seen:
+                return
+            seen.add("cache")
+            text[0] += " (damaged cache entries are ignored and compiled afresh)"
+        print(f"{name}: warning: {printable(text[0][:500])}", file=sys.stderr)
+
+    return show
+
+
 def _fail(name, text, status):
     """Print ``name: error: text`` as one line on stderr; return ``status``."""
     lines = str(text).strip().splitlines() or [""]
-    print(f"{name}: error: {lines[0][:500]}", file=sys.stderr)
+    print(f"{name}: error: {printable(lines[0][:500])}", file=sys.stderr)
     return status
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, ...) shown as Python escapes.
+
+    Strings from files (a manifest, a CSV header) never reach the terminal raw.
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
 
 
 def _message(err):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from vmonf_jax import io, outputs
-from vmonf_jax.cli import EXIT_OK, UsageError, runtime
+from vmonf_jax.cli import EXIT_OK, UsageError, printable, runtime
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -162,7 +162,7 @@ def cmd_info(args):
     lines.append(f"versions    vmonf-jax {v['vmonf_jax']}, jax {v['jax']}, jaxlib "
                  f"{v['jaxlib']}, numpy {v['numpy']}, python {v['python']}")
     lines.append(f"device      {v['device']}")
-    print("\n".join(lines))
+    print("\n".join(printable(line) for line in lines))
     return EXIT_OK
 
 
