@@ -5,6 +5,7 @@
 failure is an ``Invalid`` (a ``ValueError``) whose message starts with the field's name.
 """
 
+import functools
 import math
 import numbers
 
@@ -127,6 +128,23 @@ def check_params(params: dict, dim: int) -> None:
         if name in params:
             _check(name, params[name], rule)
     _check("data dimension", dim, _int(1, LIMITS["dim"]))
+
+
+@functools.lru_cache(maxsize=8)
+def param_template(model):
+    """``jax.eval_shape`` of ``model.init``: ``(params, state)`` shapes, nothing allocated.
+
+    Raises:
+        Invalid: the architecture has more than ``LIMITS["parameters"]`` parameters.
+    """
+    import jax
+
+    template = jax.eval_shape(lambda: model.init(jax.random.key(0)))
+    size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
+    if size > LIMITS["parameters"]:
+        raise Invalid(f"the architecture has {size} parameters, more than the limit of "
+                      f"{LIMITS['parameters']}")
+    return template
 
 
 def _check_estimator(est, known):

@@ -21,7 +21,6 @@ data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI
 """
 
 import json
-import math
 import os
 import shutil
 from typing import NamedTuple
@@ -31,7 +30,7 @@ import numpy as np
 
 from vmonf_jax import checkpoint as ckpt
 from vmonf_jax import io, outputs
-from vmonf_jax.manifest import LIMITS, Invalid, check_manifest
+from vmonf_jax.manifest import LIMITS, Invalid, check_manifest, param_template
 from vmonf_jax.preprocess import SPREAD_FLOOR, preprocessor_from_dict
 from vmonf_jax.settings import estimator_defaults, fit_config
 from vmonf_jax.validation import FLOAT32_MAX
@@ -181,13 +180,7 @@ def _build(m, where):
     problem = check_numbers(pre, m["training"].get("temperature"))
     if problem:
         raise damaged(where, problem)
-    model = config.model
-    template = jax.eval_shape(lambda: model.init(jax.random.key(0)))  # nothing runs
-    size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
-    if size > LIMITS["parameters"]:
-        raise damaged(where, f"estimator: the architecture has {size} parameters, more than "
-                             f"the limit of {LIMITS['parameters']}")
-    return _Built(settings, config, pre, template)
+    return _Built(settings, config, pre, param_template(config.model))  # checked by fit_config
 
 
 TEMPERATURE_RANGE = (1e-30, 1e30)
