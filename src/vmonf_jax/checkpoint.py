@@ -301,12 +301,23 @@ def writing(path):
     """
     tmp = new_sibling(path)
     lock = DirLock.take(tmp)
+    failed = True
     try:
         yield tmp
+        failed = False
     finally:
         try:
             if os.path.lexists(tmp) and _same(lock.fd, tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
+            # Orbax's own ".orbax-checkpoint-tmp" sibling; after a failure (a full disk)
+            # its native writer threads may still create files for a moment
+            for _ in range(5 if failed else 1):
+                parent, name = os.path.split(tmp)
+                left = [o for o in os.listdir(parent) if o.startswith(name + ".")]
+                for other in left:
+                    shutil.rmtree(os.path.join(parent, other), ignore_errors=True)
+                if failed:
+                    time.sleep(0.1)
         finally:
             lock.release()
 
@@ -398,9 +409,14 @@ def save(directory, tree, meta: dict) -> None:
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, _NAME)
     with writing(final) as tmp:
-        ckptr = ocp.StandardCheckpointer()
-        ckptr.save(tmp, tree, force=True)  # over the empty folder reserved above
-        ckptr.wait_until_finished()
+        # synchronous: when it fails (e.g. a full disk), no thread writes on afterwards
+        ckptr = ocp.Checkpointer(ocp.StandardCheckpointHandler())
+        try:
+            ckptr.save(tmp, args=ocp.args.StandardSave(tree), force=True)
+        except Exception as err:  # one OSError naming the folder
+            raise OSError(getattr(err, "errno", None) or errno.EIO,
+                          f"cannot write the checkpoint ({first_line(err)})",
+                          directory) from None
         with open(os.path.join(tmp, META), "w") as f:
             json.dump(meta, f)
         swap_dir(tmp, final)

@@ -121,11 +121,15 @@ def save(path, tree, manifest: dict, known_params) -> None:
     check_replaceable(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with ckpt.writing(path) as tmp:
-        ckpt.save(tmp, _shapes_of(tree), {})
-        with open(os.path.join(tmp, MANIFEST), "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            ckpt.save(tmp, _shapes_of(tree), {})
+            with open(os.path.join(tmp, MANIFEST), "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # a full disk: one error naming the model, nothing replaced
+            raise OSError(err.errno, f"cannot save the model ({err.strerror or err})",
+                          path) from None
         check_replaceable(path)  # again: it may have changed while we wrote
         ckpt.swap_dir(tmp, path)
 

@@ -19,8 +19,10 @@ Modules: ``options`` (the option table shared with ``VMoNF``, argparse types), `
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import sys
+import threading
 import warnings
 
 from vmonf_jax.cli import options as opt
@@ -30,6 +32,10 @@ DATA_HELP = "data file (.csv, .npy, .npz, also .csv.gz/.npy.gz; - = CSV on stdin
 # command -> (module, function); imported when the command runs
 COMMANDS = {"fit": ("fitting", "cmd_fit"), **{c: ("commands", f"cmd_{c}") for c in (
     "predict", "score", "sample", "info", "plot")}}
+
+
+QUIET_LOGGERS = ("absl", "asyncio", "orbax", "jax._src.compilation_cache")
+"""Libraries whose log records (and tracebacks) the CLI does not print."""
 
 
 class UsageError(ValueError):
@@ -172,6 +178,7 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     name = f"vmonf {args.command}"
     module, func = COMMANDS[args.command]
+    _quiet_libraries()
     try:
         with warnings.catch_warnings():  # one line each (e.g. dead components), no source
             warnings.showwarning = _warner(name)
@@ -194,6 +201,18 @@ def main(argv=None) -> int:
             return _fail(name, f"out of memory: {err}", EXIT_USAGE)
         return _fail(name, f"internal error ({type(err).__name__}: {err}); please report it",
                      EXIT_FAILED)
+
+
+def _quiet_libraries():
+    """Keep library noise off stderr: the command's own line says what went wrong.
+
+    Log records of ``QUIET_LOGGERS`` below CRITICAL, and tracebacks of errors in background
+    threads and callbacks (e.g. Orbax's writer threads and their event loops on a full disk,
+    or after a damaged checkpoint) are dropped.
+    """
+    for logger in QUIET_LOGGERS:
+        logging.getLogger(logger).setLevel(logging.CRITICAL)
+    sys.excepthook = sys.unraisablehook = threading.excepthook = lambda *a, **k: None
 
 
 def _warner(name):

@@ -79,7 +79,11 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
     from vmonf_jax.estimator import VMoNF
     from vmonf_jax.validation import check_data, check_labels
 
-    have_partial = not created and bool(os.listdir(partial))
+    names = os.listdir(partial)
+    if names and modeldir.FIT_RECORD not in names:  # only temporaries of a failed first save
+        _check_partial(modeldir, partial)
+        modeldir.discard_checkpoint_dir(partial, remove_folder=False)
+    have_partial = not created and modeldir.FIT_RECORD in names
     explicit = opt.given(args)
     explicit.pop("verbose", None)  # not a setting of the fit: may differ on --resume
     if args.resume:
