@@ -77,7 +77,7 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
     """``cmd_fit`` once this process holds the lock on ``partial``."""
     from vmonf_jax import modeldir
     from vmonf_jax.estimator import VMoNF
-    from vmonf_jax.validation import check_data, check_labels
+    from vmonf_jax.validation import check_data, check_labels, check_split
 
     names = os.listdir(partial)
     if names and modeldir.FIT_RECORD not in names:  # only temporaries of a failed first save
@@ -110,6 +110,7 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
     k_comp = int(params["n_components"])
     try:
         X = check_data(table.X, min_rows=k_comp, name=args.data, dtype=np.float64)
+        check_split(X.shape[0], k_comp, params["val_fraction"], args.data)
     except ValueError as err:
         raise io.DataError(str(err)) from None
     if labels is not None:
