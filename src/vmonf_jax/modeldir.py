@@ -117,7 +117,7 @@ def save(path, tree, manifest: dict, known_params) -> None:
         ckpt.compare_shapes(_shapes_of(tree), _stored(built.template), "the fitted arrays")
     except ValueError as err:
         raise ValueError(f"cannot save this model: {ckpt.first_line(err).removeprefix(PREFIX)}"
-                         f"{'' if isinstance(err, Invalid) else _REFIT}") from None
+                         " (after set_params, fit again before saving)") from None
     check_replaceable(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with ckpt.writing(path) as tmp:
@@ -132,9 +132,6 @@ def save(path, tree, manifest: dict, known_params) -> None:
                           path) from None
         check_replaceable(path)  # again: it may have changed while we wrote
         ckpt.swap_dir(tmp, path)
-
-
-_REFIT = " (after set_params, fit again before saving)"
 
 
 def _stored(tree):

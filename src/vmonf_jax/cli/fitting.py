@@ -84,6 +84,8 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
         _check_partial(modeldir, partial)
         modeldir.discard_checkpoint_dir(partial, remove_folder=False)
     have_partial = not created and modeldir.FIT_RECORD in names
+    if have_partial:  # --resume and --overwrite alike touch only an interrupted fit's files
+        _check_partial(modeldir, partial)
     explicit = opt.given(args)
     explicit.pop("verbose", None)  # not a setting of the fit: may differ on --resume
     if args.resume:
@@ -101,8 +103,6 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
         if have_partial and not args.overwrite:
             raise UsageError(f"{model_dir}: an interrupted fit exists in {partial}; pass "
                              "--resume to continue it or --overwrite to start again")
-        if have_partial:
-            _check_partial(modeldir, partial)
         params = {**VMoNF().get_params(), **explicit}
     params["verbose"] = getattr(args, "verbose", True)
     for k in ("hidden", "posterior_hidden"):
