@@ -378,9 +378,12 @@ def recover(path, marker) -> str | None:
             found = [os.path.join(parent, n) for n in names if n.startswith(f".{name}{tag}")
                      and os.path.isfile(os.path.join(parent, n, marker))]
             for best in sorted(found, key=_mtime, reverse=True):
-                lock = DirLock.take(best, blocking=False) if os.path.isdir(best) else None
+                try:
+                    lock = DirLock.take(best, blocking=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    lock = None  # moved meanwhile (into place?): look again
                 if lock is None:
-                    busy = busy or os.path.lexists(best)
+                    busy = True
                     continue
                 with lock:
                     if os.path.lexists(path):
@@ -390,8 +393,8 @@ def recover(path, marker) -> str | None:
                         return path
                     except OSError:
                         return best
-        if not busy:
-            return None
+        if not busy:  # a writer may have finished between our two looks
+            return path if os.path.lexists(path) else None
         time.sleep(0.01)  # a writer is between its renames: it holds them for an instant
 
 
