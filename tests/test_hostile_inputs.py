@@ -203,3 +203,11 @@ def test_save_on_a_full_disk_is_one_error_naming_the_model(work, tmp_path):
     assert err.value.filename == str(tmp_path / "m") and "cannot save the model" in str(
         err.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_column_name_that_cannot_be_saved_is_refused_at_fit():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["a" * 2000, "b"])
+    with pytest.raises(ValueError, match="a column name of 2000 characters, more than the "
+                                         "limit of 1000"):
+        VMoNF(**TINY).fit(df)

@@ -170,6 +170,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             raise ValueError(f"checkpoint_seconds must be a number >= 0, got "
                              f"{checkpoint_seconds!r}")
         X, probe = self._validated(X, reset=True)  # standardised in float64, then cast
+        names = getattr(probe, "feature_names_in_", None)  # as save stores them
+        manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
         if X.shape[1] == 1 and self.flow != "maf":
             raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
