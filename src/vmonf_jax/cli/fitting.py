@@ -63,6 +63,7 @@ def _lock_partial(model_dir, partial):
         raise UsageError(f"{partial}: not an interrupted vmonf fit (not a folder); refusing "
                          "to touch it")
     created = False
+    os.makedirs(os.path.dirname(partial), exist_ok=True)  # MODEL_DIR's parents, as save does
     with contextlib.suppress(FileExistsError):
         os.mkdir(partial)
         created = True
