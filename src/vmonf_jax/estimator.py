@@ -33,7 +33,7 @@ from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.train.prune import dead_components, warn_dead
-from vmonf_jax.validation import check_rows, check_values
+from vmonf_jax.validation import check_rows, check_split, check_values
 
 MANIFEST = modeldir.MANIFEST
 
@@ -173,6 +173,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = getattr(probe, "feature_names_in_", None)  # as save stores them
         manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
+        check_split(X.shape[0], self.n_components, self.val_fraction, "X")
         if X.shape[1] == 1 and self.flow != "maf":
             raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
                              "(a coupling layer splits the features); flow='maf' takes 1")
