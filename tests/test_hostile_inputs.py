@@ -181,6 +181,8 @@ def test_parameter_limit_is_checked_at_fit(work, monkeypatch):
     (work / "four.csv").write_text("x,y\n1,2\n3,4\n5,6\n7,8\n")
     with pytest.raises(ValueError, match="parameters, more than the limit of 1073741824"):
         VMoNF(**{**TINY, "hidden": (65536, 65536), "n_blocks": 64}).fit(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="validation fraction of 0.9 holds out 4"):
+        VMoNF(**{**TINY, "val_fraction": 0.9}).fit(np.ones((4, 2)))
     before = snapshot(work)
     check(*run_main(["fit", "four.csv", "--out", "big", *TINY_ARGS, "--hidden", "65536,65536",
                      "--blocks", "64"]), 2, ["invalid settings", "parameters, more than"])

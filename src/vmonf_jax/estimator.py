@@ -173,11 +173,11 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = getattr(probe, "feature_names_in_", None)  # as save stores them
         manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
-        check_split(X.shape[0], self.n_components, self.val_fraction, "X")
         if X.shape[1] == 1 and self.flow != "maf":
             raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
                              "(a coupling layer splits the features); flow='maf' takes 1")
         config = self._config(X.shape[1])
+        check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
