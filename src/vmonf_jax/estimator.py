@@ -296,7 +296,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                 draw = _draw(self.model_, self.params_, self.state_,
                              bucket(len(part), SAMPLE_CHUNK), key, jnp.int32(c))
                 z[part] = np.asarray(draw)[:len(part)]
-        X = self.preprocessor_.inverse(z)
+        X = np.empty_like(z)  # back to the data's units chunk by chunk (float64 inside)
+        for start in range(0, n, SAMPLE_CHUNK):
+            X[start:start + SAMPLE_CHUNK] = self.preprocessor_.inverse(
+                z[start:start + SAMPLE_CHUNK])
         if not np.all(np.isfinite(X)):
             raise ValueError("the samples are not finite in the data's units (float32 "
                              "overflow): the model's preprocessing scale is too large")
