@@ -213,3 +213,23 @@ def test_a_column_name_that_cannot_be_saved_is_refused_at_fit():
     with pytest.raises(ValueError, match="a column name of 2000 characters, more than the "
                                          "limit of 1000"):
         VMoNF(**TINY).fit(df)
+
+
+def test_a_damaged_checkpoint_is_one_exception_and_no_noise(work, capfd):
+    """Orbax logged absl warnings and its event loops printed tracebacks, also later in the
+    same process; now ``load`` raises one ValueError naming the folder, and that is all."""
+    import gc
+
+    m = work / "truncated"
+    shutil.copytree(work / "model", m)
+    for p in (m / "state").rglob("*"):
+        if p.is_file() and p.parent.name == "d":
+            p.write_bytes(p.read_bytes()[:10])
+    capfd.readouterr()
+    for _ in range(2):
+        with pytest.raises(ValueError, match="damaged model directory: .*truncated/state"):
+            VMoNF.load(m)
+        gc.collect()
+    VMoNF.load(work / "model")
+    out, err = capfd.readouterr()
+    assert err == "" and out == "", err

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import math
 import os
 import secrets
@@ -135,7 +136,8 @@ def check_shapes(path, abstract) -> None:
         ValueError: an array missing, extra, or of another shape or dtype (named by its path).
     """
     try:
-        stored = ocp.StandardCheckpointer().metadata(path).item_metadata
+        with _quiet():
+            stored = _checkpointer().metadata(path).item_metadata
         _shapes(stored)
     except Exception as err:  # Orbax raises many types for damaged metadata
         raise ValueError(f"unreadable checkpoint metadata: {first_line(err)}") from None
@@ -163,6 +165,30 @@ def compare_shapes(have, want, what="the checkpoint") -> None:
 def _shapes(tree):
     return {jax.tree_util.keystr(p): (tuple(int(s) for s in a.shape), str(a.dtype))
             for p, a in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _checkpointer():
+    """Orbax's synchronous checkpointer.
+
+    No writer or reader thread outlives a call, so a failure is one exception here, not
+    tracebacks from threads later in the process.
+    """
+    return ocp.Checkpointer(ocp.StandardCheckpointHandler())
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Leave out Orbax's warnings about a damaged checkpoint (logged through absl).
+
+    The exception raised says what is wrong.
+    """
+    logger = logging.getLogger("absl")
+    old = logger.level
+    logger.setLevel(max(old, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 def first_line(err):
@@ -413,7 +439,7 @@ def save(directory, tree, meta: dict) -> None:
     final = os.path.join(directory, _NAME)
     with writing(final) as tmp:
         # synchronous: when it fails (e.g. a full disk), no thread writes on afterwards
-        ckptr = ocp.Checkpointer(ocp.StandardCheckpointHandler())
+        ckptr = _checkpointer()
         try:
             ckptr.save(tmp, args=ocp.args.StandardSave(tree), force=True)
         except Exception as err:  # one OSError naming the folder
@@ -479,7 +505,8 @@ def restore(directory, target, *, max_bytes=None):
     meta = read_json(os.path.join(path, META))
     check_shapes(path, abstract)
     try:
-        tree = ocp.StandardCheckpointer().restore(path, abstract)
+        with _quiet():
+            tree = _checkpointer().restore(path, args=ocp.args.StandardRestore(abstract))
     except Exception as err:  # Orbax raises many types for damaged files
         raise ValueError(f"checkpoint in {directory} is damaged or incompatible: "
                          f"{first_line(err)}") from err
