@@ -233,3 +233,14 @@ def test_a_damaged_checkpoint_is_one_exception_and_no_noise(work, capfd):
     VMoNF.load(work / "model")
     out, err = capfd.readouterr()
     assert err == "" and out == "", err
+
+
+def test_a_state_folder_that_is_not_a_checkpoint_is_never_replaced(tmp_path):
+    from vmonf_jax import checkpoint as ckpt
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "thesis.tex").write_text("mine")
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match="state: not a vmonf training checkpoint"):
+        ckpt.save(tmp_path, {"a": np.zeros(3)}, {})
+    assert changes(before, snapshot(tmp_path)) == set()

@@ -433,10 +433,18 @@ def _mtime(p):
 
 # -- checkpoints --------------------------------------------------------------------------
 def save(directory, tree, meta: dict) -> None:
-    """Write pytree ``tree`` and JSON-serialisable ``meta`` to ``directory`` atomically."""
+    """Write pytree ``tree`` and JSON-serialisable ``meta`` to ``directory`` atomically.
+
+    Raises:
+        ValueError: ``directory/state`` exists but is not a checkpoint (never replaced).
+        OSError: the checkpoint cannot be written (e.g. a full disk), naming ``directory``.
+    """
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, _NAME)
+    if os.path.lexists(final) and (os.path.islink(final)
+                                   or not os.path.isfile(os.path.join(final, META))):
+        raise ValueError(f"{final}: not a vmonf training checkpoint; refusing to replace it")
     with writing(final) as tmp:
         # synchronous: when it fails (e.g. a full disk), no thread writes on afterwards
         ckptr = _checkpointer()
