@@ -8,6 +8,13 @@ checkpoint, or :func:`recover` finds a complete one under its temporary name.
 
 Checkpoints are read as untrusted input: only plain files and folders (no links, FIFOs or
 devices), a size cap, array shapes checked against the target before anything is allocated.
+
+Concurrency: a writer holds an exclusive ``flock`` on its temporary folder (:func:`writing`)
+and on the folder it swaps away (:func:`swap_dir`); readers hold a shared one while they read
+(:func:`reading`), so what they read comes from one version, and :func:`recover` never takes
+the temporary folder of a live writer. Locks die with their process, so after ``kill -9``
+the temporary folder is recovered as before. Orbax's synchronous checkpointer is used, so a
+failure is one exception, not tracebacks from its threads.
 """
 
 import contextlib

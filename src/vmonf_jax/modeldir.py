@@ -5,10 +5,12 @@ A model directory is saved safely and read as untrusted input. Layout:
 classes, library version, training summary, history) and ``PATH/state/`` (the Orbax
 checkpoint of ``{"params", "state"}``).
 
-Saving writes a unique ``.NAME.vmonf-new-XXXXXXXX`` beside PATH (the manifest last) and swaps
-it in (``checkpoint.swap_dir``); it replaces only a model directory or an empty folder. At
-every instant PATH holds the old or the new model, or ``load`` recovers the new one from its
-temporary name.
+Saving first checks the model as ``load`` would (schema, architecture against the arrays,
+preprocessing), then writes a unique ``.NAME.vmonf-new-XXXXXXXX`` beside PATH (the manifest
+last) and swaps it in (``checkpoint.swap_dir``); it replaces only a model directory or an
+empty folder. At every instant PATH holds the old or the new model, or ``load`` recovers the
+new one from its temporary name (also after ``kill -9``). ``load`` reads under a shared lock,
+so it never mixes the manifest of one model with the arrays of another.
 
 Loading checks, before anything is built or allocated: only plain files and folders, the
 manifest's size and schema (types, ranges and the limits in ``LIMITS``), the stored
@@ -17,7 +19,9 @@ stored (from its metadata, against a ``jax.eval_shape`` template). Every failure
 ``ValueError`` beginning ``"damaged model directory: "`` that names the file and field.
 
 A fit with a checkpoint folder keeps ``fit.json`` there (its settings and a fingerprint of its
-data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI alike.
+data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI alike. Such a
+folder holds only the fit's own files (``check_checkpoint_dir``): anything else is refused,
+never deleted, and a new fit needs an empty folder.
 """
 
 import json
