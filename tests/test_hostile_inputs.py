@@ -181,6 +181,8 @@ def test_parameter_limit_is_checked_at_fit(work, monkeypatch):
     (work / "four.csv").write_text("x,y\n1,2\n3,4\n5,6\n7,8\n")
     with pytest.raises(ValueError, match="parameters, more than the limit of 1073741824"):
         VMoNF(**{**TINY, "hidden": (65536, 65536), "n_blocks": 64}).fit(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="n_init=100000000 restarts of .* parameters, more "):
+        VMoNF(**{**TINY, "n_init": 10**8}).fit(np.ones((4, 2)))
     with pytest.raises(ValueError, match="validation fraction of 0.9 holds out 4"):
         VMoNF(**{**TINY, "val_fraction": 0.9}).fit(np.ones((4, 2)))
     before = snapshot(work)

@@ -170,6 +170,23 @@ def check_feature_names(names, dim) -> None:
                       f"(dim), got {_show(names)}")
 
 
+def check_size(model, n_init: int = 1) -> None:
+    """Check the parameters a fit allocates against ``LIMITS["parameters"]``.
+
+    The ``n_init`` restarts train together (stacked), so their parameters count together.
+
+    Raises:
+        Invalid: the model, or its ``n_init`` stacked copies, exceed the limit.
+    """
+    import jax
+
+    size = sum(math.prod(a.shape) for a in jax.tree.leaves(param_template(model)))
+    if size * n_init > LIMITS["parameters"]:
+        raise Invalid(f"n_init={n_init} restarts of {size} parameters train together: "
+                      f"{size * n_init} parameters, more than the limit of "
+                      f"{LIMITS['parameters']}")
+
+
 def _check_estimator(est, known):
     if not isinstance(est, dict):
         raise Invalid(f"estimator must be an object, got {_show(est)}")

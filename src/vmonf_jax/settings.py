@@ -53,7 +53,7 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
                     n_blocks=int(p["n_blocks"]), hidden=tuple(p["hidden"]),
                     batch_norm=bool(p["batch_norm"]), prelu=bool(p["prelu"]),
                     posterior_hidden=tuple(p["posterior_hidden"]), prior=p["prior"])
-    manifest.param_template(model)  # the parameter count, checked before anything is built
+    manifest.check_size(model, int(p["n_init"]))  # before anything is built
     return FitConfig(
         model=model, epochs=int(p["epochs"]), batch_size=int(p["batch_size"]),
         learning_rate=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]),
