@@ -13,43 +13,24 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
-import jax
 import numpy as np
 import pytest
+from hostile_support import LIMIT_S
+from hostile_support import changes as _changes
+from hostile_support import check as _check
+from hostile_support import run_main as _main
+from hostile_support import snapshot as _snapshot
+from hostile_support import untrained as _untrained
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmonf_jax import VMoNF, cli, modeldir
 from vmonf_jax import io as vio
 from vmonf_jax.cli import commands
-from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.validation import FLOAT32_MAX
 
 pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
-
-TINY = {"n_components": 2, "n_blocks": 2, "hidden": (4,), "posterior_hidden": (4,),
-        "epochs": 2, "warm_epochs": 1, "batch_size": 16, "n_init": 1, "verbose": False}
-LIMIT_S = 20  # per in-process case: generous for 2 busy cores, far from a hang
-
-
-def _untrained(X):
-    """A tiny estimator with initial parameters and a two-epoch history, as a fit leaves it.
-
-    These tests are about files, not training, so no epoch is compiled or run.
-    """
-    est = VMoNF(**TINY)
-    config = est._config(X.shape[1])
-    params, state = config.model.init(jax.random.key(0))
-    history = [{"restart": 0, "phase": "main", "epoch": i, "T": 1.0, "loss": 2.0 - i,
-                "elbo": i - 2.0, "loglik": i - 1.9, "usage": [0.5, 0.5]} for i in range(2)]
-    est._set_fitted(model_=config.model, config_=config,
-                    preprocessor_=make_preprocessor("standardize").fit(X), classes_=None,
-                    n_features_in_=X.shape[1], params_=params, state_=state, history_=history,
-                    fit_score_=-1.0, best_restart_=0, temperature_=config.final_temperature())
-    return est
-
 
 @pytest.fixture(scope="module")
 def no_disk_cache():
@@ -67,38 +48,6 @@ def work(tmp_path_factory):
     np.savetxt(d / "data.csv", X, delimiter=",", header="x,y", comments="", fmt="%.6f")
     _untrained(X).save(d / "model")
     return d
-
-
-def _snapshot(root):
-    out = {}
-    for dirpath, dirs, files in os.walk(root):
-        for name in dirs + files:
-            p = os.path.join(dirpath, name)
-            st_ = os.lstat(p)
-            out[os.path.relpath(p, root)] = (st_.st_mode, st_.st_size, st_.st_mtime_ns)
-    return out
-
-
-def _changes(before, after):
-    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-
-
-def _main(argv):
-    err, out = io.StringIO(), io.StringIO()
-    t0 = time.monotonic()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        rc = cli.main([str(a) for a in argv])
-    return rc, err.getvalue(), time.monotonic() - t0
-
-
-def _check(rc, err, elapsed, status, words):
-    assert rc == status, err
-    assert "Traceback" not in err and elapsed < LIMIT_S, (elapsed, err)
-    if status:
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and "error:" in lines[0], err
-    for w in words:
-        assert w in err, (w, err)
 
 
 # -- crafting -----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_csv_gz_reads_as_the_csv(tmp_path):
     np.testing.assert_array_equal(packed.labels, [0, -1, 1])
     assert packed.columns == plain.columns == ["x", "y"]
     labels = _gz(tmp_path / "l.CSV.GZ", b"label\n1\n\n0\n-1\n")  # suffixes in any case
-    np.testing.assert_array_equal(vio.read_labels(labels), [1, 0, -1])
+    np.testing.assert_array_equal(vio.read_labels(labels), [1, -1, 0, -1])  # blank: -1
 
 
 def test_npy_gz_reads_the_array(tmp_path):
@@ -64,8 +64,8 @@ def test_stdin_is_csv(stdin, monkeypatch):
     t = vio.read_data("-", label_column="label")
     np.testing.assert_array_equal(t.X, X)
     np.testing.assert_array_equal(t.labels, [0, -1, 1])
-    stdin(b"\xef\xbb\xbf1\n\n2\n")  # a byte-order mark, a blank line, no header
-    np.testing.assert_array_equal(vio.read_labels("-"), [1, 2])
+    stdin(b"\xef\xbb\xbf1\n\n2\n")  # a byte-order mark, a blank cell (-1), no header
+    np.testing.assert_array_equal(vio.read_labels("-"), [1, -1, 2])
     monkeypatch.setattr(sys, "stdin", io.StringIO("1,2\n3,4\n"))  # a text-only stream
     np.testing.assert_array_equal(vio.read_data("-").X, [[1, 2], [3, 4]])
 

@@ -8,15 +8,26 @@ checkpoint, or :func:`recover` finds a complete one under its temporary name.
 
 Checkpoints are read as untrusted input: only plain files and folders (no links, FIFOs or
 devices), a size cap, array shapes checked against the target before anything is allocated.
+
+Concurrency: a writer holds an exclusive ``flock`` on its temporary folder (:func:`writing`)
+and on the folder it swaps away (:func:`swap_dir`); readers hold a shared one while they read
+(:func:`reading`), so what they read comes from one version, and :func:`recover` never takes
+the temporary folder of a live writer. Locks die with their process, so after ``kill -9``
+the temporary folder is recovered as before. Orbax's synchronous checkpointer is used, so a
+failure is one exception, not tracebacks from its threads.
 """
 
 import contextlib
+import errno
+import fcntl
 import json
+import logging
 import math
 import os
 import secrets
 import shutil
 import stat
+import time
 
 import jax
 import orbax.checkpoint as ocp
@@ -132,16 +143,27 @@ def check_shapes(path, abstract) -> None:
         ValueError: an array missing, extra, or of another shape or dtype (named by its path).
     """
     try:
-        stored = ocp.StandardCheckpointer().metadata(path).item_metadata
-        have = _shapes(stored)
+        with _quiet():
+            stored = _checkpointer().metadata(path).item_metadata
+        _shapes(stored)
     except Exception as err:  # Orbax raises many types for damaged metadata
         raise ValueError(f"unreadable checkpoint metadata: {first_line(err)}") from None
-    want = _shapes(abstract)
+    compare_shapes(stored, abstract)
+
+
+def compare_shapes(have, want, what="the checkpoint") -> None:
+    """Compare two pytrees of arrays or shape structs, ``have`` against ``want``.
+
+    Raises:
+        ValueError: naming the first array missing from ``have``, extra in it, or of
+            another shape or dtype.
+    """
+    have, want = _shapes(have), _shapes(want)
     for k in sorted(set(want) | set(have)):
         if k not in have:
-            raise ValueError(f"array {k} is missing from the checkpoint")
+            raise ValueError(f"array {k} is missing from {what}")
         if k not in want:
-            raise ValueError(f"array {k} in the checkpoint is not part of the model")
+            raise ValueError(f"array {k} in {what} is not part of the model")
         if have[k] != want[k]:
             raise ValueError(f"array {k} has shape {have[k][0]} and dtype {have[k][1]}; the "
                              f"model needs {want[k][0]} {want[k][1]}")
@@ -152,10 +174,141 @@ def _shapes(tree):
             for p, a in jax.tree_util.tree_leaves_with_path(tree)}
 
 
+def _checkpointer():
+    """Orbax's synchronous checkpointer.
+
+    No writer or reader thread outlives a call, so a failure is one exception here, not
+    tracebacks from threads later in the process.
+    """
+    return ocp.Checkpointer(ocp.StandardCheckpointHandler())
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Leave out Orbax's warnings about a damaged checkpoint (logged through absl).
+
+    The exception raised says what is wrong.
+    """
+    logger = logging.getLogger("absl")
+    old = logger.level
+    logger.setLevel(max(old, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def first_line(err):
     """The first line of an error message (at most 300 characters)."""
     text = str(err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:300]
+
+
+# -- locks --------------------------------------------------------------------------------
+def _open_dir(path):
+    """A read-only descriptor of the folder ``path`` (links followed), or None if absent."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _flock(fd, how) -> bool:
+    """``fcntl.flock``; False when non-blocking and held elsewhere. No locks: always True."""
+    try:
+        fcntl.flock(fd, how)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: proceed unlocked
+        pass
+    return True
+
+
+def _same(fd, path) -> bool:
+    """Whether ``path`` still names the folder open as ``fd``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+class DirLock:
+    """An exclusive ``flock`` on a folder (``fcntl.flock`` of a descriptor of it).
+
+    Writers hold one on a folder they write or swap away; readers take a shared one while
+    they read (:func:`reading`), so nothing is swapped from under them. Locks vanish with
+    their process, so after a crash (``kill -9``) nothing stays locked.
+    """
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    @classmethod
+    def take(cls, path, blocking=True):
+        """The lock on the folder at ``path`` (it must exist).
+
+        None if it is held elsewhere and ``blocking`` is False. Once locked, the folder is
+        checked to still be at ``path`` (else the one there now is locked).
+        """
+        while True:
+            fd = _open_dir(path)
+            if fd is None:
+                raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
+            if not _flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)):
+                os.close(fd)
+                return None
+            if _same(fd, path):
+                return cls(fd)
+            os.close(fd)  # swapped while we waited: lock what is there now
+
+    def release(self):
+        """Drop the lock (idempotent)."""
+        if self.fd is not None:
+            os.close(self.fd)  # closing the only descriptor drops the lock
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def held_elsewhere(path) -> bool:
+    """Whether another process (or descriptor) holds a lock on the folder ``path``."""
+    fd = _open_dir(path)
+    if fd is None:
+        return False
+    try:
+        return not _flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def reading(path, marker):
+    """Yield the folder ``path`` (recovered as :func:`recover` does) under a shared lock.
+
+    While the block runs, no writer can swap the folder away, so everything read in it
+    comes from one version. Yields None when there is no such folder.
+    """
+    while True:
+        found = recover(path, marker)
+        if found is None:
+            yield None
+            return
+        fd = _open_dir(found)
+        if fd is None:
+            continue  # swapped or recovered meanwhile
+        try:
+            _flock(fd, fcntl.LOCK_SH)
+            if not _same(fd, found):
+                continue  # a writer swapped it while we waited: read the new one
+            yield found
+            return
+        finally:
+            os.close(fd)
 
 
 # -- swapping folders ---------------------------------------------------------------------
@@ -171,25 +324,63 @@ def new_sibling(path, tag=NEW) -> str:
             continue
 
 
+@contextlib.contextmanager
+def writing(path):
+    """A new locked temporary folder beside ``path`` to build a replacement in.
+
+    Yields its path; the lock (which keeps :func:`recover` in other processes off it) is
+    held until the block ends, and the folder is deleted then unless :func:`swap_dir` moved
+    it into place.
+    """
+    tmp = new_sibling(path)
+    lock = DirLock.take(tmp)
+    failed = True
+    try:
+        yield tmp
+        failed = False
+    finally:
+        try:
+            if os.path.lexists(tmp) and _same(lock.fd, tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            # Orbax's own ".orbax-checkpoint-tmp" sibling; after a failure (a full disk)
+            # its native writer threads may still create files for a moment
+            for _ in range(5 if failed else 1):
+                parent, name = os.path.split(tmp)
+                left = [o for o in os.listdir(parent) if o.startswith(name + ".")]
+                for other in left:
+                    shutil.rmtree(os.path.join(parent, other), ignore_errors=True)
+                if failed:
+                    time.sleep(0.1)
+        finally:
+            lock.release()
+
+
 def swap_dir(src, dst) -> None:
     """Move folder ``src`` to ``dst``, replacing any existing ``dst`` (crash-safe with recover).
 
-    An existing ``dst`` (which the caller has checked may be replaced) passes its mode to
-    ``src`` and is renamed to a unique sibling until ``src`` is in place, then deleted (or
-    renamed back if moving ``src`` fails). Nothing else is touched.
+    An existing ``dst`` (which the caller has checked may be replaced) is locked (waiting for
+    readers), passes its mode to ``src`` and is renamed to a unique sibling until ``src`` is
+    in place, then deleted (or renamed back if moving ``src`` fails). Nothing else is
+    touched. If the process dies between the two renames, :func:`recover` puts ``src`` in
+    place.
     """
-    if not os.path.lexists(dst):
-        os.rename(src, dst)
-        return
-    os.chmod(src, stat.S_IMODE(os.stat(dst).st_mode))
-    old = new_sibling(dst, OLD)
-    os.rename(dst, old)  # onto the empty folder reserved for it
+    lock = DirLock.take(dst) if os.path.isdir(dst) and not os.path.islink(dst) else None
     try:
-        os.rename(src, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.rename(old, dst)
-        raise
+        if not os.path.lexists(dst):
+            os.rename(src, dst)
+            return
+        os.chmod(src, stat.S_IMODE(os.stat(dst).st_mode))
+        old = new_sibling(dst, OLD)
+        os.rename(dst, old)  # onto the empty folder reserved for it
+        try:
+            os.rename(src, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.rename(old, dst)
+            raise
+    finally:
+        if lock is not None:
+            lock.release()
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -204,44 +395,75 @@ def recover(path, marker) -> str | None:
         ``path`` if it exists. Otherwise its complete temporary copy (one holding
         ``marker``; the newest new one, else the newest old one), renamed back to ``path``
         where possible (then ``path``, else the copy's own path). None when there is
-        neither.
+        neither. A copy locked by a live writer is not taken: that writer is between its
+        two renames, so this waits for it and looks again.
     """
-    if os.path.lexists(path):
-        return path
-    parent, name = os.path.split(os.path.abspath(path))
+    while True:
+        if os.path.lexists(path):
+            return path
+        parent, name = os.path.split(os.path.abspath(path))
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            return None
+        busy = False
+        for tag in (NEW, OLD):
+            found = [os.path.join(parent, n) for n in names if n.startswith(f".{name}{tag}")
+                     and os.path.isfile(os.path.join(parent, n, marker))]
+            for best in sorted(found, key=_mtime, reverse=True):
+                try:
+                    lock = DirLock.take(best, blocking=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    lock = None  # moved meanwhile (into place?): look again
+                if lock is None:
+                    busy = True
+                    continue
+                with lock:
+                    if os.path.lexists(path):
+                        return path
+                    try:
+                        os.rename(best, path)
+                        return path
+                    except OSError:
+                        return best
+        if not busy:  # a writer may have finished between our two looks
+            return path if os.path.lexists(path) else None
+        time.sleep(0.01)  # a writer is between its renames: it holds them for an instant
+
+
+def _mtime(p):
     try:
-        names = os.listdir(parent)
+        return os.path.getmtime(p)
     except OSError:
-        return None
-    for tag in (NEW, OLD):
-        found = [os.path.join(parent, n) for n in names if n.startswith(f".{name}{tag}")
-                 and os.path.isfile(os.path.join(parent, n, marker))]
-        if found:
-            best = max(found, key=os.path.getmtime)
-            try:
-                os.rename(best, path)
-                return path
-            except OSError:
-                return best
-    return None
+        return 0.0
 
 
 # -- checkpoints --------------------------------------------------------------------------
 def save(directory, tree, meta: dict) -> None:
-    """Write pytree ``tree`` and JSON-serialisable ``meta`` to ``directory`` atomically."""
+    """Write pytree ``tree`` and JSON-serialisable ``meta`` to ``directory`` atomically.
+
+    Raises:
+        ValueError: ``directory/state`` exists but is not a checkpoint (never replaced).
+        OSError: the checkpoint cannot be written (e.g. a full disk), naming ``directory``.
+    """
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, _NAME)
-    tmp = new_sibling(final)
-    try:
-        ckptr = ocp.StandardCheckpointer()
-        ckptr.save(tmp, tree, force=True)  # over the empty folder reserved above
-        ckptr.wait_until_finished()
+    if os.path.lexists(final) and (os.path.islink(final)
+                                   or not os.path.isfile(os.path.join(final, META))):
+        raise ValueError(f"{final}: not a vmonf training checkpoint; refusing to replace it")
+    with writing(final) as tmp:
+        # synchronous: when it fails (e.g. a full disk), no thread writes on afterwards
+        ckptr = _checkpointer()
+        try:
+            ckptr.save(tmp, args=ocp.args.StandardSave(tree), force=True)
+        except Exception as err:  # one OSError naming the folder
+            raise OSError(getattr(err, "errno", None) or errno.EIO,
+                          f"cannot write the checkpoint ({first_line(err)})",
+                          directory) from None
         with open(os.path.join(tmp, META), "w") as f:
             json.dump(meta, f)
         swap_dir(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_meta(directory) -> dict:
@@ -298,7 +520,8 @@ def restore(directory, target, *, max_bytes=None):
     meta = read_json(os.path.join(path, META))
     check_shapes(path, abstract)
     try:
-        tree = ocp.StandardCheckpointer().restore(path, abstract)
+        with _quiet():
+            tree = _checkpointer().restore(path, args=ocp.args.StandardRestore(abstract))
     except Exception as err:  # Orbax raises many types for damaged files
         raise ValueError(f"checkpoint in {directory} is damaged or incompatible: "
                          f"{first_line(err)}") from err

@@ -27,23 +27,25 @@ from sklearn.utils.validation import (
 )
 
 from vmonf_jax import __version__, manifest, modeldir
+from vmonf_jax.chunked import bucket
 from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.train.prune import dead_components, warn_dead
-from vmonf_jax.validation import check_rows, check_values
+from vmonf_jax.validation import check_rows, check_split, check_values
 
 MANIFEST = modeldir.MANIFEST
 
 
 @partial(jax.jit, static_argnums=(0, 3))
-def _sample(model, params, state, n, key, component):
-    if component is None:
-        return model.sample(params, key, n, state=state)
-    x = model.sample_component(params, key, n, component, state=state)
-    return x, jnp.full((n,), component)
+def _draw(model, params, state, n, key, component):
+    return model.sample_component(params, key, n, component, state=state)
+
+
+SAMPLE_CHUNK = 65536
+"""Most points drawn from one component per compiled call (a power of two)."""
 
 
 class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
@@ -171,11 +173,14 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             raise ValueError(f"checkpoint_seconds must be a number >= 0, got "
                              f"{checkpoint_seconds!r}")
         X, probe = self._validated(X, reset=True)  # standardised in float64, then cast
+        names = getattr(probe, "feature_names_in_", None)  # as save stores them
+        manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
         if X.shape[1] == 1 and self.flow != "maf":
             raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
                              "(a coupling layer splits the features); flow='maf' takes 1")
         config = self._config(X.shape[1])
+        check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
         warn_about(X, self.preprocess)
         if checkpoint_dir is not None:
@@ -271,13 +276,38 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         if seed is not None and not (manifest.is_int(seed)
                                      and 0 <= seed < manifest.LIMITS["seed"]):
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-        if component is not None and not 0 <= int(component) < self.n_components_:
-            raise ValueError(f"component must be in [0, {self.n_components_}), got "
-                             f"{component}")
-        key = jax.random.key(int(self.seed if seed is None else seed))
-        comp = None if component is None else int(component)
-        z, k = _sample(self.model_, self.params_, self.state_, int(n_samples), key, comp)
-        return self.preprocessor_.inverse(np.asarray(z)), np.asarray(k)
+        k_max = int(self.n_components_)
+        if component is not None and not (manifest.is_int(component)
+                                          and 0 <= component < k_max):
+            raise ValueError(f"component must be an integer index in [0, {k_max}), got "
+                             f"{component!r}")
+        n = int(n_samples)
+        k_cat, k_flow = jax.random.split(jax.random.key(int(self.seed if seed is None
+                                                            else seed)))
+        if component is None:  # inverse CDF: memory of n numbers, whatever K
+            pi = np.exp(np.asarray(self.model_.log_prior(self.params_), np.float64))
+            u = np.asarray(jax.random.uniform(k_cat, (n,)), np.float64)
+            ks = np.minimum(np.searchsorted(np.cumsum(pi) / pi.sum(), u, side="right"),
+                            k_max - 1)
+        else:
+            ks = np.full(n, int(component))
+        z = np.empty((n, self.n_features_in_), np.float32)
+        for c in np.unique(ks):  # each component draws only the rows it owns
+            rows = np.flatnonzero(ks == c)
+            for start in range(0, len(rows), SAMPLE_CHUNK):
+                part = rows[start:start + SAMPLE_CHUNK]
+                key = jax.random.fold_in(jax.random.fold_in(k_flow, int(c)), start)
+                draw = _draw(self.model_, self.params_, self.state_,
+                             bucket(len(part), SAMPLE_CHUNK), key, jnp.int32(c))
+                z[part] = np.asarray(draw)[:len(part)]
+        X = np.empty_like(z)  # back to the data's units chunk by chunk (float64 inside)
+        for start in range(0, n, SAMPLE_CHUNK):
+            X[start:start + SAMPLE_CHUNK] = self.preprocessor_.inverse(
+                z[start:start + SAMPLE_CHUNK])
+        if not np.all(np.isfinite(X)):
+            raise ValueError("the samples are not finite in the data's units (float32 "
+                             "overflow): the model's preprocessing scale is too large")
+        return X, ks.astype(np.int64)
 
     def n_parameters(self) -> int:
         """Number of trained scalars (components, posterior and, if learned, the prior)."""

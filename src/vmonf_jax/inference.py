@@ -70,10 +70,22 @@ class FittedModel:
         return self.model.dim
 
     def _map(self, what, X):
-        """``(_rows(what) of preprocessed X, log_det)``, in chunks."""
+        """``(_rows(what) of preprocessed X, log_det)``, in chunks.
+
+        Raises:
+            ValueError: a row whose result is not finite (its values, once preprocessed,
+                are too far from the training data for float32 arithmetic), named.
+        """
         Z, log_det = self.preprocessor.transform(X)
         out = map_rows(lambda c: _rows(self.model, what, self.params, self.state, c,
                                        self.temperature), Z)
+        bad = ~np.isfinite(np.asarray(out).reshape(len(Z), -1)).all(1) | ~np.isfinite(log_det)
+        if bad.any():
+            i = int(np.argmax(bad))
+            z = np.abs(np.asarray(Z[i], np.float64)).max()
+            raise ValueError(f"row {i}: the model's result is not finite ({int(bad.sum())} "
+                             f"such rows): once preprocessed its largest value is {z:.3g}, "
+                             "too far from the training data for float32 arithmetic")
         return out, log_det
 
     def score_samples(self, X) -> np.ndarray:

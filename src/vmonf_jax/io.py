@@ -1,27 +1,35 @@
 """Reading the CLI's data files: ``.csv``, ``.npy`` and ``.npz``.
 
 Inputs may also be gzip-compressed (``.csv.gz``, ``.npy.gz``) or CSV text on stdin (the
-path ``-``, named ``<stdin>`` in messages). What is read from stdin or decompressed is
-capped at ``MAX_STREAM_BYTES`` (a gzip bomb stops there), and a ``.npy``/``.npy.gz`` header
-is checked against what the file can hold before anything is allocated.
+path ``-``, named ``<stdin>`` in messages). What is read from stdin or decompressed (also a
+compressed ``.npz`` member) is capped at ``MAX_STREAM_BYTES`` (a gzip bomb stops there), and
+a ``.npy``/``.npy.gz`` header is checked against what the file can hold before anything is
+allocated. CSV text is parsed as a stream, row by row, into a flat array: memory about
+twice the parsed numbers, whatever the text's size.
 
 Numpy only (no JAX), so every input problem is found before any model is built. Every
 problem is a :class:`DataError` (a ``ValueError``) whose message names the file and, where
 it applies, the line/row and column.
 
-CSV rules: comma-separated; blank lines are skipped; the first row is a header when any of
-its cells is not a number; after it, every row must have the same number of cells and every
-cell must be a number (a label column may also hold blanks, read as -1 = unlabelled).
+CSV rules: comma-separated; LF, CRLF or CR line endings; blank lines are skipped; the first
+row is a header when any of its cells is not a number; after it, every row must have the
+same number of cells and every cell must be a number as written in ASCII (``1e3``,
+``-0.5``; not ``1_000`` nor full-width digits, which Python's ``float`` would take). A label
+column may also hold blanks, read as -1 = unlabelled; in a label file a blank line is such a
+blank cell.
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
 Writing outputs lives in ``vmonf_jax.outputs``.
 """
 
+import array
+import contextlib
 import csv
 import gzip
 import hashlib
 import io
+import itertools
 import math
 import os
 import stat
@@ -97,7 +105,8 @@ def read_data(path, *, key=None, label_column=None) -> Table:
     """
     ext, name = _input_format(path, "data file")
     if ext in (".csv", ".csv.gz"):
-        return _read_csv_table(name, _read_text(path, name), label_column)
+        with _csv_rows(path, name) as rows:
+            return _read_csv_table(name, rows, label_column)
     arr = _load_array(path, ext, key)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -117,15 +126,13 @@ def read_data(path, *, key=None, label_column=None) -> Table:
 def read_labels(path, *, key=None) -> np.ndarray:
     """Read one label per row, in the formats of ``read_data``.
 
-    A CSV label file has one column, an optional header, and blank cells meaning -1.
+    A CSV label file has one column, an optional header, and blank cells meaning -1: in
+    it a blank line is a blank cell (blank lines at the end of the file are ignored).
     """
     ext, name = _input_format(path, "label file")
     if ext in (".csv", ".csv.gz"):
-        header, rows, lines = _csv_cells(name, _read_text(path, name))
-        width = len(header) if header is not None else len(rows[0]) if rows else 0
-        if width != 1:
-            raise DataError(f"{name}: a label file must have exactly one column, got {width}")
-        return _parse_labels(name, [r[0] for r in rows], lines, 1)
+        with _csv_rows(path, name, keep_blank=True) as rows:
+            return _read_csv_labels(name, rows)
     arr = _load_array(path, ext, key)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -180,6 +187,12 @@ def _load_array(path, ext, key):
                     raise DataError(f"{path}: no array named {key!r}; it holds "
                                     f"{', '.join(names) or 'none'}")
                 info = z.zip.getinfo(key if key in z.zip.namelist() else key + ".npy")
+                if info.compress_type != zipfile.ZIP_STORED and (
+                        info.file_size > MAX_STREAM_BYTES):
+                    raise DataError(f"{path}[{key}]: a compressed member of "
+                                    f"{info.file_size} bytes, more than the limit of "
+                                    f"{MAX_STREAM_BYTES} for compressed input; save it "
+                                    "uncompressed (np.savez)")
                 with z.zip.open(info) as f:
                     _check_npy_header(f"{path}[{key}]", f, info.file_size)
                 arr = z[key]
@@ -239,34 +252,80 @@ def _read_upto(f, limit):
     return parts[0][:0].join(parts) if parts else b""
 
 
-def _read_capped(f, name):
-    """All of the stream ``f``, or a DataError past ``MAX_STREAM_BYTES``."""
-    raw = _read_upto(f, MAX_STREAM_BYTES + 1)
-    if len(raw) > MAX_STREAM_BYTES:
-        raise DataError(f"{name}: more than {MAX_STREAM_BYTES} bytes to read, the limit for "
-                        "stdin and .gz input; use an uncompressed file")
-    return raw
+class _Capped(io.RawIOBase):
+    """A binary stream that raises a DataError once more than ``limit`` bytes are read."""
+
+    def __init__(self, f, name, limit):
+        self.f, self.name, self.left = f, name, limit
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        data = self.f.read(min(len(b), self.left + 1))
+        if len(data) > self.left:
+            raise DataError(f"{self.name}: more than {MAX_STREAM_BYTES} bytes to read, the "
+                            "limit for stdin and .gz input; use an uncompressed file")
+        self.left -= len(data)
+        b[:len(data)] = data
+        return len(data)
 
 
-def _read_text(path, name):
-    """The text of a ``.csv`` or ``.csv.gz`` file, or of stdin (``path`` ``-``)."""
+@contextlib.contextmanager
+def _csv_rows(path, name, keep_blank=False):
+    """The rows of a CSV file, ``.csv.gz`` or stdin (``-``), read as a stream.
+
+    Yields an iterator of ``(line, cells)``: the 1-based line number and the stripped cells
+    of each row; blank rows are skipped (or, with ``keep_blank``, yielded as ``[""]``
+    except at the end). Nothing but the current row is held, so memory stays that of the
+    parsed numbers. Line endings may be LF, CRLF or CR.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            if str(path) == STDIN:
+                raw = getattr(sys.stdin, "buffer", None)
+                text = sys.stdin if raw is None else None
+            elif str(path).lower().endswith(".gz"):
+                raw = stack.enter_context(gzip.open(path, "rb"))
+            else:
+                raw, text = stack.enter_context(open(path, "rb")), None
+            if raw is not None:
+                if str(path) == STDIN or str(path).lower().endswith(".gz"):
+                    raw = io.BufferedReader(_Capped(raw, name, MAX_STREAM_BYTES), _PIECE)
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        except OSError as err:
+            raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+        try:
+            yield _rows(name, text, keep_blank)
+        except OSError as err:
+            raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a damaged .gz file
+            raise DataError(f"{name}: cannot read: {err}") from None
+        except UnicodeDecodeError:
+            raise DataError(f"{name}: not a text CSV file (cannot decode as UTF-8)") from None
+
+
+def _rows(name, text, keep_blank):
+    def lines():
+        for line in text:
+            if "\0" in line:
+                raise DataError(f"{name}: not a text CSV file (contains NUL bytes)")
+            yield line
+
+    reader = csv.reader(lines())
+    blank = []  # line numbers of blank rows not yet known to be followed by data
     try:
-        if str(path) == STDIN:
-            raw = _read_capped(getattr(sys.stdin, "buffer", sys.stdin), name)
-        elif str(path).lower().endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                raw = _read_capped(f, name)
-        else:
-            with open(path, "rb") as f:
-                raw = f.read()
-    except OSError as err:
-        raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
-    except (EOFError, zlib.error) as err:  # a truncated or damaged .gz file
-        raise DataError(f"{name}: cannot read: {err}") from None
-    try:
-        return raw if isinstance(raw, str) else raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{name}: not a text CSV file (cannot decode as UTF-8)") from None
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                if keep_blank:
+                    blank.append(reader.line_num)
+                continue
+            for line in blank:
+                yield line, [""]
+            blank = []
+            yield reader.line_num, [c.strip() for c in cells]
+    except csv.Error as err:
+        raise DataError(f"{name}: line {reader.line_num}: malformed CSV: {err}") from None
 
 
 def _as_float(path, arr):
@@ -301,36 +360,10 @@ def _column_index(path, spec, header, width):
     return j % width
 
 
-def _csv_cells(path, text):
-    """Split the CSV ``text`` into cells (``path`` names it in messages).
-
-    Returns:
-        ``(header or None, rows of stripped cells, 1-based line number of each row)``.
-    """
-    if "\0" in text:
-        raise DataError(f"{path}: not a text CSV file (contains NUL bytes)")
-    rows, lines = [], []
-    try:
-        reader = csv.reader(io.StringIO(text))
-        for cells in reader:
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            rows.append([c.strip() for c in cells])
-            lines.append(reader.line_num)
-    except csv.Error as err:
-        raise DataError(f"{path}: malformed CSV: {err}") from None
-    header = None
-    if rows and not all(_is_number(c) for c in rows[0]):
-        header, rows, lines = rows[0], rows[1:], lines[1:]
-    width = len(header) if header is not None else len(rows[0]) if rows else 0
-    for cells, line in zip(rows, lines):
-        if len(cells) != width:
-            raise DataError(f"{path}: line {line} has {len(cells)} columns, expected {width} "
-                            "(ragged rows)")
-    return header, rows, lines
-
-
 def _is_number(cell):
+    """A number as written in a CSV file: ASCII, no ``_`` separators (``float`` takes both)."""
+    if not cell.isascii() or "_" in cell:
+        return False
     try:
         float(cell)
     except ValueError:
@@ -338,54 +371,89 @@ def _is_number(cell):
     return True
 
 
+def _floats(cells):
+    """The cells as floats, or None if one is not a number (see ``_is_number``)."""
+    joined = "".join(cells)
+    if not joined.isascii() or "_" in joined:
+        return None
+    try:
+        return [float(c) for c in cells]
+    except ValueError:
+        return None
+
+
 def _cell_name(header, j):
     return f"column {j + 1}" + (f" ({header[j]!r})" if header else "")
 
 
-def _parse_labels(path, cells, lines, col, header=None):
-    out = np.empty(len(cells), np.int64)
-    for i, (c, line) in enumerate(zip(cells, lines)):
-        if c == "":
-            out[i] = -1
-            continue
-        try:
-            v = float(c)
-        except ValueError:
-            v = float("nan")
-        if not np.isfinite(v) or v != round(v):
-            where = _cell_name(header, col - 1) if header else f"column {col}"
-            raise DataError(f"{path}: line {line}, {where}: label {c!r} is not an integer "
-                            "(use -1 or leave blank for unlabelled)")
-        out[i] = int(v)
-    return out
+def _label(path, c, line, where):
+    """A label cell as an int (blank: -1), or a DataError naming its place."""
+    if c == "":
+        return -1
+    v = _floats([c])
+    if v is None or not math.isfinite(v[0]) or v[0] != round(v[0]):
+        raise DataError(f"{path}: line {line}, {where}: label {c!r} is not an integer (use "
+                        "-1 or leave blank for unlabelled)")
+    return int(v[0])
 
 
-def _read_csv_table(path, text, label_column):
-    header, rows, lines = _csv_cells(path, text)
-    if not rows:
+def _header(rows):
+    """``(header or None, first data row or None)`` of an iterator of ``(line, cells)``."""
+    first = next(rows, None)
+    if first is not None and not all(_is_number(c) for c in first[1]):
+        return first[1], next(rows, None)
+    return None, first
+
+
+def _read_csv_labels(path, rows):
+    header, first = _header(rows)
+    width = len(header) if header is not None else len(first[1]) if first else 0
+    if width != 1:
+        raise DataError(f"{path}: a label file must have exactly one column, got {width}")
+    out = array.array("q")
+    for line, cells in itertools.chain([first] if first else [], rows):
+        if len(cells) != 1:
+            raise DataError(f"{path}: line {line} has {len(cells)} columns, expected 1")
+        out.append(_label(path, cells[0], line, "column 1"))
+    return np.frombuffer(out, np.int64) if out else np.zeros(0, np.int64)
+
+
+def _read_csv_table(path, rows, label_column):
+    """Stream the CSV rows into a float64 table (labels split off; see the module docstring).
+
+    Values go straight into a flat ``array``: memory about that of the parsed numbers (and
+    one line number per row, for messages).
+    """
+    header, first = _header(rows)
+    if first is None:
         raise DataError(f"{path}: no data rows" + (" (only a header)" if header else ""))
-    width = len(rows[0])
-    labels = None
+    width = len(header) if header is not None else len(first[1])
+    j = None
     if label_column is not None:
         j = _column_index(path, label_column, header, width)
-        labels = _parse_labels(path, [r[j] for r in rows], lines, j + 1, header)
-        rows = [r[:j] + r[j + 1:] for r in rows]
-        if header is not None:
-            header = header[:j] + header[j + 1:]
         if width == 1:
             raise DataError(f"{path}: no data columns besides the label column")
-    X = np.empty((len(rows), len(rows[0])), np.float64)
-    for i, cells in enumerate(rows):
-        try:
-            X[i] = [float(c) for c in cells]
-        except ValueError:
-            for j, c in enumerate(cells):
-                if not _is_number(c):
-                    what = "empty cell" if c == "" else f"{c!r} is not a number"
-                    raise DataError(f"{path}: line {lines[i]}, {_cell_name(header, j)}: "
-                                    f"{what}") from None
+    values, lines, labels = array.array("d"), array.array("q"), array.array("q")
+    for line, cells in itertools.chain([first], rows):
+        if len(cells) != width:
+            raise DataError(f"{path}: line {line} has {len(cells)} columns, expected {width} "
+                            "(ragged rows)")
+        if j is not None:
+            labels.append(_label(path, cells[j], line, _cell_name(header, j)))
+            cells = cells[:j] + cells[j + 1:]
+        v = _floats(cells)
+        if v is None:
+            names = header if j is None or header is None else header[:j] + header[j + 1:]
+            k = next(k for k, c in enumerate(cells) if not _is_number(c))
+            what = "empty cell" if cells[k] == "" else f"{cells[k]!r} is not a number"
+            raise DataError(f"{path}: line {line}, {_cell_name(names, k)}: {what}")
+        values.extend(v)
+        lines.append(line)
+    if header is not None and j is not None:
+        header = header[:j] + header[j + 1:]
+    X = np.frombuffer(values, np.float64).reshape(len(lines), -1)
     _check_table(path, X, csv_lines=lines, header=header)
-    return Table(X, labels, header)
+    return Table(X, None if j is None else np.frombuffer(labels, np.int64), header)
 
 
 def _check_table(path, X, csv_lines, header=None):

@@ -5,6 +5,7 @@
 failure is an ``Invalid`` (a ``ValueError``) whose message starts with the field's name.
 """
 
+import functools
 import math
 import numbers
 
@@ -130,6 +131,63 @@ def check_params(params: dict, dim: int) -> None:
     _check("data dimension", dim, _int(1, LIMITS["dim"]))
 
 
+@functools.lru_cache(maxsize=8)
+def param_template(model):
+    """``jax.eval_shape`` of ``model.init``: ``(params, state)`` shapes, nothing allocated.
+
+    Raises:
+        Invalid: the architecture has more than ``LIMITS["parameters"]`` parameters.
+    """
+    import jax
+
+    template = jax.eval_shape(lambda: model.init(jax.random.key(0)))
+    size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
+    if size > LIMITS["parameters"]:
+        raise Invalid(f"the architecture has {size} parameters, more than the limit of "
+                      f"{LIMITS['parameters']}")
+    return template
+
+
+MAX_NAME = 1000
+"""Longest column name a model stores (``feature_names``)."""
+
+
+def check_feature_names(names, dim) -> None:
+    """Check column names as a manifest stores them (None: none recorded).
+
+    Raises:
+        Invalid: not a list of ``dim`` distinct strings of at most ``MAX_NAME`` characters.
+    """
+    if names is None:
+        return
+    long = [c for c in names if isinstance(c, str) and len(c) > MAX_NAME] if isinstance(
+        names, list | tuple) else []
+    if long:
+        raise Invalid(f"feature_names: a column name of {len(long[0])} characters, more than "
+                      f"the limit of {MAX_NAME} ({_show(long[0])})")
+    if not (isinstance(names, list) and len(names) == dim
+            and all(isinstance(c, str) for c in names) and len(set(names)) == len(names)):
+        raise Invalid(f"feature_names must be null or a list of {dim} distinct strings "
+                      f"(dim), got {_show(names)}")
+
+
+def check_size(model, n_init: int = 1) -> None:
+    """Check the parameters a fit allocates against ``LIMITS["parameters"]``.
+
+    The ``n_init`` restarts train together (stacked), so their parameters count together.
+
+    Raises:
+        Invalid: the model, or its ``n_init`` stacked copies, exceed the limit.
+    """
+    import jax
+
+    size = sum(math.prod(a.shape) for a in jax.tree.leaves(param_template(model)))
+    if size * n_init > LIMITS["parameters"]:
+        raise Invalid(f"n_init={n_init} restarts of {size} parameters train together: "
+                      f"{size * n_init} parameters, more than the limit of "
+                      f"{LIMITS['parameters']}")
+
+
 def _check_estimator(est, known):
     if not isinstance(est, dict):
         raise Invalid(f"estimator must be an object, got {_show(est)}")
@@ -197,13 +255,7 @@ def check_manifest(m, known_params) -> None:
             and len(set(map(repr, classes))) == len(classes)):
         raise Invalid(f"classes must be null or a list of at most {k_max} distinct numbers or "
                       f"strings, got {_show(classes)}")
-    names = m.get("feature_names")
-    if names is not None and not (
-            isinstance(names, list) and len(names) == m["dim"]
-            and all(isinstance(c, str) and len(c) <= 1000 for c in names)
-            and len(set(names)) == len(names)):
-        raise Invalid(f"feature_names must be null or a list of {m['dim']} distinct strings "
-                      f"(dim), got {_show(names)}")
+    check_feature_names(m.get("feature_names"), m["dim"])
     hist = m["history"]
     if not (isinstance(hist, list) and len(hist) <= LIMITS["history"]):
         raise Invalid(f"history must be a list of at most {LIMITS['history']} epochs, got "

@@ -179,15 +179,24 @@ class Mixture:
     def sample(self, params, key, n: int, *, state=None):
         """``n`` samples from the mixture and the component that drew each: ``(x, k)``.
 
-        Draws k ~ pi, then n candidates from every component in one vmap and keeps row i of
-        component k_i (K times the work of the draws kept, but one fused call).
+        Draws k ~ pi, then for each component in turn (a ``lax.scan``) n candidates, keeping
+        row i of component k_i: memory of two (n, dim) arrays whatever K (the estimator's
+        ``sample`` draws each component only for its own rows).
         """
         k_cat, k_flow = jax.random.split(key)
         ks = jax.random.categorical(k_cat, self.log_prior(params), shape=(n,))
         keys = jax.random.split(k_flow, self.n_components)
-        xs = jax.vmap(lambda p, s, k: self.flow.sample(p, k, n, state=s))(
-            params["components"], self._state(state), keys)
-        return xs[ks, jnp.arange(n)], ks
+        dtype = jax.tree.leaves(params["components"])[0].dtype
+
+        def one(out, inputs):
+            p, s, k, c = inputs
+            x = self.flow.sample(p, k, n, state=s)
+            return jnp.where((ks == c)[:, None], x, out), None
+
+        out, _ = jax.lax.scan(one, jnp.zeros((n, self.dim), dtype),
+                              (params["components"], self._state(state), keys,
+                               jnp.arange(self.n_components)))
+        return out, ks
 
 
 def elbo_from_terms(joint, log_q):

@@ -5,10 +5,12 @@ A model directory is saved safely and read as untrusted input. Layout:
 classes, library version, training summary, history) and ``PATH/state/`` (the Orbax
 checkpoint of ``{"params", "state"}``).
 
-Saving writes a unique ``.NAME.vmonf-new-XXXXXXXX`` beside PATH (the manifest last) and swaps
-it in (``checkpoint.swap_dir``); it replaces only a model directory or an empty folder. At
-every instant PATH holds the old or the new model, or ``load`` recovers the new one from its
-temporary name.
+Saving first checks the model as ``load`` would (schema, architecture against the arrays,
+preprocessing), then writes a unique ``.NAME.vmonf-new-XXXXXXXX`` beside PATH (the manifest
+last) and swaps it in (``checkpoint.swap_dir``); it replaces only a model directory or an
+empty folder. At every instant PATH holds the old or the new model, or ``load`` recovers the
+new one from its temporary name (also after ``kill -9``). ``load`` reads under a shared lock,
+so it never mixes the manifest of one model with the arrays of another.
 
 Loading checks, before anything is built or allocated: only plain files and folders, the
 manifest's size and schema (types, ranges and the limits in ``LIMITS``), the stored
@@ -17,11 +19,12 @@ stored (from its metadata, against a ``jax.eval_shape`` template). Every failure
 ``ValueError`` beginning ``"damaged model directory: "`` that names the file and field.
 
 A fit with a checkpoint folder keeps ``fit.json`` there (its settings and a fingerprint of its
-data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI alike.
+data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI alike. Such a
+folder holds only the fit's own files (``check_checkpoint_dir``): anything else is refused,
+never deleted, and a new fit needs an empty folder.
 """
 
 import json
-import math
 import os
 import shutil
 from typing import NamedTuple
@@ -31,9 +34,10 @@ import numpy as np
 
 from vmonf_jax import checkpoint as ckpt
 from vmonf_jax import io, outputs
-from vmonf_jax.manifest import LIMITS, Invalid, check_manifest
-from vmonf_jax.preprocess import preprocessor_from_dict
+from vmonf_jax.manifest import LIMITS, Invalid, check_manifest, param_template
+from vmonf_jax.preprocess import SPREAD_FLOOR, preprocessor_from_dict
 from vmonf_jax.settings import estimator_defaults, fit_config
+from vmonf_jax.validation import FLOAT32_MAX
 
 MANIFEST = "manifest.json"
 STATE = "state"
@@ -103,29 +107,46 @@ def save(path, tree, manifest: dict, known_params) -> None:
         known_params: names of the estimator's parameters (for the schema).
 
     Raises:
-        ValueError: ``path`` may not be replaced, or the manifest breaks the schema (a model
-            that ``load`` would refuse is never written).
+        ValueError: ``path`` may not be replaced, or the model is one that ``load`` would
+            refuse (the manifest breaks the schema, or the arrays do not match the
+            architecture its settings describe, e.g. after ``set_params``); checked before
+            anything is written.
     """
     path = os.path.abspath(path)
     text = json.dumps(manifest, indent=1, default=outputs.json_default)
     try:
-        check_manifest(json.loads(text), known_params)
-    except Invalid as err:
-        raise ValueError(f"cannot save this model: {err}") from None
+        parsed = json.loads(text)
+        check_manifest(parsed, known_params)
+        built = _build(parsed, "the manifest")
+        ckpt.compare_shapes(_shapes_of(tree), _stored(built.template), "the fitted arrays")
+    except ValueError as err:
+        raise ValueError(f"cannot save this model: {ckpt.first_line(err).removeprefix(PREFIX)}"
+                         " (after set_params, fit again before saving)") from None
     check_replaceable(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = ckpt.new_sibling(path)
-    try:
-        ckpt.save(tmp, {**tree, "state": tree["state"] if jax.tree.leaves(tree["state"])
-                        else None}, {})
-        with open(os.path.join(tmp, MANIFEST), "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    with ckpt.writing(path) as tmp:
+        try:
+            ckpt.save(tmp, _shapes_of(tree), {})
+            with open(os.path.join(tmp, MANIFEST), "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # a full disk: one error naming the model, nothing replaced
+            raise OSError(err.errno, f"cannot save the model ({err.strerror or err})",
+                          path) from None
         check_replaceable(path)  # again: it may have changed while we wrote
         ckpt.swap_dir(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stored(tree):
+    """``tree`` as stored: a state without arrays is None (see ``save``)."""
+    return {"params": tree[0], "state": tree[1] if jax.tree.leaves(tree[1]) else None}
+
+
+def _shapes_of(tree):
+    """A ``{"params", "state"}`` tree as stored (a state without arrays is None)."""
+    return {"params": tree["params"],
+            "state": tree["state"] if jax.tree.leaves(tree["state"]) else None}
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -134,56 +155,19 @@ def damaged(where, problem) -> ValueError:
     return ValueError(f"{PREFIX}{where}: {problem}")
 
 
-def read_manifest(path, known_params):
-    """Read and check the manifest of the model directory ``path``.
+class _Built(NamedTuple):
+    settings: dict
+    config: object
+    preprocessor: object
+    template: tuple
 
-    A directory left under its temporary name by an interrupted save is recovered first.
 
-    Args:
-        path: the model directory.
-        known_params: names of the estimator's parameters (for the schema).
-
-    Returns:
-        ``(folder, manifest)``: where the model directory was found, and its manifest.
+def _build(m, where):
+    """Settings, ``FitConfig``, preprocessor and array template of the checked manifest ``m``.
 
     Raises:
-        ValueError: not a model directory, or a damaged one.
+        ValueError: ``damaged(where, ...)`` naming what the model cannot be built from.
     """
-    found = ckpt.recover(path, MANIFEST)
-    if found is None:
-        raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
-    if not os.path.isdir(found):
-        raise ValueError(f"{path}: not a VMoNF model directory (not a directory)")
-    man_path = os.path.join(found, MANIFEST)
-    if not os.path.lexists(man_path):
-        raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
-    try:
-        manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
-        check_manifest(manifest, known_params)
-    except Invalid as err:
-        raise damaged(os.path.join(path, MANIFEST), err) from None
-    except (ValueError, OSError) as err:
-        raise damaged(os.path.join(path, MANIFEST), ckpt.first_line(err)) from None
-    return found, manifest
-
-
-def load(path) -> Loaded:
-    """Read the model directory ``path``, checking it all.
-
-    Args:
-        path: the model directory.
-
-    Returns:
-        The estimator's parameters (all of them: defaults where the manifest has none), their
-        ``FitConfig``, the preprocessor, the parameters, the flow state (no arrays without
-        batch-norm), the temperature of q(k|x) for them (the schedule's last T in models
-        saved before it was recorded) and the manifest.
-
-    Raises:
-        ValueError: not a model directory, or a damaged one (the message names the field).
-    """
-    found, m = read_manifest(path, estimator_defaults())
-    where = os.path.join(path, MANIFEST)
     settings = {**estimator_defaults(), "consistency": 0.0,  # older models: the paper's loss
                 **{k: tuple(v) if isinstance(v, list) else v
                    for k, v in m["estimator"].items()}}  # JSON: lists
@@ -198,17 +182,97 @@ def load(path) -> Loaded:
     if pre.dim != m["dim"] or pre.name != settings["preprocess"]:
         raise damaged(where, f"preprocessing is {pre.name!r} for {pre.dim} columns; the "
                              f"estimator says {settings['preprocess']!r} for {m['dim']}")
-    model = config.model
-    template = jax.eval_shape(lambda: model.init(jax.random.key(0)))  # nothing runs
-    params, state = template  # a state without arrays is stored as None (see ``save``)
-    size = sum(math.prod(a.shape) for a in jax.tree.leaves(template))
-    if size > LIMITS["parameters"]:
-        raise damaged(where, f"estimator: the architecture has {size} parameters, more than "
-                             f"the limit of {LIMITS['parameters']}")
-    state_dir = os.path.join(path, STATE)
+    problem = check_numbers(pre, m["training"].get("temperature"))
+    if problem:
+        raise damaged(where, problem)
+    return _Built(settings, config, pre, param_template(config.model))  # checked by fit_config
+
+
+TEMPERATURE_RANGE = (1e-30, 1e30)
+"""Temperatures of q(k|x) that float32 arithmetic can divide by without inf or NaN."""
+
+
+def check_numbers(pre, temperature):
+    """What makes stored numbers give inf or NaN in float32 maths, or None.
+
+    The standardisation's means must lie within float32's range and each scale between the
+    floor that fitting uses (``SPREAD_FLOOR * max(1, |mean|)``) and float32's largest value;
+    the temperature within ``TEMPERATURE_RANGE``.
+    """
+    mean, scale = getattr(pre, "mean", None), getattr(pre, "scale", None)
+    if mean is not None and scale is not None:
+        floor = SPREAD_FLOOR * np.maximum(1.0, np.abs(mean)) * (1 - 1e-6)
+        for j in range(len(mean)):
+            if abs(mean[j]) > FLOAT32_MAX:
+                return (f"preprocessing: mean[{j}] = {mean[j]:.6g} is outside the float32 "
+                        f"range (|x| <= {FLOAT32_MAX:.4g})")
+            if not floor[j] <= scale[j] <= FLOAT32_MAX:
+                return (f"preprocessing: scale[{j}] = {scale[j]:.6g} is outside "
+                        f"[{floor[j]:.6g}, {FLOAT32_MAX:.4g}] (the floor fitting uses, and "
+                        "float32's range): scores would be infinite or NaN")
+    lo, hi = TEMPERATURE_RANGE
+    if temperature is not None and not lo <= temperature <= hi:
+        return (f"training.temperature = {temperature:.6g} is outside [{lo:g}, {hi:g}]: q(k|x) "
+                "would be NaN in float32")
+    return None
+
+
+def read_manifest(found, path, known_params):
+    """Read and check the manifest of the model directory ``found`` (named ``path``).
+
+    Raises:
+        ValueError: not a model directory, or a damaged one.
+    """
+    if not os.path.isdir(found):
+        raise ValueError(f"{path}: not a VMoNF model directory (not a directory)")
+    man_path = os.path.join(found, MANIFEST)
+    if not os.path.lexists(man_path):
+        raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
     try:
-        tree, _ = ckpt.restore(found, {"params": params,
-                                       "state": state if jax.tree.leaves(state) else None})
+        manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
+        check_manifest(manifest, known_params)
+    except Invalid as err:
+        raise damaged(os.path.join(path, MANIFEST), err) from None
+    except (ValueError, OSError) as err:
+        raise damaged(os.path.join(path, MANIFEST), ckpt.first_line(err)) from None
+    return manifest
+
+
+def load(path) -> Loaded:
+    """Read the model directory ``path``, checking it all.
+
+    The directory is read under a shared lock (``checkpoint.reading``), so a concurrent
+    ``save`` over it waits, and the manifest and the arrays always come from one model. A
+    directory left under its temporary name by a save that died between its two renames is
+    recovered first.
+
+    Args:
+        path: the model directory.
+
+    Returns:
+        The estimator's parameters (all of them: defaults where the manifest has none), their
+        ``FitConfig``, the preprocessor, the parameters, the flow state (no arrays without
+        batch-norm), the temperature of q(k|x) for them (the schedule's last T in models
+        saved before it was recorded) and the manifest.
+
+    Raises:
+        ValueError: not a model directory, or a damaged one (the message names the field).
+    """
+    with ckpt.reading(path, MANIFEST) as found:
+        if found is None:
+            raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
+        return _load(found, path)
+
+
+def _load(found, path):
+    m = read_manifest(found, path, estimator_defaults())
+    built = _build(m, os.path.join(path, MANIFEST))
+    state_dir = os.path.join(path, STATE)
+    if os.path.islink(os.path.join(found, STATE)):
+        raise damaged(state_dir, "is a symbolic link; a model directory holds only plain "
+                                 "files and folders")
+    try:
+        tree, _ = ckpt.restore(found, _stored(built.template))
     except FileNotFoundError:
         raise damaged(state_dir, "the checkpoint is missing") from None
     except (ValueError, OSError) as err:
@@ -219,9 +283,9 @@ def load(path) -> Loaded:
                                      "values")
     temperature = m["training"].get("temperature")
     if temperature is None:
-        temperature = config.final_temperature()
-    return Loaded(settings, config, pre, tree["params"], tree["state"] or state,
-                  float(temperature), m)
+        temperature = built.config.final_temperature()
+    return Loaded(built.settings, built.config, built.preprocessor, tree["params"],
+                  tree["state"] or built.template[1], float(temperature), m)
 
 
 # -- resumable fits -----------------------------------------------------------------------
@@ -266,9 +330,11 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
 
     Raises:
         FileNotFoundError: ``resume`` without a record.
-        ValueError: a damaged record, or settings or data that differ from the recorded
-            ones (named).
+        ValueError: a folder holding anything but a fit's own files, a new fit in a folder
+            that holds one, a damaged record, or settings or data that differ from the
+            recorded ones (named). Nothing is changed then.
     """
+    check_checkpoint_dir(directory, fresh=not resume)
     settings = outputs.plain(settings)
     data_id = io.fingerprint(*data)
     if not resume:
@@ -286,3 +352,62 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
         raise ValueError(f"{directory}: not the data the interrupted fit started on (rows, "
                          "values or labels differ); resuming needs the same data")
     return ckpt.exists(directory)
+
+
+def _own(name) -> bool:
+    """Whether ``name`` is a file a checkpointed fit writes in its folder."""
+    return name in (FIT_RECORD, STATE) or name.startswith(f".{STATE}{ckpt.NEW}") or (
+        name.startswith(f".{STATE}{ckpt.OLD}")) or (
+        name.startswith(f".{FIT_RECORD}.") and name.endswith(".tmp"))
+
+
+def _listing(names):
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def check_checkpoint_dir(directory, *, fresh: bool) -> list:
+    """Check that ``directory`` holds only a checkpointed fit's own files; return their names.
+
+    Args:
+        directory: the checkpoint folder (absent is fine).
+        fresh: a new fit: the folder must also be empty (its record and checkpoint are
+            never replaced by a new fit; resume it or choose another folder).
+
+    Raises:
+        ValueError: a link or file, a name a fit does not write, a ``state`` that is not a
+            checkpoint, or (``fresh``) a folder that holds a fit. Nothing is changed.
+    """
+    if not os.path.lexists(directory):
+        return []
+    if os.path.islink(directory) or not os.path.isdir(directory):
+        raise ValueError(f"{directory}: not a folder; a checkpoint folder must be a plain "
+                         "folder")
+    names = sorted(os.listdir(directory))
+    foreign = [n for n in names if not _own(n)]
+    if foreign:
+        raise ValueError(f"{directory}: holds {_listing(foreign)}, which no vmonf fit "
+                         "writes; refusing to use it as a checkpoint folder (nothing was "
+                         "changed)")
+    state = os.path.join(directory, STATE)
+    if os.path.lexists(state) and (os.path.islink(state)
+                                   or not os.path.isfile(os.path.join(state, ckpt.META))):
+        raise ValueError(f"{state}: not a vmonf training checkpoint; refusing to replace it")
+    if fresh and names:
+        raise ValueError(f"{directory}: already holds a fit ({_listing(names)}); resume it "
+                         "(resume=True, vmonf fit --resume) or give an empty or new folder")
+    return names
+
+
+def discard_checkpoint_dir(directory, *, remove_folder: bool) -> None:
+    """Delete a checkpointed fit's own files from ``directory`` (checked first).
+
+    The folder itself goes too if ``remove_folder`` and nothing else is left in it.
+    """
+    for name in check_checkpoint_dir(directory, fresh=False):
+        p = os.path.join(directory, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    if remove_folder and os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from vmonf_jax.io import FORMATS, DataError, suffix_of
+from vmonf_jax.io import FORMATS, STDIN, DataError, suffix_of
 
 
 def check_output(path, allowed=FORMATS, what="output", *, overwrite=False,
@@ -35,7 +35,8 @@ def check_output(path, allowed=FORMATS, what="output", *, overwrite=False,
     for other in inputs:
         if other is not None and _same_file(path, other):
             raise DataError(f"{path}: is an input of this command, or inside one "
-                            f"({other}); refusing to write there")
+                            f"({'stdin' if str(other) == STDIN else other}); refusing to "
+                            "write there")
     if os.path.exists(path):
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise DataError(f"{path}: not a regular file; refusing to replace it")
@@ -45,7 +46,17 @@ def check_output(path, allowed=FORMATS, what="output", *, overwrite=False,
 
 
 def _same_file(a, b):
-    """Whether ``a`` names ``b`` or a file inside the folder ``b``."""
+    """Whether ``a`` names ``b`` or a file inside the folder ``b``.
+
+    ``b`` ``-`` is stdin: the same file when stdin is redirected from ``a`` (compared by
+    device and inode).
+    """
+    if str(b) == STDIN:
+        try:
+            st, out = os.fstat(0), os.stat(a)
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino)
     with contextlib.suppress(OSError):
         if os.path.samefile(a, b):
             return True

@@ -54,6 +54,7 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
                     batch_norm=bool(p["batch_norm"]), prelu=bool(p["prelu"]),
                     affine=p["init"] == "gaussian",
                     posterior_hidden=tuple(p["posterior_hidden"]), prior=p["prior"])
+    manifest.check_size(model, int(p["n_init"]))  # before anything is built
     return FitConfig(
         model=model, epochs=int(p["epochs"]), batch_size=int(p["batch_size"]),
         learning_rate=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]),

@@ -64,6 +64,26 @@ def check_rows(n_rows: int, n_components: int, name: str = "data") -> None:
                          "components: need at least one point per component")
 
 
+def held_out(n_rows: int, val_fraction: float) -> int:
+    """Rows a validation split of ``val_fraction`` holds out: at least one, 0 without one."""
+    return max(1, int(round(val_fraction * n_rows))) if val_fraction else 0
+
+
+def check_split(n_rows: int, n_components: int, val_fraction: float, name: str = "data") -> None:
+    """ValueError unless a validation split of ``val_fraction`` leaves a row per component.
+
+    The split holds ``held_out(n_rows, val_fraction)`` rows out (as ``train.fit``).
+    """
+    if not val_fraction:
+        return
+    n_val = held_out(n_rows, val_fraction)
+    if n_rows - n_val < n_components:
+        raise ValueError(f"{name} has {n_rows} rows; a validation fraction of {val_fraction} "
+                         f"holds out {n_val}, leaving {n_rows - n_val} to train "
+                         f"{n_components} components: need at least one training row per "
+                         "component (lower the validation fraction or add rows)")
+
+
 def check_labels(y, n_rows: int, n_components: int) -> np.ndarray:
     """Return labels as int32 (-1 = unlabelled), or raise ValueError naming the problem."""
     arr = np.asarray(y)

@@ -19,8 +19,10 @@ Modules: ``options`` (the option table shared with ``VMoNF``, argparse types), `
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import sys
+import threading
 import warnings
 
 from vmonf_jax.cli import options as opt
@@ -30,6 +32,10 @@ DATA_HELP = "data file (.csv, .npy, .npz, also .csv.gz/.npy.gz; - = CSV on stdin
 # command -> (module, function); imported when the command runs
 COMMANDS = {"fit": ("fitting", "cmd_fit"), **{c: ("commands", f"cmd_{c}") for c in (
     "predict", "score", "sample", "info", "plot")}}
+
+
+QUIET_LOGGERS = ("absl", "asyncio", "orbax", "jax._src.compilation_cache")
+"""Libraries whose log records (and tracebacks) the CLI does not print."""
 
 
 class UsageError(ValueError):
@@ -172,10 +178,10 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     name = f"vmonf {args.command}"
     module, func = COMMANDS[args.command]
+    _quiet_libraries()
     try:
         with warnings.catch_warnings():  # one line each (e.g. dead components), no source
-            warnings.showwarning = lambda message, *_, **__: print(
-                f"{name}: warning: {message}", file=sys.stderr)
+            warnings.showwarning = _warner(name)
             return getattr(importlib.import_module(f"vmonf_jax.cli.{module}"), func)(args)
     except BrokenPipeError:  # the reader stopped early (`| head`): its choice, not an error
         with contextlib.suppress(OSError):
@@ -197,11 +203,52 @@ def main(argv=None) -> int:
                      EXIT_FAILED)
 
 
+def _quiet_libraries():
+    """Keep library noise off stderr: the command's own line says what went wrong.
+
+    Log records of ``QUIET_LOGGERS`` below CRITICAL, and tracebacks of errors in background
+    threads and callbacks (e.g. Orbax's writer threads and their event loops on a full disk,
+    or after a damaged checkpoint) are dropped.
+    """
+    for logger in QUIET_LOGGERS:
+        logging.getLogger(logger).setLevel(logging.CRITICAL)
+    sys.excepthook = sys.unraisablehook = threading.excepthook = lambda *a, **k: None
+
+
+def _warner(name):
+    """``warnings.showwarning`` for the CLI: one line per warning.
+
+    JAX's warnings about unreadable compilation-cache entries (compiled afresh) give one
+    line in all.
+    """
+    seen = set()
+
+    def show(message, *_, **__):
+        text = str(message).strip().splitlines() or [""]
+        if text[0].startswith("Error reading persistent compilation cache"):
+            if "cache" in seen:
+                return
+            seen.add("cache")
+            text[0] += " (damaged cache entries are ignored and compiled afresh)"
+        print(f"{name}: warning: {printable(text[0][:500])}", file=sys.stderr)
+
+    return show
+
+
 def _fail(name, text, status):
     """Print ``name: error: text`` as one line on stderr; return ``status``."""
     lines = str(text).strip().splitlines() or [""]
-    print(f"{name}: error: {lines[0][:500]}", file=sys.stderr)
+    print(f"{name}: error: {printable(lines[0][:500])}", file=sys.stderr)
     return status
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, ...) shown as Python escapes.
+
+    Strings from files (a manifest, a CSV header) never reach the terminal raw.
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
 
 
 def _message(err):

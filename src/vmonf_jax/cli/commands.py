@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from vmonf_jax import io, outputs
-from vmonf_jax.cli import EXIT_OK, UsageError, runtime
+from vmonf_jax.cli import EXIT_OK, UsageError, printable, runtime
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -41,10 +41,16 @@ def load_fitted(model_dir):
 
 def _load(model_dir, loader):
     """``loader(model_dir)``, refusing an unfinished fit first; ValueErrors become UsageErrors."""
+    from vmonf_jax import checkpoint as ckpt
     from vmonf_jax import modeldir
 
     partial = partial_dir(model_dir)
+    if not os.path.lexists(model_dir):
+        ckpt.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
     if not os.path.lexists(model_dir) and os.path.isdir(partial):
+        if ckpt.held_elsewhere(partial):
+            raise UsageError(f"{model_dir}: a vmonf fit of it is still running (in "
+                             f"{partial}); wait for it to end")
         raise UsageError(f"{model_dir}: training has not finished (an interrupted fit is in "
                          f"{partial}); continue it with `vmonf fit DATA --out {model_dir} "
                          "--resume`")
@@ -156,7 +162,7 @@ def cmd_info(args):
     lines.append(f"versions    vmonf-jax {v['vmonf_jax']}, jax {v['jax']}, jaxlib "
                  f"{v['jaxlib']}, numpy {v['numpy']}, python {v['python']}")
     lines.append(f"device      {v['device']}")
-    print("\n".join(lines))
+    print("\n".join(printable(line) for line in lines))
     return EXIT_OK
 
 

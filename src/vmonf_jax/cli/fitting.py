@@ -7,7 +7,6 @@ rename), so an interrupted fit is resumable but never mistaken for a finished mo
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import time
@@ -34,13 +33,60 @@ def cmd_fit(args):
         labels = io.read_labels(args.labels, key=args.labels_key)
         label_src = args.labels
     runtime.import_jax()
+    from vmonf_jax import checkpoint as ckpt
     from vmonf_jax import modeldir
-    from vmonf_jax.estimator import VMoNF
-    from vmonf_jax.validation import check_data, check_labels
 
     model_dir = os.path.normpath(args.out)
     partial = partial_dir(model_dir)
-    have_partial = os.path.lexists(partial)
+    modeldir.check_replaceable(model_dir)  # also says why --overwrite would not help
+    ckpt.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
+    lock, created = _lock_partial(model_dir, partial)
+    try:
+        return _fit_locked(args, table, labels, label_src, model_dir, partial, created)
+    finally:
+        if created:  # nothing of ours left in it: remove the folder this command made
+            with contextlib.suppress(OSError):
+                os.rmdir(partial)
+        lock.release()
+
+
+def _lock_partial(model_dir, partial):
+    """Lock ``MODEL_DIR.partial`` (created if absent) for this fit: ``(lock, created)``.
+
+    A running fit holds this lock until it ends, so a second fit of the same MODEL_DIR (to
+    resume, overwrite or start) is refused instead of taking the running fit for an
+    interrupted one.
+    """
+    from vmonf_jax import checkpoint as ckpt
+
+    if os.path.lexists(partial) and (os.path.islink(partial) or not os.path.isdir(partial)):
+        raise UsageError(f"{partial}: not an interrupted vmonf fit (not a folder); refusing "
+                         "to touch it")
+    created = False
+    os.makedirs(os.path.dirname(partial), exist_ok=True)  # MODEL_DIR's parents, as save does
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(partial)
+        created = True
+    lock = ckpt.DirLock.take(partial, blocking=False)
+    if lock is None:
+        raise UsageError(f"{model_dir}: another vmonf fit of it is running (it holds "
+                         f"{partial}); wait for it to end, or stop it first")
+    return lock, created
+
+
+def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
+    """``cmd_fit`` once this process holds the lock on ``partial``."""
+    from vmonf_jax import modeldir
+    from vmonf_jax.estimator import VMoNF
+    from vmonf_jax.validation import check_data, check_labels, check_split
+
+    names = os.listdir(partial)
+    if names and modeldir.FIT_RECORD not in names:  # only temporaries of a failed first save
+        _check_partial(modeldir, partial)
+        modeldir.discard_checkpoint_dir(partial, remove_folder=False)
+    have_partial = not created and modeldir.FIT_RECORD in names
+    if have_partial:  # --resume and --overwrite alike touch only an interrupted fit's files
+        _check_partial(modeldir, partial)
     explicit = opt.given(args)
     explicit.pop("verbose", None)  # not a setting of the fit: may differ on --resume
     if args.resume:
@@ -53,14 +99,11 @@ def cmd_fit(args):
                                                     for k, v in changed.items()))
         params = dict(stored)
     else:
-        modeldir.check_replaceable(model_dir)  # also says why --overwrite would not help
         if not args.overwrite and os.path.lexists(model_dir):
             raise UsageError(f"{model_dir} already exists; pass --overwrite to replace it")
         if have_partial and not args.overwrite:
             raise UsageError(f"{model_dir}: an interrupted fit exists in {partial}; pass "
                              "--resume to continue it or --overwrite to start again")
-        if have_partial:
-            _check_partial(modeldir, partial)
         params = {**VMoNF().get_params(), **explicit}
     params["verbose"] = getattr(args, "verbose", True)
     for k in ("hidden", "posterior_hidden"):
@@ -68,6 +111,7 @@ def cmd_fit(args):
     k_comp = int(params["n_components"])
     try:
         X = check_data(table.X, min_rows=k_comp, name=args.data, dtype=np.float64)
+        check_split(X.shape[0], k_comp, params["val_fraction"], args.data)
     except ValueError as err:
         raise io.DataError(str(err)) from None
     if labels is not None:
@@ -103,14 +147,11 @@ def _stored_settings(modeldir, model_dir, partial):
 def _train(args, est, X, labels, model_dir, partial, have_partial):
     """Train ``est`` with checkpoints in ``partial``, then save it to ``model_dir``."""
     from vmonf_jax import checkpoint as ckpt
+    from vmonf_jax import modeldir
     from vmonf_jax.train import NonFiniteLossError
 
-    created = False
-    if not args.resume:
-        if have_partial:
-            shutil.rmtree(partial)
-        os.makedirs(partial)
-        created = True
+    if have_partial and not args.resume:  # --overwrite, checked by _check_partial
+        modeldir.discard_checkpoint_dir(partial, remove_folder=False)
     t0 = time.perf_counter()
     try:
         with _interrupts_raise():
@@ -124,21 +165,20 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
                   f"{_checkpoint_progress(partial)}. Continue with: vmonf fit {args.data} "
                   f"--out {model_dir} --resume", file=sys.stderr)
         else:
-            if created:
-                shutil.rmtree(partial, ignore_errors=True)
             print("vmonf fit: interrupted before the first checkpoint; nothing saved",
                   file=sys.stderr)
         return EXIT_INTERRUPTED
     except NonFiniteLossError as err:
-        if created:
-            shutil.rmtree(partial, ignore_errors=True)
+        if not args.resume:
+            modeldir.discard_checkpoint_dir(partial, remove_folder=True)
         print(f"vmonf fit: error: training diverged: {err}", file=sys.stderr)
         return EXIT_FAILED
     except BaseException:
-        if created and not ckpt.exists(partial):
-            shutil.rmtree(partial, ignore_errors=True)
+        if not args.resume and not ckpt.exists(partial):
+            with contextlib.suppress(OSError, ValueError):
+                modeldir.discard_checkpoint_dir(partial, remove_folder=True)
         raise
-    shutil.rmtree(partial, ignore_errors=True)
+    modeldir.discard_checkpoint_dir(partial, remove_folder=True)
     if est.verbose:
         print(f"vmonf fit: saved {model_dir} ({est.n_components_} components, {X.shape[1]} "
               f"columns, {len(est.history_)} epochs in {time.perf_counter() - t0:.1f} s); its "
@@ -147,12 +187,12 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
 
 
 def _check_partial(modeldir, partial):
-    """Refuse to delete ``partial`` unless it is an interrupted fit's folder."""
-    names = set(os.listdir(partial)) if os.path.isdir(partial) else None
-    if (os.path.islink(partial) or not names or modeldir.FIT_RECORD not in names
-            or any(n not in (modeldir.FIT_RECORD, "state") and not n.startswith(".state.vmonf-")
-                   for n in names)):
-        raise UsageError(f"{partial}: not an interrupted vmonf fit; refusing to delete it")
+    """Refuse to touch ``partial`` unless it holds only an interrupted fit's files."""
+    try:
+        modeldir.check_checkpoint_dir(partial, fresh=False)
+    except ValueError as err:
+        raise UsageError(f"{partial}: not an interrupted vmonf fit; refusing to delete it "
+                         f"({err})") from None
 
 
 def _checkpoint_progress(partial):

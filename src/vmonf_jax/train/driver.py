@@ -27,6 +27,7 @@ from vmonf_jax.train.consistency import knn_graph, spectral_features
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
+from vmonf_jax.validation import held_out
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
                 "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha",
@@ -78,8 +79,10 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if labels is not None:
         labels = check_labels(labels, x.shape[0], model.n_components)
     fraction = config.val_fraction
-    if config.early_stopping and not fraction:
-        fraction = validation_rows(x.shape[0]) / x.shape[0]
+    if config.early_stopping and not fraction:  # no split that leaves < 2 rows a component
+        n_val = validation_rows(x.shape[0])
+        if x.shape[0] - n_val >= 2 * model.n_components:
+            fraction = n_val / x.shape[0]
     patience = config.patience
     if config.early_stopping and patience is None:
         patience = AUTO_PATIENCE
@@ -214,7 +217,7 @@ def _split(x, labels, fraction, key):
     if not fraction:
         return x, labels, None
     n = x.shape[0]
-    n_val = max(1, int(round(fraction * n)))
+    n_val = held_out(n, fraction)
     perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 2**20), n))
     val, tr = perm[:n_val], perm[n_val:]
     return x[tr], None if labels is None else labels[tr], x[val]
