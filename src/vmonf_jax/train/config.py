@@ -14,8 +14,10 @@ AUTO_VAL = (0.15, 40, 10, 20_000)  # fraction; fewest rows to split; fewest, mos
 
 
 def validation_rows(n: int) -> int:
-    """Rows held out by ``early_stopping`` from ``n``: 15%, at least 10 and at most 20,000;
-    none below 40 rows (too few to spare)."""
+    """Rows held out by ``early_stopping`` from ``n`` rows.
+
+    15%, at least 10 and at most 20,000; none below 40 rows (too few to spare).
+    """
     fraction, least_n, fewest, most = AUTO_VAL
     return 0 if n < least_n else int(min(max(round(fraction * n), fewest), most))
 INITS = ("random", "kmeans", "balanced", "gaussian")

@@ -31,7 +31,8 @@ def fit_gaussians(x, labels, k: int, seed: int, x_extra=None):
     """A K-component full-covariance Gaussian mixture started from a partition of ``x``.
 
     Args:
-        x: (n, d) rows (preprocessed); ``labels``: (n,) cluster of each row in 0..k-1.
+        x: (n, d) rows (preprocessed).
+        labels: (n,) cluster of each row, in 0..k-1.
         k: number of components; a cluster with fewer than two rows starts from all rows'
             covariance around its own mean (or, empty, around a random row).
         seed: seed of scikit-learn's EM (only ties depend on it).
@@ -67,8 +68,10 @@ def fit_gaussians(x, labels, k: int, seed: int, x_extra=None):
 
 
 def location_scale(means, covs, dtype=jnp.float32) -> dict:
-    """Parameters of ``LUAffine(seed=None)`` layers, stacked over K, that map N(0, I) to
-    N(mean_k, cov_k): x = L diag(s) z + mean with L diag(s) = cholesky(cov)."""
+    """Parameters of ``LUAffine(seed=None)`` layers, stacked over K, for the Gaussians.
+
+    Each maps N(0, I) to N(mean_k, cov_k): x = L diag(s) z + mean, L diag(s) = cholesky(cov).
+    """
     chol = np.linalg.cholesky(np.asarray(covs, np.float64))
     scale = np.diagonal(chol, axis1=-2, axis2=-1)
     return {"lower": jnp.asarray(chol / scale[..., None, :], dtype),
