@@ -35,7 +35,8 @@ def _gmm_log_prob(x, means, covs, weights):
 def test_step_zero_is_the_gaussian_mixture(blobs, flow, prior):
     model = Mixture(3, 2, flow, n_blocks=2, hidden=(4,), affine=True, prior=prior)
     params, _ = model.init(jax.random.key(1))
-    means, covs, weights, assigned = gs.fit_gaussians(blobs, kmeans_labels(blobs, 2, 0), 2, 0)
+    means, covs, weights, assigned, _ = gs.fit_gaussians(blobs, kmeans_labels(blobs, 2, 0), 2,
+                                                         0)
     params = gs.apply(model, params, means, covs, weights)
     expected = _gmm_log_prob(blobs, means, covs,
                              np.full(2, 0.5) if prior == "uniform" else weights)
@@ -49,12 +50,25 @@ def test_start_equals_scikit_learn_em_from_the_same_partition(blobs):
     from sklearn.mixture import GaussianMixture
 
     labels = kmeans_labels(blobs, 2, 0)
-    means, covs, weights, _ = gs.fit_gaussians(blobs, labels, 2, 0)
-    ref = GaussianMixture(2, covariance_type="full", random_state=0,
+    means, covs, weights, _, reg = gs.fit_gaussians(blobs, labels, 2, 0, reg=1e-6)
+    assert reg == 1e-6
+    ref = GaussianMixture(2, covariance_type="full", random_state=0, reg_covar=1e-6,
                           means_init=np.stack([blobs[labels == k].mean(0) for k in (0, 1)])
                           ).fit(blobs)
     np.testing.assert_allclose(means, ref.means_, atol=1e-6)
     np.testing.assert_allclose(weights, ref.weights_, atol=1e-6)
+
+
+def test_regulariser_chosen_by_validation(blobs):
+    """Wide data with a near-constant column: the tiny regulariser fits a spike that the
+    validation rows do not follow, so a larger one is chosen."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([blobs, rng.normal(size=(210, 1)) * 1e-3], 1)
+    x_val = np.concatenate([blobs[:60] + 0.1, rng.normal(size=(60, 1)) * 0.2], 1)
+    *_, reg = gs.fit_gaussians(x, kmeans_labels(x, 2, 0), 2, 0, x_val)
+    assert reg > gs.REG_GRID[0]
+    *_, reg_free = gs.fit_gaussians(x, kmeans_labels(x, 2, 0), 2, 0)
+    assert reg_free == gs.REG_COVAR
 
 
 def test_apply_needs_the_location_scale_layer():
@@ -67,7 +81,7 @@ def test_apply_needs_the_location_scale_layer():
 def test_posterior_fitted_to_the_responsibilities(blobs):
     model = Mixture(3, 2, "realnvp", n_blocks=1, hidden=(4,), affine=True, prior="em")
     params, _ = model.init(jax.random.key(0))
-    means, covs, weights, _ = gs.fit_gaussians(blobs, kmeans_labels(blobs, 2, 0), 2, 0)
+    means, covs, weights, *_ = gs.fit_gaussians(blobs, kmeans_labels(blobs, 2, 0), 2, 0)
     stacked = jax.tree.map(lambda a: a[None], gs.apply(model, params, means, covs, weights))
     x = jnp.asarray(blobs, jnp.float32)
     fitted = gs.fit_posterior(model, stacked, x, 1.0, jax.random.key(0))

@@ -261,9 +261,9 @@ def _gaussian_starts(x, labels, x_val, arrays, k, keys):
         the warm-start labels replaced by the mixture's assignments (labelled rows keep
         their labels).
     """
-    starts, y_warm = [], []
+    starts, y_warm, reg = [], [], None  # the first restart chooses the regulariser
     for y, seed in zip(np.asarray(arrays.y_warm), _seeds(keys)):
-        *start, assigned = gaussian_start.fit_gaussians(x, y, k, seed, x_val)
+        *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg)
         starts.append(start)
         y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
     return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))

@@ -2,11 +2,11 @@
 
 Each restart's partition of the rows (k-means, or the consistency graph's spectral clusters)
 gives one Gaussian per cluster (its moments); scikit-learn's ``GaussianMixture`` refines them
-by EM, started from those moments, on every row of the fit (validation rows included, so the
-start is exactly the Gaussian mixture a user would fit, and competes with training on equal
-terms). Each component's flow ends with a location-scale layer (``flows``, ``affine=True``)
-that is set to its Gaussian, x = C z + mu with C the Cholesky factor of the covariance; the
-other layers start at the identity, so at step 0 the mixture *is* that Gaussian mixture
+by EM, started from those moments, on the training rows, with the covariance regulariser
+that scores best on the validation rows (``fit_gaussians``). Each component's flow ends
+with a location-scale layer (``flows``, ``affine=True``) that is set to its Gaussian,
+x = C z + mu with C the Cholesky factor of the covariance; the other layers start at the
+identity, so at step 0 the mixture *is* that Gaussian mixture
 (with a uniform prior, the same Gaussians with equal weights), and q(k|x) is fitted to that
 mixture's responsibilities (``fit_posterior``). Training then starts with the ELBO epochs:
 warm-start epochs on the hard assignments (as after k-means) changed no held-out score on
@@ -20,51 +20,72 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-REG_COVAR = 1e-6  # added to each covariance's diagonal (scikit-learn's default)
+REG_COVAR = 1e-3  # added to each covariance's diagonal without a validation split
+REG_GRID = (1e-4, 1e-3, 1e-2, 1e-1)  # chosen among by validation log-likelihood
 EM_ITER = 100
 POSTERIOR_STEPS = 500  # full-batch Adam steps of q(k|x) on the responsibilities
 POSTERIOR_LR = 1e-2
 POSTERIOR_ROWS = 8192  # q is fitted on at most this many rows (a random subset)
 
 
-def fit_gaussians(x, labels, k: int, seed: int, x_extra=None):
+def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
     """A K-component full-covariance Gaussian mixture started from a partition of ``x``.
 
+    The covariances' regulariser (added to their diagonals, in the units of ``x``:
+    standardised) is ``reg`` if given, else the one of ``REG_GRID`` whose mixture scores
+    best on ``x_val``, else ``REG_COVAR``. Chosen, because scikit-learn's 1e-6 fits spikes
+    along the near-constant directions of wide data (digits: held-out log-likelihoods of
+    -10^3 per row, and float32 training that diverges within steps).
+
     Args:
-        x: (n, d) rows (preprocessed).
+        x: (n, d) training rows (preprocessed).
         labels: (n,) cluster of each row, in 0..k-1.
         k: number of components; a cluster with fewer than two rows starts from all rows'
             covariance around its own mean (or, empty, around a random row).
         seed: seed of scikit-learn's EM (only ties depend on it).
-        x_extra: more rows that the EM also fits (the validation rows), or None.
+        x_val: validation rows that choose the regulariser, or None.
+        reg: the regulariser (skips the choice).
 
     Returns:
-        ``(means (k, d), covariances (k, d, d), weights (k,), labels of x)``: the fitted
-        mixture and the most probable component of each row of ``x``.
+        ``(means (k, d), covariances (k, d, d), weights (k,), labels of x, reg)``: the
+        fitted mixture, the most probable component of each row of ``x`` and the
+        regulariser used.
     """
-    from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
     x = np.asarray(x, np.float64)
+    with threadpool_limits(1):  # as kmeans_labels: OpenMP spinning on a busy machine
+        if reg is None and x_val is not None:
+            fits = [_em(x, labels, k, seed, r) for r in REG_GRID]
+            best = int(np.argmax([g.score(np.asarray(x_val, np.float64)) for g in fits]))
+            gmm, reg = fits[best], REG_GRID[best]
+        else:
+            reg = REG_COVAR if reg is None else reg
+            gmm = _em(x, labels, k, seed, reg)
+        assigned = gmm.predict(x).astype(np.int32)
+    return gmm.means_, gmm.covariances_, gmm.weights_, assigned, reg
+
+
+def _em(x, labels, k, seed, reg):
+    """scikit-learn's EM on ``x`` from the moments of the clusters ``labels``."""
+    from sklearn.mixture import GaussianMixture
+
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    cov_all = np.atleast_2d(np.cov(x, rowvar=False)) + REG_COVAR * np.eye(x.shape[1])
+    eye = reg * np.eye(x.shape[1])
+    cov_all = np.atleast_2d(np.cov(x, rowvar=False)) + eye
     means, covs, weights = [], [], []
     for j in range(k):
         rows = x[labels == j]
         means.append(rows.mean(0) if len(rows) else x[rng.integers(len(x))])
-        covs.append(np.atleast_2d(np.cov(rows, rowvar=False)) + REG_COVAR * np.eye(x.shape[1])
-                    if len(rows) > 1 else cov_all)
+        covs.append(np.atleast_2d(np.cov(rows, rowvar=False)) + eye if len(rows) > 1
+                    else cov_all)
         weights.append(max(len(rows), 1))
     weights = np.asarray(weights, np.float64) / np.sum(weights)
-    fit_rows = x if x_extra is None else np.concatenate([x, np.asarray(x_extra, np.float64)])
-    gmm = GaussianMixture(k, covariance_type="full", reg_covar=REG_COVAR, max_iter=EM_ITER,
+    gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg, max_iter=EM_ITER,
                           weights_init=weights, means_init=np.asarray(means),
                           precisions_init=np.linalg.inv(np.asarray(covs)), random_state=seed)
-    with threadpool_limits(1):  # as kmeans_labels: OpenMP spinning on a busy machine
-        gmm.fit(fit_rows)
-        assigned = gmm.predict(x).astype(np.int32)
-    return gmm.means_, gmm.covariances_, gmm.weights_, assigned
+    return gmm.fit(x)
 
 
 def location_scale(means, covs, dtype=jnp.float32) -> dict:
