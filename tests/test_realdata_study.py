@@ -57,12 +57,15 @@ def test_check_compares_medians_with_the_tolerances(realdata):
     def entry(vm_ll, gmm_ll, vm_acc, km_acc, labelled=True):
         methods = {"vmonf": {"loglik": vm_ll, "acc": vm_acc}, "gmm_full_K": {"loglik": gmm_ll},
                    "kmeans": {"acc": km_acc}, "kmeans_std": {"acc": None}}
-        return {"labelled": labelled, "splits": [{"methods": methods}]}
+        return {"labelled": labelled, "splits": [{"split": 0, "methods": methods}]}
 
     assert realdata.done(entry(-10.1, -10.0, 0.80, 0.81))[0]  # within 2 % and 0.02
     assert not realdata.done(entry(-10.3, -10.0, 0.80, 0.81))[0]
     assert not realdata.done(entry(-10.0, -10.0, 0.78, 0.81))[0]
     assert realdata.done(entry(-10.0, -10.0, None, None, labelled=False))[0]
+    failed = entry(-10.0, -10.0, 0.8, 0.8)
+    failed["splits"].append({"split": 1, "methods": {"vmonf": {"error": "LossExplodedError"}}})
+    assert realdata.done(failed) == (False, "VMoNF failed on split(s) [1]")
 
 
 def test_every_dataset_loads_with_its_classes(realdata):
