@@ -186,10 +186,9 @@ def gmm_bic_method(X_train, X_test, y_test, k_max, seed):
     return out
 
 
-def run_split(name, X, y, k, seed, params, single_flow=False):
+def run_split(X, y, k, seed, params, single_flow=False):
     """Every method on split ``seed`` of one data set: ``{method: metrics}``."""
     X_train, X_test, _, y_test = split(X, y, seed)
-    gmm = dict(seed=seed)
     methods = {}
     res = _guarded(vmonf_method, X_train, X_test, y_test, k, seed, params)
     model = None
@@ -200,7 +199,7 @@ def run_split(name, X, y, k, seed, params, single_flow=False):
     for cov in ("full", "diag"):
         for tag, kk in (("K", k), ("2K", 2 * k)):
             methods[f"gmm_{cov}_{tag}"] = _guarded(gmm_baseline, X_train, X_test, 0.0, y_test,
-                                                  kk, covariance_type=cov, **gmm)
+                                                  kk, covariance_type=cov, seed=seed)
     methods["gmm_bic"] = _guarded(gmm_bic_method, X_train, X_test, y_test, 2 * k, seed)
     methods["kmeans"] = _guarded(kmeans_baseline, X_train, X_test, y_test, k, seed=seed)
     mean, sd = X_train.mean(0), X_train.std(0)
@@ -383,7 +382,7 @@ def main(argv=None):
         for seed in seeds:
             if seed in have:
                 continue
-            res = run_split(name, X, y, k, seed, params,
+            res = run_split(X, y, k, seed, params,
                             single_flow=args.single_flow or name == "mnist")
             res["loadavg"] = _loadavg()
             entry["splits"].append(res)
