@@ -281,6 +281,8 @@ def _start_run(model, run, starts, x, x_val, t_start, validate, key):
     """
     params = gaussian_start.apply_stacked(model, run["params"], starts)
     params = gaussian_start.fit_posterior(model, params, x, t_start, key)
+    # on the devices (and shardings) of the run's own parameters
+    params = jax.tree.map(lambda a, b: jax.device_put(a, b.sharding), params, run["params"])
     run = {**run, "params": params}
     if not validate:
         return run, None
