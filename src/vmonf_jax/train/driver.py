@@ -15,7 +15,7 @@ from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
 from vmonf_jax.train import prune
 from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
-from vmonf_jax.train.consistency import knn_graph, spectral_features
+from vmonf_jax.train.consistency import knn_graph, spectral_labels
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
@@ -202,9 +202,10 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
         seeds = [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
         # the sparse prior's upper bound K would cut connected clusters into spectral pieces
         # large enough to survive pruning (README, "Automatic K"): it clusters the rows
-        spectral = nbrs is not None and model.prior != "sparse"
-        feats = spectral_features(nbrs, model.n_components, seeds[0]) if spectral else x
-        y_warm = [kmeans_labels(feats, model.n_components, s) for s in seeds]
+        if nbrs is not None and model.prior != "sparse":
+            y_warm = spectral_labels(x, nbrs, model.n_components, seeds, kmeans_labels)
+        else:
+            y_warm = [kmeans_labels(x, model.n_components, s) for s in seeds]
         if labels is not None:
             y_warm = [_matched_to_labels(y, labels, model.n_components) for y in y_warm]
         y_warm = jnp.stack(y_warm)
