@@ -44,9 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(rows=(10**3, 10**4, 10**5, 10**6), dims=(2, 32), rows_32=(10**3, 10**4, 10**5),
             ks=(1, 2, 8, 32, 64), k_rows=10**4, cols=(2, 8, 32, 128), col_rows=10**4,
             warm_epochs=1, epochs=1, flowjax_rows=(10**3, 10**4, 10**5, 10**6))
-QUICK = dict(rows=(256, 1024), dims=(2,), rows_32=(), ks=(1, 2), k_rows=256, cols=(2, 4),
-             col_rows=256, warm_epochs=1, epochs=1, flowjax_rows=(256, 1024),
-             n_blocks=1, hidden=(4,))
+QUICK = dict(rows=(256, 512), dims=(2,), rows_32=(), ks=(2,), k_rows=256, cols=(2,),
+             col_rows=256, warm_epochs=1, epochs=1, flowjax_rows=(256,), n_blocks=1,
+             hidden=(4,), in_process=True)
 TIMEOUT_S = 3600
 
 
@@ -74,8 +74,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
     """One instrumented cold fit in this process (see the module's docstring)."""
     import jax
 
-    from vmonf_jax import VMoNF
-    from vmonf_jax import inference
+    from vmonf_jax import VMoNF, inference
     from vmonf_jax.train import driver
 
     x = make_rows(rows, dim)
@@ -113,16 +112,24 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
             return out
         return run._replace(chunk=chunk)
 
-    driver.runner = timed_runner
-    driver.knn_graph = timed("graph", driver.knn_graph)
-    driver.spectral_labels = timed("warm_start", driver.spectral_labels)
-    driver.kmeans_labels = timed("warm_start", driver.kmeans_labels)
-    driver._best = timed("scoring", driver._best)
-    inference.FittedModel.predict_proba = timed("labels", inference.FittedModel.predict_proba)
+    patches = [(driver, "runner", timed_runner),
+               (driver, "knn_graph", timed("graph", driver.knn_graph)),
+               (driver, "spectral_labels", timed("warm_start", driver.spectral_labels)),
+               (driver, "kmeans_labels", timed("warm_start", driver.kmeans_labels)),
+               (driver, "_best", timed("scoring", driver._best)),
+               (inference.FittedModel, "predict_proba",
+                timed("labels", inference.FittedModel.predict_proba))]
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     model = VMoNF(n_components=k, epochs=epochs, warm_epochs=warm_epochs, verbose=False,
                   **params)
     rss0, cpu0, c0, t0 = _rss_bytes(), time.process_time(), compile_s[0], time.perf_counter()
-    model.fit(x)
+    try:
+        for obj, name, fn in patches:
+            setattr(obj, name, fn)
+        model.fit(x)
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     phase["compile"] = compile_s[0] - c0  # all of it, wherever it happened
@@ -164,8 +171,15 @@ def measure_flowjax(rows: int, dim: int = 2, epochs: int = 2, n_blocks: int = 8,
                                     - rss0, 0)}
 
 
-def one_point(spec: dict, timeout: float = TIMEOUT_S) -> dict:
-    """``spec`` measured in a fresh process (cold: compile included, memory its own)."""
+def one_point(spec: dict, fresh: bool = True, timeout: float = TIMEOUT_S) -> dict:
+    """``spec`` measured in a fresh process (cold: compile included, memory its own).
+
+    ``fresh=False`` (``--quick``): in this process, so compiled code and the memory peak
+    are shared between points: a smoke test of the code paths, not a measurement.
+    """
+    if not fresh:
+        spec = dict(spec)
+        return (measure_flowjax if spec.pop("flowjax", False) else measure_fit)(**spec)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode:
@@ -222,8 +236,13 @@ def run(cfg: dict, max_rows: int, log=print) -> dict:
                       "1.0, k-means warm start, batch 256)"},
            "rows": {}, "k": [], "cols": [], "flowjax": []}
 
+    done = {}  # spec -> result: a point shared by two curves is measured once
+
     def point(spec, into):
-        got = one_point(spec)
+        key = json.dumps({"k": 2, **spec}, sort_keys=True)
+        if key not in done:
+            done[key] = one_point(spec, fresh=not cfg.get("in_process"))
+        got = done[key]
         into.append(got)
         log(json.dumps(got))
 
