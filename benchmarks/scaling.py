@@ -95,7 +95,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
             busy.append(name)
             c0, t = compile_s[0], time.perf_counter()
             try:
-                return fn(*a, **kw)
+                return jax.block_until_ready(fn(*a, **kw))  # dispatch is asynchronous
             finally:
                 phase[name] += time.perf_counter() - t - (compile_s[0] - c0)
                 busy.pop()
@@ -107,7 +107,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
         run = runner(recipe)
 
         def chunk(*a):
-            out = jax.block_until_ready(timed("steps", run.chunk)(*a))
+            out = timed("steps", run.chunk)(*a)
             epochs_run[0] += recipe.chunk
             return out
         return run._replace(chunk=chunk)
