@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vmonf_jax import VMoNF
-from vmonf_jax.chunked import map_rows
+from vmonf_jax.chunked import map_rows, mean_rows
 from vmonf_jax.mixture import Mixture
 from vmonf_jax.train import step
 
@@ -60,3 +60,20 @@ def test_scaling_bench_quick(tmp_path):
         assert {"graph", "warm_start", "steps", "compile", "scoring", "labels"} <= set(
             p["phases_s"])
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_mean_rows_in_chunks_equals_the_plain_mean():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(300, 3)), jnp.float32)
+
+    def fn(rows):
+        return jnp.stack([rows.sum(1), jnp.exp(rows[:, 0])], -1)
+
+    want = np.asarray(fn(x).mean(0))
+    for chunk in (64, 100, 300, 4096):  # padded last chunk, exact split, one chunk, larger
+        got = jax.jit(lambda a, c=chunk: mean_rows(fn, a, c))(x)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    em = step.em_prior_logits  # the EM prior's mean of q(k|x), through mean_rows
+    model = Mixture(dim=3, n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,))
+    params, _ = step.init_params(model, jax.random.key(0))
+    np.testing.assert_allclose(
+        jnp.exp(em(model, params, x, 1.0)), model.posterior(params, x, 1.0).mean(0), rtol=1e-5)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vmonf_jax.chunked import map_rows
+from vmonf_jax.chunked import map_rows, mean_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
 from vmonf_jax.preprocess import PIXEL_LEVELS
 from vmonf_jax.train.consistency import WARM_START_ROWS, neighbour_rows, penalty
@@ -193,7 +193,7 @@ def evaluate(model, params, state, x, temperature):
 
 def em_prior_logits(model, params, x, temperature):
     """log pi for pi = mean_x q(k|x): the prior that maximises the ELBO for the current q."""
-    q = model.posterior(params, x, temperature).mean(0)
+    q = mean_rows(lambda c: model.posterior(params, c, temperature), x)
     return jnp.log(jnp.maximum(q, 1e-12)).astype(params["prior_logits"].dtype)
 
 
@@ -204,7 +204,7 @@ def sparse_prior_logits(model, params, x, temperature, alpha):
     N), N_k = sum_x q(k|x): with ``alpha`` << 1 a component with few points gets a weight far
     below its share (digamma(a) ~ -1/a), so small components die.
     """
-    counts = model.posterior(params, x, temperature).sum(0)
+    counts = mean_rows(lambda c: model.posterior(params, c, temperature), x) * x.shape[0]
     return jax.nn.log_softmax(jax.scipy.special.digamma(alpha + counts)).astype(
         params["prior_logits"].dtype)
 
