@@ -103,11 +103,15 @@ def _descent_graph(x, k, seed) -> np.ndarray:
     return idx[~own].reshape(len(idx), k).astype(np.int32)
 
 
-def spectral_features(nbrs, n_dims: int, seed: int = 0) -> np.ndarray:
+def spectral_features(nbrs, n_dims: int, seed: int = 0, solver: str | None = None) -> np.ndarray:
     """(n, n_dims) spectral embedding of the symmetrised neighbour graph ``nbrs``.
 
     k-means on it is spectral clustering: rows of one connected piece of the graph stay
     together, whatever its shape (the warm start of a fit with the regulariser on).
+    ``solver``: scikit-learn's ``eigen_solver`` (None: its default, ARPACK in shift-invert
+    mode, which factorises the graph's Laplacian: cheap for graphs of few dimensions, but on
+    20,000 rows of 32-D Gaussians 113 s against 0.23 s for "lobpcg"; on 2-D rows 0.95 s
+    against 6.5 s).
     """
     from scipy.sparse import coo_matrix
     from sklearn.manifold import spectral_embedding
@@ -121,7 +125,7 @@ def spectral_features(nbrs, n_dims: int, seed: int = 0) -> np.ndarray:
         warnings.filterwarnings("ignore", "Graph is not fully connected")
         warnings.filterwarnings("ignore", "k >= N")
         return spectral_embedding(adj, n_components=n_dims, random_state=seed,
-                                  drop_first=False)
+                                  drop_first=False, eigen_solver=solver)
 
 
 def spectral_labels(x, nbrs, n_clusters: int, seeds, kmeans) -> np.ndarray:
@@ -131,15 +135,17 @@ def spectral_labels(x, nbrs, n_clusters: int, seeds, kmeans) -> np.ndarray:
     ``spectral_features`` of the graph ``nbrs``. More rows: the same on a random subsample of
     ``WARM_START_ROWS`` rows (with its own neighbour graph), and every other row takes the
     label its graph neighbours carry (``spread_labels``): linear in N, where an eigensolver
-    on the whole graph is not.
+    on the whole graph is not. The subsample of wide rows (more than ``TREE_MAX_DIMS``
+    columns) is embedded by LOBPCG, not ARPACK (``spectral_features``).
     """
     n = x.shape[0]
     if n <= WARM_START_ROWS:
         feats = spectral_features(nbrs, n_clusters, seeds[0])
         return np.stack([kmeans(feats, n_clusters, s) for s in seeds])
     sub = np.sort(np.random.default_rng(seeds[0]).choice(n, WARM_START_ROWS, replace=False))
+    solver = "lobpcg" if x.shape[1] > TREE_MAX_DIMS else None
     feats = spectral_features(knn_graph(x[sub], nbrs.shape[1], seed=seeds[0]), n_clusters,
-                              seeds[0])
+                              seeds[0], solver)
     return np.stack([spread_labels(x, nbrs, sub, kmeans(feats, n_clusters, s), n_clusters)
                      for s in seeds])
 
