@@ -228,7 +228,8 @@ def plot(res: dict, path: Path) -> None:
         ax.loglog(xs, [p["epoch_s"] for p in ok], "o-", label="epoch s")
         ax.loglog(xs, [p["phases_s"]["compile"] for p in ok], "s--", label="compile s")
         ax.loglog(xs, [p["peak_extra_bytes"] / 2**20 for p in ok], "^:", label="peak MiB")
-        ax.set(xlabel=label, title=f"against {label} ({ok[0]['rows'] if ok else 0} rows)")
+        ax.set(xlabel=label, ylabel="seconds / MiB",
+               title=f"against {label} ({ok[0]['rows'] if ok else 0} rows)")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
