@@ -59,10 +59,16 @@ def test_spectral_features_separate_the_pieces_of_the_graph():
     assert clustering_scores(y, step.kmeans_labels(feats, 2, 0))["acc"] == 1.0
 
 
-def test_subsampled_spectral_start_still_separates_the_circles(monkeypatch):
-    """Above ``WARM_START_ROWS`` rows the embedding is of a subsample, spread along the graph."""
+@pytest.mark.parametrize("wide", [False, True])
+def test_subsampled_spectral_start_still_separates_the_circles(monkeypatch, wide):
+    """Above ``WARM_START_ROWS`` rows the embedding is of a subsample, spread along the graph.
+
+    ``wide``: data counted as wide (brute-force graph, LOBPCG embedding).
+    """
     x, y = two_circles(n=1000, factor=0.5, noise=0.05, seed=0)
     monkeypatch.setattr(consistency, "WARM_START_ROWS", 300)
+    if wide:
+        monkeypatch.setattr(consistency, "TREE_MAX_DIMS", 1)
     got = consistency.spectral_labels(x, consistency.knn_graph(x), 2, [0, 1],
                                       step.kmeans_labels)
     assert got.shape == (2, 1000)
