@@ -195,7 +195,8 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph) -> Data:
 
     ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
     warm start then clusters the graph's spectral embedding (spectral clustering), except
-    with the sparse prior.
+    with the sparse prior. Both warm starts fit on at most ``WARM_START_ROWS`` rows and
+    extend to the rest (``consistency.spectral_labels``, ``step.kmeans_labels``).
     """
     y_warm, nbrs = None, knn_graph(x) if graph else None
     if schedule.warm and not schedule.balanced:

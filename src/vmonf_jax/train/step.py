@@ -236,11 +236,12 @@ def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
     with threadpool_limits(1):
         pca = None
         if feats.shape[1] > PCA_DIMS:
-            pca = PCA(min(PCA_DIMS, feats.shape[0]), random_state=seed).fit(feats)
-            feats = pca.transform(feats)
+            pca = PCA(min(PCA_DIMS, feats.shape[0]), random_state=seed)
+            feats = pca.fit_transform(feats)
         km = KMeans(k, n_init=10, random_state=seed).fit(feats)
         if isinstance(sub, slice):
             return km.labels_.astype(np.int32)
+
         def nearest(rows):
             rows = np.asarray(rows, np.float64)
             return km.predict(rows if pca is None else pca.transform(rows))
