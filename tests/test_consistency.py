@@ -15,23 +15,84 @@ from vmonf_jax.train import consistency, step
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
-def test_knn_graph_matches_brute_force_in_any_block_size(monkeypatch):
-    x = np.random.default_rng(0).normal(size=(40, 3))
+def _brute_force_sets(x, k):
     d = ((x[:, None] - x[None]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
-    want = np.argsort(d, 1)[:, :5]
-    np.testing.assert_array_equal(consistency.knn_graph(x, 5), want)
-    monkeypatch.setattr(consistency, "CHUNK_BYTES", 8 * 40 * 7)  # blocks of 7 rows
-    np.testing.assert_array_equal(consistency.knn_graph(x, 5), want)
+    return np.sort(np.argsort(d, 1)[:, :k], 1)
+
+
+@pytest.mark.parametrize("method", ["auto", "tree", "brute"])
+@pytest.mark.parametrize("dim", [2, 20])
+def test_knn_graph_matches_brute_force(method, dim):
+    x = np.random.default_rng(dim).normal(size=(300, dim))  # continuous: no ties
+    got = consistency.knn_graph(x, 5, method=method)
+    np.testing.assert_array_equal(np.sort(got, 1), _brute_force_sets(x, 5))
+    d = np.linalg.norm(x[:, None] - x[got], axis=-1)
+    assert np.all(np.diff(d, axis=1) >= 0)  # nearest first
+
+
+def test_knn_graph_limits_and_errors():
+    x = np.random.default_rng(0).normal(size=(40, 3))
     assert consistency.knn_graph(x[:3], 5).shape == (3, 2)  # at most n - 1 neighbours
+    dup = np.repeat(x[:4], 3, axis=0)  # duplicates: never a row itself
+    assert not np.any(consistency.knn_graph(dup, 2) == np.arange(12)[:, None])
     with pytest.raises(ValueError, match="n >= 2"):
         consistency.knn_graph(x[:1])
+    with pytest.raises(ValueError, match="method"):
+        consistency.knn_graph(x, method="exact")
+
+
+@pytest.mark.slow  # pynndescent compiles with numba for minutes on first use
+def test_approximate_graph_recalls_most_neighbours():
+    pytest.importorskip("pynndescent")
+    x = np.random.default_rng(0).normal(size=(2000, 3)) @ np.random.default_rng(1).normal(
+        size=(3, 20))  # 20 columns, 3 intrinsic dimensions
+    got = consistency.knn_graph(x, 10, method="approx")
+    assert not np.any(got == np.arange(2000)[:, None])
+    want = _brute_force_sets(x, 10)
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(got, want)]) / 10 > 0.95
 
 
 def test_spectral_features_separate_the_pieces_of_the_graph():
     x, y = two_circles(n=200, factor=0.5, noise=0.05, seed=0)
     feats = consistency.spectral_features(consistency.knn_graph(x), 2)
     assert clustering_scores(y, step.kmeans_labels(feats, 2, 0))["acc"] == 1.0
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_subsampled_spectral_start_still_separates_the_circles(monkeypatch, wide):
+    """Above ``WARM_START_ROWS`` rows the embedding is of a subsample, spread along the graph.
+
+    ``wide``: data counted as wide (brute-force graph, LOBPCG embedding).
+    """
+    x, y = two_circles(n=1000, factor=0.5, noise=0.05, seed=0)
+    monkeypatch.setattr(consistency, "WARM_START_ROWS", 300)
+    if wide:
+        monkeypatch.setattr(consistency, "TREE_MAX_DIMS", 1)
+    got = consistency.spectral_labels(x, consistency.knn_graph(x), 2, [0, 1],
+                                      step.kmeans_labels)
+    assert got.shape == (2, 1000)
+    for labels in got:
+        assert clustering_scores(y, labels)["acc"] == 1.0
+
+
+def test_spread_labels_follows_the_graph_and_reaches_every_row():
+    x = np.concatenate([np.linspace(0, 1, 50), np.linspace(5, 6, 50),
+                        [20.0, 20.1, 20.2, 20.3]])[:, None]
+    nbrs = consistency.knn_graph(x, 3)  # the last 4 rows: a piece of their own
+    got = consistency.spread_labels(x, nbrs, np.array([0, 99]), np.array([1, 0]), 2)
+    np.testing.assert_array_equal(got[:50], 1)
+    np.testing.assert_array_equal(got[50:], 0)  # the far piece: its nearest labelled row
+
+
+def test_subsampled_kmeans_labels_every_row(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 3000)
+    x = rng.normal(size=(3000, 2)) * 0.3 + np.array([[0, 0], [5, 0], [0, 5]])[y]
+    monkeypatch.setattr(step, "WARM_START_ROWS", 500)
+    assert adjusted_rand_score(y, step.kmeans_labels(x, 3, 0)) == 1.0
 
 
 _penalty = jax.jit(consistency.penalty, static_argnums=0)

@@ -546,7 +546,7 @@ def test_validation_split_and_early_stopping(data):
 
 def test_nan_validation_score_counts_as_worst(data, monkeypatch, fresh_compiles):
     """Issue 10: a NaN validation score never wins, yet the trained parameters are kept."""
-    monkeypatch.setattr(run, "score_rows", lambda *a: jnp.full((4, 2), jnp.nan))
+    monkeypatch.setattr(run, "score_rows", lambda *a: jnp.full((a[3].shape[0], 2), jnp.nan))
     config = _config(epochs=10, val_fraction=0.3, patience=2)
     res = train.fit(jax.random.key(6), data, config)
     assert res.score == -np.inf

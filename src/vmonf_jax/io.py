@@ -172,7 +172,7 @@ def _load_array(path, ext, key):
         if ext == ".npy":
             with open(path, "rb") as f:
                 _check_npy_header(path, f, os.fstat(f.fileno()).st_size)
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)  # read as it is used
         elif ext == ".npy.gz":
             arr = _load_npy_gz(path)
         else:

@@ -23,7 +23,7 @@ from vmonf_jax.train.config import (
     NonFiniteLossError,
     validation_rows,
 )
-from vmonf_jax.train.consistency import knn_graph, spectral_features
+from vmonf_jax.train.consistency import knn_graph, spectral_labels
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
@@ -233,17 +233,20 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph, partition=False) -> 
 
     ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
     warm start then clusters the graph's spectral embedding (spectral clustering), except
-    with the sparse prior. ``partition``: label the rows even without warm-start epochs
-    (the Gaussian start needs the partition).
+    with the sparse prior. Both warm starts fit on at most ``WARM_START_ROWS`` rows and
+    extend to the rest (``consistency.spectral_labels``, ``step.kmeans_labels``).
+    ``partition``: label the rows even without warm-start epochs (the Gaussian start needs
+    the partition).
     """
     y_warm, nbrs = None, knn_graph(x) if graph else None
     if (schedule.warm and not schedule.balanced) or partition:
         seeds = _seeds(keys)
         # the sparse prior's upper bound K would cut connected clusters into spectral pieces
         # large enough to survive pruning (README, "Automatic K"): it clusters the rows
-        spectral = nbrs is not None and model.prior != "sparse"
-        feats = spectral_features(nbrs, model.n_components, seeds[0]) if spectral else x
-        y_warm = [kmeans_labels(feats, model.n_components, s) for s in seeds]
+        if nbrs is not None and model.prior != "sparse":
+            y_warm = spectral_labels(x, nbrs, model.n_components, seeds, kmeans_labels)
+        else:
+            y_warm = [kmeans_labels(x, model.n_components, s) for s in seeds]
         if labels is not None:
             y_warm = [_matched_to_labels(y, labels, model.n_components) for y in y_warm]
         y_warm = jnp.stack(y_warm)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from vmonf_jax.chunked import mean_rows
 from vmonf_jax.train.schedule import MAIN, WARM, Schedule
 from vmonf_jax.train.step import (
     em_prior_logits,
@@ -159,8 +160,9 @@ def runner(recipe: Recipe) -> Runner:
         skip the computation.
         """
         params, state = run["params"], run["state"]
-        ll, elbo = jax.lax.cond(main, lambda: tuple(score_rows(
-            model, params, state, x_val, t).mean(0)), lambda: (jnp.nan, jnp.nan))
+        ll, elbo = jax.lax.cond(main, lambda: tuple(mean_rows(  # chunks: bounded memory
+            lambda c: score_rows(model, params, state, c, t), x_val)),
+            lambda: (jnp.nan, jnp.nan))
         worst = jnp.where(jnp.isnan(ll), -jnp.inf, ll)  # a NaN score counts as the worst
         better = counted & ((worst > run["best_val"]) | (run["since_best"] < 0))
         since = jnp.where(counted, jnp.where(better, 0, run["since_best"] + 1),

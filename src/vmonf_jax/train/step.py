@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vmonf_jax.chunked import map_rows
+from vmonf_jax.chunked import map_rows, mean_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
 from vmonf_jax.preprocess import PIXEL_LEVELS
-from vmonf_jax.train.consistency import neighbour_rows, penalty
+from vmonf_jax.train.consistency import WARM_START_ROWS, neighbour_rows, penalty
 
 EXPLODE = 1e3  # a step loss above best + EXPLODE * (1 + |best|) nats counts as divergence
 PCA_DIMS = 50  # the k-means warm start of wider data runs on this many principal components
@@ -193,7 +193,7 @@ def evaluate(model, params, state, x, temperature):
 
 def em_prior_logits(model, params, x, temperature):
     """log pi for pi = mean_x q(k|x): the prior that maximises the ELBO for the current q."""
-    q = model.posterior(params, x, temperature).mean(0)
+    q = mean_rows(lambda c: model.posterior(params, c, temperature), x)
     return jnp.log(jnp.maximum(q, 1e-12)).astype(params["prior_logits"].dtype)
 
 
@@ -204,7 +204,7 @@ def sparse_prior_logits(model, params, x, temperature, alpha):
     N), N_k = sum_x q(k|x): with ``alpha`` << 1 a component with few points gets a weight far
     below its share (digamma(a) ~ -1/a), so small components die.
     """
-    counts = model.posterior(params, x, temperature).sum(0)
+    counts = mean_rows(lambda c: model.posterior(params, c, temperature), x) * x.shape[0]
     return jax.nn.log_softmax(jax.scipy.special.digamma(alpha + counts)).astype(
         params["prior_logits"].dtype)
 
@@ -220,16 +220,30 @@ def kmeans_labels(x, k: int, seed: int) -> np.ndarray:
 
     Data wider than ``PCA_DIMS`` columns are clustered on their first ``PCA_DIMS`` principal
     components (at most one per row): on MNIST's 784 pixels, distances in the full space are
-    dominated by the many near-constant border pixels. Runs on one thread: on a busy machine
-    OpenMP's spinning threads made it 50x slower.
+    dominated by the many near-constant border pixels. More than ``WARM_START_ROWS`` rows:
+    PCA and k-means are fitted on a random subsample of that many (seeded by ``seed``) and
+    every row takes its nearest centre, so the cost grows linearly in N. Runs on one thread:
+    on a busy machine OpenMP's spinning threads made it 50x slower.
     """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
 
-    feats = np.asarray(x, np.float64)
+    n = x.shape[0]
+    sub = (np.sort(np.random.default_rng(seed).choice(n, WARM_START_ROWS, replace=False))
+           if n > WARM_START_ROWS else slice(None))
+    feats = np.asarray(x[sub], np.float64)
     with threadpool_limits(1):
+        pca = None
         if feats.shape[1] > PCA_DIMS:
-            dims = min(PCA_DIMS, feats.shape[0])
-            feats = PCA(dims, random_state=seed).fit_transform(feats)
-        return KMeans(k, n_init=10, random_state=seed).fit_predict(feats).astype(np.int32)
+            pca = PCA(min(PCA_DIMS, feats.shape[0]), random_state=seed)
+            feats = pca.fit_transform(feats)
+        km = KMeans(k, n_init=10, random_state=seed).fit(feats)
+        if isinstance(sub, slice):
+            return km.labels_.astype(np.int32)
+
+        def nearest(rows):
+            rows = np.asarray(rows, np.float64)
+            return km.predict(rows if pca is None else pca.transform(rows))
+
+        return map_rows(nearest, np.asarray(x), chunk=65536).astype(np.int32)
