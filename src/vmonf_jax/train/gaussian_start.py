@@ -2,8 +2,8 @@
 
 Each restart's partition of the rows (k-means, or the consistency graph's spectral clusters)
 gives one Gaussian per cluster (its moments); scikit-learn's ``GaussianMixture`` refines them
-by EM, started from those moments, on the training rows, with the covariance regulariser
-that scores best on the validation rows (``fit_gaussians``). Each component's flow ends
+by EM, started from those moments, with the covariance regulariser that scores best on the
+validation rows, then on every row (``fit_gaussians``). Each component's flow ends
 with a location-scale layer (``flows``, ``affine=True``) that is set to its Gaussian,
 x = C z + mu with C the Cholesky factor of the covariance; the other layers start at the
 identity, so at step 0 the mixture *is* that Gaussian mixture
@@ -31,12 +31,15 @@ POSTERIOR_ROWS = 8192  # q is fitted on at most this many rows (a random subset)
 def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
     """A K-component full-covariance Gaussian mixture started from a partition of ``x``.
 
-    EM runs on at most ``WARM_START_ROWS`` rows (a random subsample), as the warm starts
-    do; every row of ``x`` is then assigned. The covariances' regulariser (added to their diagonals, in the units of ``x``:
-    standardised) is ``reg`` if given, else the one of ``REG_GRID`` whose mixture scores
-    best on ``x_val``, else ``REG_COVAR``. Chosen, because scikit-learn's 1e-6 fits spikes
+    The covariances' regulariser (added to their diagonals, in the units of ``x``:
+    standardised) is ``reg`` if given, else the one of ``REG_GRID`` whose mixture, fitted
+    on ``x``, scores best on ``x_val``, else ``REG_COVAR``: scikit-learn's 1e-6 fits spikes
     along the near-constant directions of wide data (digits: held-out log-likelihoods of
-    -10^3 per row, and float32 training that diverges within steps).
+    -10^3 per row, and float32 training that diverges within steps). The mixture returned is
+    then fitted on ``x`` and ``x_val`` together: every row the user gave, as the Gaussian
+    mixture a user would fit (its validation score is in-sample, so training must beat it
+    clearly to replace it). EM runs on at most ``WARM_START_ROWS`` rows (a random
+    subsample), as the warm starts do; every row of ``x`` is then assigned.
 
     Args:
         x: (n, d) training rows (preprocessed).
@@ -44,7 +47,7 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
         k: number of components; a cluster with fewer than two rows starts from all rows'
             covariance around its own mean (or, empty, around a random row).
         seed: seed of scikit-learn's EM (only ties depend on it).
-        x_val: validation rows that choose the regulariser, or None.
+        x_val: validation rows (they choose the regulariser), or None.
         reg: the regulariser (skips the choice).
 
     Returns:
@@ -54,46 +57,52 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
     """
     from threadpoolctl import threadpool_limits
 
-    from vmonf_jax.train.consistency import WARM_START_ROWS
-
     x = np.asarray(x, np.float64)
     labels = np.asarray(labels)
-    rows = x
-    if len(x) > WARM_START_ROWS:  # EM on a subsample: its cost stays flat in N
-        pick = np.random.default_rng(seed).choice(len(x), WARM_START_ROWS, replace=False)
-        rows, labels = x[pick], labels[pick]
+    part = _subsample(x, labels, seed)
     with threadpool_limits(1):  # as kmeans_labels: OpenMP spinning on a busy machine
-        if reg is None and x_val is not None:
-            fits = [_em(rows, labels, k, seed, r) for r in REG_GRID]
-            best = int(np.argmax([g.score(np.asarray(x_val, np.float64)) for g in fits]))
-            gmm, reg = fits[best], REG_GRID[best]
+        if x_val is None:
+            gmm = _em(part[0], *part, k, seed, REG_COVAR if reg is None else reg)
         else:
-            reg = REG_COVAR if reg is None else reg
-            gmm = _em(rows, labels, k, seed, reg)
+            x_val = np.asarray(x_val, np.float64)
+            if reg is None:
+                scores = [_em(part[0], *part, k, seed, r).score(x_val) for r in REG_GRID]
+                reg = REG_GRID[int(np.argmax(scores))]
+            every = _subsample(np.concatenate([x, x_val]), None, seed)[0]
+            gmm = _em(every, *part, k, seed, reg)
         assigned = gmm.predict(x).astype(np.int32)
-    return gmm.means_, gmm.covariances_, gmm.weights_, assigned, reg
+    return gmm.means_, gmm.covariances_, gmm.weights_, assigned, gmm.reg_covar
 
 
-def _em(x, labels, k, seed, reg):
-    """scikit-learn's EM on ``x`` from the moments of the clusters ``labels``."""
+def _subsample(x, labels, seed):
+    """``(x, labels)`` cut to at most ``WARM_START_ROWS`` random rows (EM's cost stays flat)."""
+    from vmonf_jax.train.consistency import WARM_START_ROWS
+
+    if len(x) <= WARM_START_ROWS:
+        return x, labels
+    pick = np.random.default_rng(seed).choice(len(x), WARM_START_ROWS, replace=False)
+    return x[pick], None if labels is None else labels[pick]
+
+
+def _em(rows, x, labels, k, seed, reg):
+    """scikit-learn's EM on ``rows`` from the moments of the clusters ``labels`` of ``x``."""
     from sklearn.mixture import GaussianMixture
 
-    labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     eye = reg * np.eye(x.shape[1])
     cov_all = np.atleast_2d(np.cov(x, rowvar=False)) + eye
     means, covs, weights = [], [], []
     for j in range(k):
-        rows = x[labels == j]
-        means.append(rows.mean(0) if len(rows) else x[rng.integers(len(x))])
-        covs.append(np.atleast_2d(np.cov(rows, rowvar=False)) + eye if len(rows) > 1
+        members = x[labels == j]
+        means.append(members.mean(0) if len(members) else x[rng.integers(len(x))])
+        covs.append(np.atleast_2d(np.cov(members, rowvar=False)) + eye if len(members) > 1
                     else cov_all)
-        weights.append(max(len(rows), 1))
+        weights.append(max(len(members), 1))
     weights = np.asarray(weights, np.float64) / np.sum(weights)
     gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg, max_iter=EM_ITER,
                           weights_init=weights, means_init=np.asarray(means),
                           precisions_init=np.linalg.inv(np.asarray(covs)), random_state=seed)
-    return gmm.fit(x)
+    return gmm.fit(rows)
 
 
 def location_scale(means, covs, dtype=jnp.float32) -> dict:
