@@ -8,9 +8,9 @@ with a location-scale layer (``flows``, ``affine=True``) that is set to its Gaus
 x = C z + mu with C the Cholesky factor of the covariance; the other layers start at the
 identity, so at step 0 the mixture *is* that Gaussian mixture
 (with a uniform prior, the same Gaussians with equal weights), and q(k|x) is fitted to that
-mixture's responsibilities (``fit_posterior``). Training then starts with the ELBO epochs:
-warm-start epochs on the hard assignments (as after k-means) changed no held-out score on
-three real data sets and cost 1.4-6x the fit's time (docs/results.md, "Real data").
+mixture's responsibilities (``fit_posterior``). The warm-start epochs then train flow j on
+cluster j of the partition (as after k-means; EM's boundaries between curved clusters are
+worse: pinwheel), and the ELBO epochs follow.
 """
 
 from functools import partial
@@ -54,9 +54,9 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
         reg: the regulariser (skips the choice).
 
     Returns:
-        ``(means (k, d), covariances (k, d, d), weights (k,), labels of x, reg)``: the
-        fitted mixture, the most probable component of each row of ``x`` and the
-        regulariser used.
+        ``(means (k, d), covariances (k, d, d), weights (k,), warm labels of x, reg)``: the
+        fitted mixture, the labels of the warm-start epochs (``labels``, or with the free
+        mixture its most probable component of each row) and the regulariser used.
     """
     from threadpoolctl import threadpool_limits
 
@@ -74,9 +74,11 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
                 reg = REG_GRID[int(np.argmax(scores))]
             rows = _subsample(np.concatenate([x, x_val]), None, seed)[0]
             gmm = _em(rows, *part, k, seed, reg)
-        gmm = _or_free(gmm, rows, k, seed)
-        assigned = gmm.predict(x).astype(np.int32)
-    return gmm.means_, gmm.covariances_, gmm.weights_, assigned, gmm.reg_covar
+        free = _or_free(gmm, rows, k, seed)
+        # the warm-start epochs train component j on cluster j: the partition's clusters
+        # (they carry the clustering) unless the free mixture replaced the partition's
+        warm = labels if free is gmm else free.predict(x).astype(np.int32)
+    return free.means_, free.covariances_, free.weights_, warm, free.reg_covar
 
 
 def _or_free(gmm, rows, k, seed):

@@ -49,8 +49,8 @@ class Schedule:
         """The plan of ``config`` (a ``FitConfig``) for data with or without labels."""
         # with labels, only the consistency graph's warm start (spectral clusters matched to
         # the labelled classes, docs/api.md) is run
-        # the Gaussian start begins at its clusters: no warm-start epochs (docs/api.md)
-        warm_start = config.init == "kmeans" and (not has_labels or config.consistency > 0)
+        warm_start = (config.init in ("kmeans", "gaussian")
+                      and (not has_labels or config.consistency > 0))
         balanced = config.init == "balanced" and not has_labels and config.warm_epochs > 0
         warm = config.warm_epochs if warm_start or balanced else 0
         return cls(warm=int(warm), pretrain=int(config.pretrain_epochs) if has_labels else 0,
