@@ -149,7 +149,7 @@ def test_sample_components_follow_learned_prior(perturb):
     inverse = jax.jit(lambda p, x: model.flow.inverse(p, x)[0])
     k = np.asarray(k)
     for c in range(3):
-        p_c = jax.tree.map(lambda a: a[c], params["components"])
+        p_c = jax.tree.map(lambda a, c=c: a[c], params["components"])
         z = np.asarray(inverse(p_c, x[k == c]), np.float64)
         np.testing.assert_array_less(np.abs(z.mean(0)) * np.sqrt(len(z)), 4.5)
         np.testing.assert_allclose(np.cov(z.T), np.eye(2), atol=0.12)

@@ -45,6 +45,7 @@ process_isolation = "forkserver"
 
 
 def _scratch(module, work):
+    """A scratch copy for ``module``: src, tests and pyproject.toml with mutmut's settings."""
     source, tests = MODULES[module]
     d = os.path.join(work, module)
     shutil.rmtree(d, ignore_errors=True)
@@ -61,6 +62,7 @@ def _scratch(module, work):
 
 
 def run(module, work, children, timeout):
+    """Run mutmut on ``module`` (at most ``timeout`` s); write and print the score."""
     d = _scratch(module, work)
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "MUTMUT": "1",
            "XLA_FLAGS": "--xla_cpu_use_fusion_emitters=false",
@@ -102,12 +104,17 @@ def run(module, work, children, timeout):
 
 
 def main(argv=None):
+    """Command line: the modules to run, mutants at once, time limit per module."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("modules", nargs="*", choices=[[], *MODULES], default=list(MODULES))
+    p.add_argument("modules", nargs="*", metavar="MODULE",
+                   help=f"modules to mutate (default: all): {', '.join(MODULES)}")
     p.add_argument("--children", type=int, default=1, help="mutants run at once")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per module")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "vmonf-mutation"))
     args = p.parse_args(argv)
+    unknown = set(args.modules) - set(MODULES)
+    if unknown:
+        p.error(f"unknown modules {sorted(unknown)}; choose among {list(MODULES)}")
     for module in args.modules or list(MODULES):
         run(module, args.work, args.children, args.timeout)
 
