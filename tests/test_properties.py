@@ -7,6 +7,7 @@ the pruning rules' invariants, and the CLI's option parsers.
 import argparse
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -60,7 +61,8 @@ def test_standardize_round_trip_and_units(X):
     np.testing.assert_allclose(log_det, -np.sum(np.log(pre.scale)), rtol=1e-5, atol=1e-5)
     # inverse(transform(X)) = X within float32 rounding of the standardised values
     tol = 4 * np.finfo(np.float32).eps * (np.abs(X) + pre.scale * (1 + np.abs(Y)))
-    assert np.all(np.abs(pre.inverse(Y) - X) <= tol + 1e-30)
+    back = pre.inverse(Y)
+    assert back.dtype == np.float32 and np.all(np.abs(back - X) <= tol + 1e-30)
 
 
 @FAST
@@ -105,8 +107,11 @@ def test_logit_pixels_round_trip(X, lam, seed):
     np.testing.assert_array_equal(np.floor(v), np.floor(X))
     # training: dequantised within the pixel's level; log_det of v -> logit(y)
     Yr, log_det_r = pre.transform(X, rng=seed)
+    np.testing.assert_array_equal(pre.transform(X, rng=seed)[0], Yr)  # the seed decides
     vr = pre.inverse(Yr).astype(np.float64)
     assert np.all((vr >= np.floor(X) - 1e-3) & (vr < np.floor(X) + 1 + 1e-3))
+    if X.size > 1:  # fresh noise for every value, not one draw for all
+        assert len(np.unique(np.round(vr - np.floor(X), 4))) > 1
     y = lam + (1 - 2 * lam) * vr / PIXEL_LEVELS
     want = np.sum(np.log((1 - 2 * lam) / PIXEL_LEVELS) - np.log(y) - np.log1p(-y), axis=1)
     np.testing.assert_allclose(log_det_r, want, rtol=1e-4, atol=1e-3)
@@ -277,3 +282,39 @@ def test_sizes_round_trip(layers, pad):
 def test_or_none(text):
     parse = options.or_none(options.positive_int)
     assert parse(text) == (None if text.strip().lower() == "none" else int(text))
+
+
+# -- preprocessing: refusals, by message ----------------------------------------------------
+@pytest.mark.parametrize("name", ["standardize", "none", "logit-pixels"])
+def test_preprocessors_refuse_bad_input_by_name(name):
+    pre = make_preprocessor(name)
+    cls = type(pre).__name__
+    with pytest.raises(ValueError, match=f"{cls} is not fitted; call fit"):
+        pre.transform(np.ones((2, 2)))
+    for shape in ((0, 2), (2, 0), (4,)):
+        with pytest.raises(ValueError, match=rf"expected a non-empty 2-D array \(n, D\), got "
+                                             rf"shape {re.escape(str(shape))}"):
+            pre.fit(np.ones(shape))
+    with pytest.raises(ValueError, match="data contain NaN or infinite values"):
+        pre.fit(np.array([[1.0, np.inf]]))
+    pre.fit(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="expected 2 columns, got 3"):
+        pre.transform(np.ones((3, 3)))
+    other = "none" if name != "none" else "standardize"
+    d = {**pre.to_dict(), "name": other}
+    with pytest.raises(ValueError, match=f"expected a '{name}' preprocessor dict, got '{other}'"):
+        type(pre).from_dict(d)
+    for dim in (0, True, 1.0, None):
+        with pytest.raises(ValueError, match=f"dim must be a positive integer, got {dim!r}"):
+            type(pre).from_dict({**pre.to_dict(), "dim": dim})
+
+
+def test_logit_pixels_lambda_bounds():
+    from vmonf_jax.preprocess import LogitPixels
+
+    for lam in (0.5, -1e-9, "0.1"):
+        with pytest.raises(ValueError, match=r"lam must be in \[0, 0.5\)"):
+            LogitPixels(lam)
+    assert LogitPixels(0.0).lam == 0.0
+    assert make_preprocessor("standardize").to_dict() == {"name": "standardize", "dim": None,
+                                                          "mean": None, "scale": None}
