@@ -287,6 +287,25 @@ def test_load_restores_parameters_exactly(fitted, saved, xy):
     np.testing.assert_array_equal(loaded.elbo_samples(xy[1]), fitted.elbo_samples(xy[1]))
 
 
+def test_fitted_model_loads_what_the_estimator_saved(fitted, saved, xy):
+    """``FittedModel`` (what ``vmonf predict``/``score`` use): the estimator's results, with
+    the exact posterior by default."""
+    from vmonf_jax.inference import FittedModel
+
+    x = xy[1]
+    fm, manifest = FittedModel.load(saved)
+    assert fm.n_features_in_ == 2 and manifest["dim"] == 2
+    assert fm.temperature == fitted.temperature_
+    assert manifest["training"]["temperature"] == fitted.temperature_
+    np.testing.assert_array_equal(fm.predict_proba(x), fitted.predict_proba(x))
+    np.testing.assert_array_equal(fm.predict(x), fitted.predict(x))  # default: exact
+    np.testing.assert_array_equal(fm.predict(x, "q"), fitted.predict(x, posterior="q"))
+    np.testing.assert_array_equal(fm.predict_proba(x, "q"), fitted.predict_proba(x, "q"))
+    np.testing.assert_array_equal(fm.score_samples(x), fitted.score_samples(x))
+    np.testing.assert_array_equal(fm.elbo_samples(x), fitted.elbo_samples(x))
+    np.testing.assert_array_equal(fm.component_log_prob(x), fitted.component_log_prob(x))
+
+
 def test_feature_names_survive_save_and_load(fitted, xy, tmp_path):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(xy[0], columns=["u", "v"])
