@@ -598,14 +598,14 @@ def test_labels_steer_the_fit(work):
         b[i] = str(1 - y[i])
     rows = [f"{u:.6f},{v:.6f},{lab}" for (u, v), lab in zip(work["X"], b)]
     (d / "toy_labelled.csv").write_text("x,y,label\n" + "\n".join(rows) + "\n")
-    fits = _parallel(lambda argv: _run_many(work, [argv]), [
-        ["fit", "toy.csv", *SHORT, "--labels", "labels_a.npy", "--out", "lab_a"],
-        ["fit", "toy_labelled.csv", *SHORT, "--label-column", "label", "--out", "lab_b"],
+    runs = _parallel(lambda argvs: _run_many(work, argvs), [
+        [["fit", "toy.csv", *SHORT, "--labels", "labels_a.npy", "--out", "lab_a"],
+         ["predict", "lab_a", "toy.csv"]],
+        [["fit", "toy_labelled.csv", *SHORT, "--label-column", "label", "--out", "lab_b"],
+         ["predict", "lab_b", "toy.csv"]],
     ])
-    for r in fits:
-        assert r[0]["rc"] == 0, r[0]["stderr"]
-    preds = _run_many(work, [["predict", "lab_a", "toy.csv"], ["predict", "lab_b", "toy.csv"]])
-    for out, want in zip(preds, (y, 1 - y)):
+    for (fitted, out), want in zip(runs, (y, 1 - y)):
+        assert fitted["rc"] == 0, fitted["stderr"]
         assert out["rc"] == 0, out["stderr"]
         pred = _predicted(out)
         np.testing.assert_array_equal(pred[labelled], want[labelled])
