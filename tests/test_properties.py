@@ -318,3 +318,72 @@ def test_logit_pixels_lambda_bounds():
     assert LogitPixels(0.0).lam == 0.0
     assert make_preprocessor("standardize").to_dict() == {"name": "standardize", "dim": None,
                                                           "mean": None, "scale": None}
+
+
+# -- the training driver's host-side helpers ------------------------------------------------
+@given(n=st.integers(1, 2000), most=st.integers(1, 300))
+def test_chunks_cover_the_epochs_in_the_fewest_calls(n, most):
+    from vmonf_jax.train.driver import _chunk_length
+
+    length = _chunk_length(n, most)
+    calls = -(-n // length)
+    assert 1 <= length <= most
+    assert calls == -(-n // most)  # no more compiled calls than chunks of `most` need
+    assert calls * length - n < calls  # evened out: the last call wastes under one per call
+
+
+@st.composite
+def clusterings(draw):
+    k = draw(st.integers(1, 5))
+    n = draw(st.integers(1, 40))
+    clusters = draw(hnp.arrays(np.int32, n, elements=st.integers(0, k - 1)))
+    labels = draw(hnp.arrays(np.int32, n, elements=st.integers(-1, k - 1)))
+    return clusters, labels, k
+
+
+@FAST
+@given(case=clusterings(), perm_seed=st.integers(0, 100))
+def test_warm_start_clusters_are_renamed_to_the_labels(case, perm_seed):
+    from vmonf_jax.train.driver import _matched_to_labels
+
+    clusters, labels, k = case
+    out = _matched_to_labels(clusters, labels, k)
+    known = labels >= 0
+    assert out.dtype == np.int32 and out.shape == labels.shape
+    np.testing.assert_array_equal(out[known], labels[known])  # labelled rows keep theirs
+    # unlabelled rows: one renaming of the clusters, a permutation of 0..k-1
+    rename = {}
+    for c, o in zip(clusters[~known], out[~known]):
+        assert rename.setdefault(int(c), int(o)) == int(o)
+    assert len(set(rename.values())) == len(rename)
+    # clusters that are renamed copies of the labels are renamed back to them
+    perm = np.random.default_rng(perm_seed).permutation(k)
+    if known.any():
+        truth = np.where(known, labels, 0)
+        assert np.array_equal(_matched_to_labels(perm[truth], labels, k)[known], labels[known])
+        full = np.arange(len(labels)) % k  # every class labelled at least once if n >= k
+        if len(labels) >= k:
+            np.testing.assert_array_equal(_matched_to_labels(perm[full], full, k), full)
+            partly = np.where(np.arange(len(full)) < k, full, -1)
+            np.testing.assert_array_equal(_matched_to_labels(perm[full], partly, k), full)
+
+
+@given(n=st.sampled_from([2, 7, 40]), fraction=st.sampled_from([0.0, 0.1, 0.25, 0.5]),
+       seed=st.integers(0, 50))
+@settings(max_examples=12, deadline=None)
+def test_validation_split_is_a_partition(n, fraction, seed):
+    import jax
+
+    from vmonf_jax.train.driver import _split
+
+    x = np.arange(2.0 * n).reshape(n, 2)
+    labels = np.arange(n) % 3 - 1
+    tr, lab, val = _split(x, labels, fraction, jax.random.key(seed))
+    if not fraction:
+        assert tr is x and lab is labels and val is None
+        return
+    assert len(val) == max(1, round(fraction * n)) and len(tr) + len(val) == n
+    np.testing.assert_array_equal(np.sort(np.concatenate([tr[:, 0], val[:, 0]])), x[:, 0])
+    np.testing.assert_array_equal(lab, labels[(tr[:, 0] // 2).astype(int)])  # rows keep labels
+    again = _split(x, labels, fraction, jax.random.key(seed))
+    np.testing.assert_array_equal(again[2], val)  # the key decides

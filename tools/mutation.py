@@ -32,7 +32,8 @@ MODULES = {
     "inference": ("src/vmonf_jax/inference.py", ["tests/test_estimator.py"]),
     "estimator": ("src/vmonf_jax/estimator.py", ["tests/test_estimator.py"]),
     "modeldir": ("src/vmonf_jax/modeldir.py", ["tests/test_hostile.py"]),
-    "driver": ("src/vmonf_jax/train/driver.py", ["tests/test_train.py"]),
+    "driver": ("src/vmonf_jax/train/driver.py",
+               ["tests/test_train.py", "tests/test_properties.py"]),
 }
 CONFIG = """
 [tool.mutmut]
