@@ -42,6 +42,9 @@ only_mutate = ["{source}"]
 pytest_add_cli_args_test_selection = {tests}
 pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider", "-x", "-q"]
 process_isolation = "forkserver"
+# mutmut times a mutant out at 15x its tests' measured time plus this constant; the measured
+# time leaves out module fixtures (the tiny fits), so the constant must cover them
+timeout_constant = 300.0
 """
 
 
