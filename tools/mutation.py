@@ -31,7 +31,7 @@ MODULES = {
                    ["tests/test_preprocess.py", "tests/test_properties.py"]),
     "inference": ("src/vmonf_jax/inference.py", ["tests/test_estimator.py"]),
     "estimator": ("src/vmonf_jax/estimator.py", ["tests/test_estimator.py"]),
-    "modeldir": ("src/vmonf_jax/modeldir.py", ["tests/test_hostile.py"]),
+    "modeldir": ("src/vmonf_jax/modeldir.py", ["tests/test_hostile.py", "tests/test_modeldir.py"]),
     "driver": ("src/vmonf_jax/train/driver.py",
                ["tests/test_train.py", "tests/test_properties.py"]),
 }
