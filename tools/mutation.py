@@ -48,9 +48,10 @@ timeout_constant = 300.0
 """
 
 
-def _scratch(module, work):
+def _scratch(module, work, tests=None):
     """A scratch copy for ``module``: src, tests and pyproject.toml with mutmut's settings."""
-    source, tests = MODULES[module]
+    source, default_tests = MODULES[module]
+    tests = tests or default_tests
     d = os.path.join(work, module)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -65,13 +66,14 @@ def _scratch(module, work):
     return d
 
 
-def run(module, work, children, timeout, only=()):
+def run(module, work, children, timeout, only=(), tests=None):
     """Run mutmut on ``module`` (at most ``timeout`` s); write and print the score.
 
     ``only``: mutmut's mutant-name globs (e.g. ``vmonf_jax.estimator.xǁVMoNFǁsample*``) to
     run a part of the module's mutants.
     """
-    d = _scratch(module, work)
+    d = _scratch(module, work, tests)
+    tests = tests or MODULES[module][1]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "MUTMUT": "1",
            "XLA_FLAGS": "--xla_cpu_use_fusion_emitters=false",
            "JAX_COMPILATION_CACHE_DIR": os.path.join(work, "jax-cache"),
@@ -98,7 +100,7 @@ def run(module, work, children, timeout, only=()):
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     score = killed / tested if tested else float("nan")
     survivors = sorted(k for k, v in status.items() if v == "survived")
-    lines = [f"module {module} ({MODULES[module][0]}), tests {MODULES[module][1]}"
+    lines = [f"module {module} ({MODULES[module][0]}), tests {tests}"
              + (f", mutants {list(only)}" if only else ""),
              f"score {killed}/{tested} = {score:.1%} killed; counts {counts}; "
              f"wall {wall:.0f} s{'' if finished else ' (stopped at the timeout)'}", ""]
@@ -123,13 +125,15 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=3600, help="seconds per module")
     p.add_argument("--only", action="append", default=[],
                    help="mutant-name glob to run (repeatable; default: every mutant)")
+    p.add_argument("--tests", action="append", default=[],
+                   help="test file to run instead of the module's (repeatable)")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "vmonf-mutation"))
     args = p.parse_args(argv)
     unknown = set(args.modules) - set(MODULES)
     if unknown:
         p.error(f"unknown modules {sorted(unknown)}; choose among {list(MODULES)}")
     for module in args.modules or list(MODULES):
-        run(module, args.work, args.children, args.timeout, args.only)
+        run(module, args.work, args.children, args.timeout, args.only, args.tests or None)
 
 
 if __name__ == "__main__":
