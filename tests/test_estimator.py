@@ -256,6 +256,8 @@ def test_save_load_round_trip(fitted, saved, xy):
     assert loaded.n_components_ == fitted.n_components_ == TINY["n_components"]
     assert not hasattr(loaded, "feature_names_in_") and not hasattr(loaded, "labels_")
     assert len(loaded.history_) == len(fitted.history_)
+    np.testing.assert_array_equal(loaded.usage_, fitted.usage_)
+    assert loaded.fit_score_ == fitted.fit_score_ and loaded.best_restart_ == fitted.best_restart_
     with open(os.path.join(saved, "manifest.json")) as f:
         manifest = json.load(f)
     for key in ("format_version", "dim", "preprocessing", "classes", "library_version"):
@@ -505,6 +507,24 @@ def test_string_labels_go_through_classes(steered, tmp_path):
     assert list(classes) == ["inner", "outer"]
     np.testing.assert_array_equal(codes[labelled], (names[labelled] == "outer").astype(int))
     assert np.all(codes[np.setdiff1d(np.arange(len(x)), labelled)] == -1)
+
+
+def test_label_encoding():
+    from sklearn.exceptions import DataConversionWarning
+
+    x = np.zeros((6, 2))
+    enc = VMoNF(n_components=2)._encode_labels
+    classes, codes = enc(x, [1.5, -1, 0.5, -1, 1.5, -1])  # float labels without NaN
+    np.testing.assert_array_equal(classes, [0.5, 1.5])
+    np.testing.assert_array_equal(codes, [1, -1, 0, -1, 1, -1])
+    classes, codes = enc(x, np.array(["a", -1, -1, "a", -1, -1], object))  # one class: a label
+    assert list(classes) == ["a"] and codes.tolist() == [0, -1, -1, 0, -1, -1]
+    assert enc(x, [-1] * 6) == (None, None)  # nothing labelled
+    with pytest.warns(DataConversionWarning):
+        classes, codes = enc(x, np.array([[0], [-1], [1], [-1], [-1], [-1]]))
+    assert codes.tolist() == [0, -1, 1, -1, -1, -1]
+    with pytest.raises(ValueError, match=r"the labels of y cannot be sorted \(mixed types\?\)"):
+        enc(x, np.array([1, "a", -1, -1, -1, -1], object))
 
 
 def test_y_without_unlabelled_rows_is_ignored_as_by_clusterers(fitted, xy):
