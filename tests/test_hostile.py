@@ -303,7 +303,11 @@ def test_damaged_model_directory(work, case, monkeypatch):
     name = "m-" + case.replace(" ", "_").replace("/", "")
     build(work, name)
     before = _snapshot(work)
-    _check(*_main(_argv(command, name)), 2, words)
+    rc, err, elapsed = _main(_argv(command, name))
+    _check(rc, err, elapsed, 2, words)
+    # the message names the damaged file: the manifest or the checkpoint folder
+    assert any(f"damaged model directory: {name}/{part}: " in err
+               for part in ("manifest.json", "state")), err
     assert _changes(before, _snapshot(work)) == set()
 
 

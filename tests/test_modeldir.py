@@ -22,10 +22,13 @@ TINY = {"n_components": 2, "n_blocks": 2, "hidden": (4,), "posterior_hidden": (4
 X = np.random.default_rng(0).normal(size=(20, 2))
 
 
-def _untrained(perturb, **kw):
-    """An estimator with perturbed initial parameters and a one-epoch history."""
+def _untrained(perturb, k_kept=None, **kw):
+    """An estimator with perturbed initial parameters and a one-epoch history.
+
+    ``k_kept``: the components a sparse fit kept (default: ``n_components``).
+    """
     est = VMoNF(**{**TINY, **kw})
-    config = est._config(2)
+    config = est._config(2, k_kept)
     params, state = config.model.init(jax.random.key(0))
     params, state = perturb(1, params, 0.3), perturb(2, state, 0.3)
     history = [{"restart": 0, "phase": "main", "epoch": 0, "T": 1.0, "loss": 2.0,
@@ -34,7 +37,7 @@ def _untrained(perturb, **kw):
                     preprocessor_=make_preprocessor("standardize").fit(X), classes_=None,
                     n_features_in_=2, params_=params, state_=state, history_=history,
                     fit_score_=-1.0, best_restart_=0, temperature_=0.5,
-                    usage_=np.array([0.5, 0.5]))
+                    usage_=np.full(config.model.n_components, 1 / config.model.n_components))
     return est
 
 
@@ -132,3 +135,24 @@ def test_fit_record_names_what_changed(tmp_path):
         modeldir.read_fit_record(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"nothing to resume in .* \(no fit.json\)"):
         modeldir.read_fit_record(tmp_path / "none")
+
+
+def test_a_sparse_model_loads_with_the_components_it_kept(perturb, tmp_path):
+    est = _untrained(perturb, k_kept=2, prior="sparse", n_components=4)
+    assert est.n_components_ == 2 and est.n_components == 4
+    est.save(tmp_path / "sparse")
+    loaded = VMoNF.load(tmp_path / "sparse")
+    assert loaded.n_components_ == 2 and loaded.n_components == 4
+    _leaves_equal(loaded.params_, est.params_)
+    assert loaded.predict_proba(X).shape == (len(X), 2)
+
+
+def test_an_older_manifest_without_consistency_means_the_papers_loss(perturb, tmp_path):
+    est = _untrained(perturb)
+    assert est.consistency != 0.0  # the default now
+    est.save(tmp_path / "old")
+    path = tmp_path / "old" / "manifest.json"
+    m = json.loads(path.read_text())
+    del m["estimator"]["consistency"]
+    path.write_text(json.dumps(m))
+    assert VMoNF.load(tmp_path / "old").consistency == 0.0
