@@ -385,5 +385,7 @@ def test_validation_split_is_a_partition(n, fraction, seed):
     assert len(val) == max(1, round(fraction * n)) and len(tr) + len(val) == n
     np.testing.assert_array_equal(np.sort(np.concatenate([tr[:, 0], val[:, 0]])), x[:, 0])
     np.testing.assert_array_equal(lab, labels[(tr[:, 0] // 2).astype(int)])  # rows keep labels
-    again = _split(x, labels, fraction, jax.random.key(seed))
+    again = _split(x, None, fraction, jax.random.key(seed))  # unlabelled: the same rows
+    assert again[1] is None
+    np.testing.assert_array_equal(again[0], tr)
     np.testing.assert_array_equal(again[2], val)  # the key decides
