@@ -29,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = {
     "preprocess": ("src/vmonf_jax/preprocess.py",
                    ["tests/test_preprocess.py", "tests/test_properties.py"]),
-    "inference": ("src/vmonf_jax/inference.py", ["tests/test_estimator.py"]),
+    "inference": ("src/vmonf_jax/inference.py",
+                  ["tests/test_estimator.py", "tests/test_modeldir.py"]),
     "estimator": ("src/vmonf_jax/estimator.py", ["tests/test_estimator.py"]),
     "modeldir": ("src/vmonf_jax/modeldir.py", ["tests/test_hostile.py", "tests/test_modeldir.py"]),
     "driver": ("src/vmonf_jax/train/driver.py",
