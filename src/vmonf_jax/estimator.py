@@ -41,7 +41,7 @@ MANIFEST = modeldir.MANIFEST
 def _sample(model, params, state, n, key, component):
     if component is None:
         return model.sample(params, key, n, state=state)
-    x = model.sample(params, key, n, state=state)[0]
+    x = model.sample_component(params, key, n, component, state=state)
     return x, jnp.full((n,), component)
 
 
