@@ -599,7 +599,17 @@ def test_documented_limits_at_fit(xy, kw, match):
         VMoNF(**{**TINY, **kw}).fit(xy[0])
 
 
-def test_sample_bounds(fitted):
+def test_sample_bounds(fitted, monkeypatch):
+    # the documented ranges, at their ends: n_samples in [1, MAX_SAMPLES], seed in [0, 2**32)
+    assert fitted.sample(1, seed=0)[0].shape == (1, 2)
+    assert fitted.sample(2, seed=2**32 - 1)[0].shape == (2, 2)
+    for a, b in zip(fitted.sample(20), fitted.sample(20, seed=fitted.seed)):  # default: seed
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr("vmonf_jax.estimator.MAX_SAMPLES", 3)
+    assert fitted.sample(3, seed=1)[0].shape == (3, 2)
+    with pytest.raises(ValueError, match=r"n_samples must be an integer in \[1, 3\], got 4"):
+        fitted.sample(4)
+    monkeypatch.undo()
     for bad in ({"n_samples": 10**12}, {"n_samples": 2.5}, {"n_samples": 3, "seed": -1},
                 {"n_samples": 3, "seed": 2**32}):
         with pytest.raises(ValueError, match="n_samples|seed"):

@@ -57,6 +57,8 @@ def test_batch_norm_state_round_trips(perturb, tmp_path):
     _leaves_equal(loaded.state_, est.state_)
     _leaves_equal(loaded.params_, est.params_)
     np.testing.assert_array_equal(loaded.score_samples(X), est.score_samples(X))
+    for a, b in zip(loaded.sample(5, seed=1), est.sample(5, seed=1)):  # with the state
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_plain_model_stores_no_state(perturb, tmp_path):
