@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXP_ARGS ?=
 
-.PHONY: setup test test-slow lint docs pinwheel circles circles-semi mnist paper bench clean
+.PHONY: setup test test-slow mutation lint docs pinwheel circles circles-semi mnist paper bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,8 +26,16 @@ test-slow: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# Mutation testing (mutmut, on request, not in CI): one module at a time against its fast tests;
+# scores and surviving mutants in results/mutation/. MODULES=estimator ... picks modules,
+# MUTATION_ARGS="--children 2 --timeout 1800" sets workers and the time limit per module.
+MODULES ?=
+MUTATION_ARGS ?=
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MODULES) $(MUTATION_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests experiments benchmarks studies examples
+	$(BIN)/ruff check src tests experiments benchmarks studies examples tools
 
 pinwheel: $(STAMP)
 	$(BIN)/python experiments/pinwheel.py $(EXP_ARGS)

@@ -570,3 +570,95 @@ def test_interrupt_and_resume_matches_uninterrupted_fit(work, model):
     assert len(leaves(a.params_)) == len(leaves(b.params_))
     for x, y in zip(leaves(a.params_), leaves(b.params_)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+# -- labels, per-component sampling and the device options --------------------------------
+SHORT = ["-k", "2", "--blocks", "2", "--hidden", "4", "--posterior-hidden", "4",
+         "--warm-epochs", "2", "--epochs", "10", "--batch-size", "64", "--n-init", "1",
+         "--seed", "3", "--lr", "0.02", "--quiet"]
+
+
+def _predicted(out):
+    return np.array(out["stdout"].splitlines()[1:], int)
+
+
+def test_labels_steer_the_fit(work):
+    """--labels (a file) and --label-column (a CSV column) reach the fit: with opposite labels
+    of the same blobs, each model puts the labelled rows in the components they name (one
+    of the two contradicts what the unsupervised fit would do)."""
+    d, y = work["dir"], work["y"]
+    labelled = np.random.default_rng(5).permutation(N_ROWS)[:40]
+    a = np.full(N_ROWS, -1)
+    a[labelled] = y[labelled]
+    np.save(d / "labels_a.npy", a)
+    b = [""] * N_ROWS  # blanks and -1 both mean unlabelled
+    for i in range(0, N_ROWS, 7):
+        b[i] = "-1"
+    for i in labelled:
+        b[i] = str(1 - y[i])
+    rows = [f"{u:.6f},{v:.6f},{lab}" for (u, v), lab in zip(work["X"], b)]
+    (d / "toy_labelled.csv").write_text("x,y,label\n" + "\n".join(rows) + "\n")
+    runs = _parallel(lambda argvs: _run_many(work, argvs), [
+        [["fit", "toy.csv", *SHORT, "--labels", "labels_a.npy", "--out", "lab_a"],
+         ["predict", "lab_a", "toy.csv"]],
+        [["fit", "toy_labelled.csv", *SHORT, "--label-column", "label", "--out", "lab_b"],
+         ["predict", "lab_b", "toy.csv"]],
+    ])
+    for (fitted, out), want in zip(runs, (y, 1 - y)):
+        assert fitted["rc"] == 0, fitted["stderr"]
+        assert out["rc"] == 0, out["stderr"]
+        pred = _predicted(out)
+        np.testing.assert_array_equal(pred[labelled], want[labelled])
+        assert np.mean(pred == want) > 0.9
+
+
+def test_sample_of_one_component_is_that_components_draw(work, model):
+    """`sample --component c --seed s` writes what ``VMoNF.sample`` draws from component c."""
+    from vmonf_jax import VMoNF
+
+    d = work["dir"]
+    outs = _run_many(work, [["sample", "model", "-n", "30", "--component", str(c), "--seed",
+                             "4", "--out", f"comp{c}.npy"] for c in (0, 1)]
+                     + [["sample", "model", "-n", "30", "--seed", "4", "--out", "mix.csv"]])
+    assert [o["rc"] for o in outs] == [0, 0, 0], outs
+    est = VMoNF.load(model)
+    for c in (0, 1):
+        want, _ = est.sample(30, component=c, seed=4)
+        np.testing.assert_allclose(np.load(d / f"comp{c}.npy"), want, rtol=1e-5, atol=1e-5)
+    mix = np.loadtxt(d / "mix.csv", delimiter=",", skiprows=1)
+    want_x, want_k = est.sample(30, seed=4)
+    np.testing.assert_allclose(mix[:, :2], want_x, atol=1e-5)  # CSV: 6 decimals
+    np.testing.assert_array_equal(mix[:, 2], want_k)
+
+
+def test_parallel_fits_match_the_single_device_fit(work):
+    """--parallel data/components --devices 2 on 2 fake CPU devices: the same losses, epoch by
+    epoch, as the single-device fit (rtol 1e-4), and the same clusters."""
+    from vmonf_jax import VMoNF
+
+    d = work["dir"]
+    env = {**work["env"], "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    short = [a for a in SHORT if a != "--quiet"]
+    i = short.index("--epochs")
+    short[i + 1] = "3"
+    runs = _run_many({**work, "env": env}, [
+        ["fit", "toy.csv", *short, "--quiet", "--out", "one"],
+        ["fit", "toy.csv", *short, "--quiet", "--parallel", "data", "--devices", "2", "--out",
+         "data2"],
+        ["fit", "toy.csv", *short, "--quiet", "--parallel", "components", "--devices", "2",
+         "--out", "comp2"],
+        ["fit", "toy.csv", *short, "--quiet", "--devices", "3", "--out", "three"],
+    ])
+    for r in runs[:3]:
+        assert r["rc"] == 0, r["stderr"]
+    assert runs[3]["rc"] == 2 and "asked for 3 devices but 2 are available" in runs[3]["stderr"]
+    assert not (d / "three").exists()
+    one = VMoNF.load(d / "one")
+    for name, mode in (("data2", "data"), ("comp2", "components")):
+        m = VMoNF.load(d / name)
+        assert m.parallel == mode and m.devices == 2
+        assert len(m.history_) == len(one.history_) == 5
+        np.testing.assert_allclose([h["loss"] for h in m.history_],
+                                   [h["loss"] for h in one.history_], rtol=1e-4)
+        np.testing.assert_allclose(m.predict_proba(work["X"]), one.predict_proba(work["X"]),
+                                   atol=1e-3)

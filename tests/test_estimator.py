@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 
+import jax
 import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
@@ -24,10 +25,14 @@ TINY = {"n_components": 3, "n_blocks": 2, "hidden": (4,), "posterior_hidden": (4
         "n_init": 1, "early_stopping": False}
 
 
+SCALE, SHIFT = 3.0, np.array([20.0, -10.0], np.float32)
+
+
 @pytest.fixture(scope="module")
 def xy():
     (x, y), (xt, yt) = toy.train_test(toy.pinwheel, seed=0, n_per_wing=20, n_wings=3)
-    return x, xt
+    # far from standardised, so a missing (inverse) preprocessing shows in every result
+    return SCALE * x + SHIFT, SCALE * xt + SHIFT
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +101,10 @@ def test_inference_shapes_and_consistency(fitted, xy):
     np.testing.assert_allclose(p, softmax(joint, axis=1), atol=1e-5)
     np.testing.assert_array_equal(pred, p.argmax(1))  # the Bayes rule by default
     np.testing.assert_array_equal(fitted.predict(x, posterior="q"), q.argmax(1))
+    # q is the recognition network at temperature_, the temperature of the kept parameters
+    np.testing.assert_allclose(q, _q_at(fitted, x, fitted.temperature_), rtol=1e-5, atol=1e-6)
+    assert fitted.temperature_ < 1.0
+    assert not np.allclose(q, _q_at(fitted, x, 1.0), atol=1e-4)  # T matters on these rows
     np.testing.assert_array_equal(fitted.labels_, fitted.predict(xy[0]))
     assert fitted.temperature_ == pytest.approx(fitted.history_[-1]["T"])  # the kept params'
     with pytest.raises(ValueError, match="posterior must be one of"):
@@ -106,6 +115,29 @@ def test_inference_shapes_and_consistency(fitted, xy):
     assert fitted.aic(x) == pytest.approx(-2 * ss.sum() + 2 * n_par, rel=1e-5)
     # a plain list input works too
     np.testing.assert_allclose(fitted.score_samples(x.tolist()), ss, rtol=1e-6)
+
+
+def _q_at(fitted, x, temperature):
+    """q(k|x) of the fitted recognition network at ``temperature``, from the functional core."""
+    z, _ = fitted.preprocessor_.transform(np.asarray(x))
+    return np.asarray(fitted.model_.posterior(fitted.params_, z, temperature))
+
+
+def test_elbo_samples(fitted, xy):
+    """The per-row ELBO at temperature_, in user units: log p(x) - ELBO = KL(q || p) >= 0."""
+    x = xy[1]
+    elbo, ll = fitted.elbo_samples(x), fitted.score_samples(x)
+    assert elbo.shape == (x.shape[0],) and np.all(np.isfinite(elbo))
+    q = fitted.predict_proba(x, posterior="q").astype(np.float64)
+    p = fitted.predict_proba(x).astype(np.float64)
+    kl = np.sum(q * (np.log(q) - np.log(p)), axis=1)
+    np.testing.assert_allclose(ll - elbo, kl, rtol=1e-3, atol=1e-4)
+    assert np.all(elbo <= ll + 1e-4) and np.mean(ll - elbo) > 1e-3
+    # units: the core's ELBO of the standardised rows plus log|det| of the standardisation
+    z, log_det = fitted.preprocessor_.transform(x)
+    core = np.asarray(fitted.model_.elbo(fitted.params_, z, fitted.temperature_))
+    np.testing.assert_allclose(elbo, core + log_det, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(log_det, -np.sum(np.log(fitted.preprocessor_.scale)), rtol=1e-6)
 
 
 def test_scoring_in_chunks_matches_row_by_row(fitted, xy):
@@ -119,6 +151,20 @@ def test_scoring_in_chunks_matches_row_by_row(fitted, xy):
                                atol=1e-6)
 
 
+def _mixture_draw(fitted, n, seed, component=None):
+    """What ``sample`` must return: the mixture's (or one component's) draw for the key of
+    ``seed``, mapped back through the inverse preprocessing."""
+    key, model = jax.random.key(seed), fitted.model_
+    if component is None:
+        z, k = jax.jit(model.sample, static_argnums=2)(fitted.params_, key, n,
+                                                       state=fitted.state_)
+    else:
+        z = jax.jit(model.sample_component, static_argnums=2)(fitted.params_, key, n,
+                                                              component, state=fitted.state_)
+        k = np.full(n, component)
+    return fitted.preprocessor_.inverse(np.asarray(z)), np.asarray(k)
+
+
 def test_sample(fitted, xy):
     x, k = fitted.sample(200, seed=1)
     assert x.shape == (200, 2) and x.dtype == np.float32 and k.shape == (200,)
@@ -126,13 +172,24 @@ def test_sample(fitted, xy):
     x2, k2 = fitted.sample(200, seed=1)
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(k, k2)
-    xc, kc = fitted.sample(50, component=1, seed=2)
-    assert xc.shape == (50, 2) and np.all(kc == 1)
-    # samples are in the user's units (the preprocessing is undone)
-    assert np.all(np.abs(x.mean(0) - xy[0].mean(0)) < 3 * xy[0].std(0))
-    for bad in ({"n_samples": 0}, {"n_samples": 5, "component": 3},
-                {"n_samples": 5, "component": -1}):
-        with pytest.raises(ValueError):
+    # the mixture's draw for this key, in the user's units (inverse preprocessing)
+    xm, km = _mixture_draw(fitted, 200, 1)
+    np.testing.assert_array_equal(k, km)
+    np.testing.assert_allclose(x, xm, rtol=1e-5, atol=1e-5)
+    # in the user's units: centred where the data are, not at the origin of the standardised
+    np.testing.assert_array_less(np.abs(x.mean(0) - xy[0].mean(0)), xy[0].std(0))
+    # one component: that component's draw for this key, not the mixture's relabelled
+    for c in range(TINY["n_components"]):
+        xc, kc = fitted.sample(50, component=c, seed=2)
+        assert xc.shape == (50, 2) and np.all(kc == c)
+        np.testing.assert_allclose(xc, _mixture_draw(fitted, 50, 2, c)[0], rtol=1e-5,
+                                   atol=1e-5)
+    xa, xb = fitted.sample(50, component=0, seed=2)[0], fitted.sample(50, component=1, seed=2)[0]
+    assert not np.allclose(xa, xb, atol=1e-3)  # the components differ, so the check can fail
+    for bad, match in (({"n_samples": 0}, "n_samples"),
+                       ({"n_samples": 5, "component": 3}, r"component must be in \[0, 3\)"),
+                       ({"n_samples": 5, "component": -1}, r"component must be in \[0, 3\)")):
+        with pytest.raises(ValueError, match=match):
             fitted.sample(**bad)
 
 
@@ -201,6 +258,8 @@ def test_save_load_round_trip(fitted, saved, xy):
     assert loaded.n_components_ == fitted.n_components_ == TINY["n_components"]
     assert not hasattr(loaded, "feature_names_in_") and not hasattr(loaded, "labels_")
     assert len(loaded.history_) == len(fitted.history_)
+    np.testing.assert_array_equal(loaded.usage_, fitted.usage_)
+    assert loaded.fit_score_ == fitted.fit_score_ and loaded.best_restart_ == fitted.best_restart_
     with open(os.path.join(saved, "manifest.json")) as f:
         manifest = json.load(f)
     for key in ("format_version", "dim", "preprocessing", "classes", "library_version"):
@@ -210,8 +269,45 @@ def test_save_load_round_trip(fitted, saved, xy):
     assert sorted(os.listdir(os.path.dirname(saved))) == ["model"]
 
 
-def test_load_restores_parameters_exactly(fitted, saved):
-    assert VMoNF.load(saved).get_params() == fitted.get_params()
+def test_load_restores_parameters_exactly(fitted, saved, xy):
+    loaded = VMoNF.load(saved)
+    assert loaded.get_params() == fitted.get_params()
+    for got, ref in ((loaded.params_, fitted.params_), (loaded.state_, fitted.state_)):
+        got_leaves, got_tree = jax.tree.flatten_with_path(got)
+        ref_leaves, ref_tree = jax.tree.flatten_with_path(ref)
+        assert got_tree == ref_tree
+        assert [p for p, _ in got_leaves] == [p for p, _ in ref_leaves]
+        for (path, a), (_, b) in zip(got_leaves, ref_leaves, strict=True):
+            assert np.asarray(a).dtype == np.asarray(b).dtype, path
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=str(path))
+    assert len(jax.tree.leaves(loaded.params_)) > 3
+    assert loaded.temperature_ == fitted.temperature_
+    assert loaded.preprocessor_.to_dict() == fitted.preprocessor_.to_dict()
+    # q(k|x) at temperature_ before and after the round trip, and as the core computes it
+    q = loaded.predict_proba(xy[1], posterior="q")
+    np.testing.assert_array_equal(q, fitted.predict_proba(xy[1], posterior="q"))
+    np.testing.assert_allclose(q, _q_at(fitted, xy[1], fitted.temperature_), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_array_equal(loaded.elbo_samples(xy[1]), fitted.elbo_samples(xy[1]))
+
+
+def test_fitted_model_loads_what_the_estimator_saved(fitted, saved, xy):
+    """``FittedModel`` (what ``vmonf predict``/``score`` use): the estimator's results, with
+    the exact posterior by default."""
+    from vmonf_jax.inference import FittedModel
+
+    x = xy[1]
+    fm, manifest = FittedModel.load(saved)
+    assert fm.n_features_in_ == 2 and manifest["dim"] == 2
+    assert fm.temperature == fitted.temperature_
+    assert manifest["training"]["temperature"] == fitted.temperature_
+    np.testing.assert_array_equal(fm.predict_proba(x), fitted.predict_proba(x))
+    np.testing.assert_array_equal(fm.predict(x), fitted.predict(x))  # default: exact
+    np.testing.assert_array_equal(fm.predict(x, "q"), fitted.predict(x, posterior="q"))
+    np.testing.assert_array_equal(fm.predict_proba(x, "q"), fitted.predict_proba(x, "q"))
+    np.testing.assert_array_equal(fm.score_samples(x), fitted.score_samples(x))
+    np.testing.assert_array_equal(fm.elbo_samples(x), fitted.elbo_samples(x))
+    np.testing.assert_array_equal(fm.component_log_prob(x), fitted.component_log_prob(x))
 
 
 def test_feature_names_survive_save_and_load(fitted, xy, tmp_path):
@@ -280,25 +376,38 @@ def test_load_of_an_unknown_format_version(saved, tmp_path, edit):
         VMoNF.load(path)
 
 
-@pytest.mark.parametrize("edit", [
-    lambda m: {k: v for k, v in m.items() if k != "estimator"},
-    _set("estimator", {"n_components": 3, "no_such_parameter": 1}),
-    _set("dim", "two"),
-    lambda m: {**m, "estimator": {**m["estimator"], "n_components": 4}},  # shape mismatch
-    lambda m: [1, 2],  # valid JSON, not an object
-    lambda m: {k: v for k, v in m.items() if k != "preprocessing"},
-    lambda m: {k: v for k, v in m.items() if k != "training"},
-    lambda m: {**m, "training": {**m["training"], "temperature": -1.0}},
-    lambda m: {**m, "training": {**m["training"], "temperature": "hot"}},
-    _set("feature_names", ["only-one"]),
-    _set("feature_names", ["a", "a"]),
-    _set("feature_names", [1, 2]),
+def _more_components(m):
+    """K = 4 in a manifest consistent with itself, not with the stored arrays (K = 3)."""
+    m["estimator"]["n_components"] = 4
+    m["training"].update(n_components=4, usage=None, dead_components=[])
+    return m
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda m: {k: v for k, v in m.items() if k != "estimator"}, "estimator is missing"),
+    (_set("estimator", {"n_components": 3, "no_such_parameter": 1}),
+     "estimator.no_such_parameter is not a parameter"),
+    (_set("dim", "two"), r"dim must be an integer in \[1, 1000000\], got 'two'"),
+    (lambda m: {**m, "estimator": {**m["estimator"], "n_components": 4}},
+     r"training.n_components must equal estimator.n_components \(4\)"),
+    (_more_components, r"components.* has shape .*3.*the model needs .*4"),
+    (lambda m: [1, 2], "must be a JSON object, got list"),  # valid JSON, not an object
+    (lambda m: {k: v for k, v in m.items() if k != "preprocessing"}, "preprocessing is missing"),
+    (lambda m: {k: v for k, v in m.items() if k != "training"}, "training is missing"),
+    (lambda m: {**m, "training": {**m["training"], "temperature": -1.0}},
+     "training.temperature must be a positive number, got -1.0"),
+    (lambda m: {**m, "training": {**m["training"], "temperature": "hot"}},
+     "training.temperature must be a positive number, got 'hot'"),
+    (_set("feature_names", ["only-one"]), r"feature_names must be null or a list of 2 distinct"),
+    (_set("feature_names", ["a", "a"]), r"list of 2 distinct strings \(dim\), got \['a', 'a'\]"),
+    (_set("feature_names", [1, 2]), r"list of 2 distinct strings \(dim\), got \[1, 2\]"),
 ])
-def test_load_of_an_inconsistent_manifest(saved, tmp_path, edit):
+def test_load_of_an_inconsistent_manifest(saved, tmp_path, edit, match):
     path = _copy(saved, tmp_path)
     _edit_manifest(path, edit)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="damaged model directory: ") as info:
         VMoNF.load(path)
+    assert info.match(match)
 
 
 def _damage_data_files(path):
@@ -340,21 +449,84 @@ def test_load_of_a_damaged_checkpoint(saved, tmp_path, damage):
 
 
 # -- labels ---------------------------------------------------------------------------------
-def test_string_labels_go_through_classes(tmp_path):
-    x, y = toy.two_circles(n=64, seed=0)
-    names = np.where(y == 0, "outer", "inner").astype(object)
-    names[np.random.default_rng(0).permutation(64)[:48]] = -1  # 16 labelled, 48 unlabelled
-    m = VMoNF(**{**TINY, "n_components": 2, "pretrain_epochs": 2, "epochs": 2,
-                 "prior": "uniform"}).fit(x, names)
+def _blobs(n=80, seed=0):
+    """Two separated Gaussian blobs in 2-D and each row's blob (0 or 1)."""
+    rng = np.random.default_rng(seed)
+    blob = np.arange(n) % 2
+    x = rng.normal(0.0, 0.6, (n, 2)) + np.where(blob[:, None] == 0, [-2.0, 0.0], [2.0, 1.0])
+    return x, blob
+
+
+@pytest.fixture(scope="module")
+def steered():
+    """Two semi-supervised fits of the same data and seed, with opposite names for the blobs.
+
+    Unsupervised, both fits would put each blob in the same component; the labels must
+    decide which component each class (sorted: "inner" = 0, "outer" = 1) gets.
+    """
+    x, blob = _blobs()
+    labelled = np.random.default_rng(1).permutation(len(x))[:16]
+    fits = {}
+    for inner in (0, 1):  # the blob named "inner"
+        names = np.where(blob == inner, "inner", "outer").astype(object)
+        y = np.full(len(x), -1, object)
+        y[labelled] = names[labelled]
+        m = VMoNF(**{**TINY, "n_components": 2, "prior": "uniform", "epochs": 10,
+                     "learning_rate": 2e-2}).fit(x, y)
+        fits[inner] = (m, names)
+    return x, labelled, fits
+
+
+@pytest.mark.parametrize("inner", [0, 1])
+def test_labels_steer_a_semi_supervised_fit(steered, inner):
+    """Labelled rows are predicted as their class, and q(class|x) is high on them."""
+    x, labelled, fits = steered
+    m, names = fits[inner]
     assert list(m.classes_) == ["inner", "outer"]
-    pred = m.predict(x)
-    assert set(np.unique(pred)) <= {0, 1}
-    labels = m.classes_[pred]
-    assert set(labels) <= {"inner", "outer"}
+    np.testing.assert_array_equal(m.classes_[m.predict(x[labelled])], names[labelled])
+    assert np.mean(m.classes_[m.predict(x)] == names) > 0.9  # and the unlabelled rows too
+    q = m.predict_proba(x[labelled], posterior="q")
+    code = np.searchsorted(m.classes_, names[labelled].astype(str))
+    assert np.mean(q[np.arange(len(labelled)), code]) > 0.75
+
+
+def test_the_labels_not_the_data_decide_the_components(steered):
+    x, _, fits = steered
+    a, b = fits[0][0].predict(x), fits[1][0].predict(x)
+    assert np.mean(a != b) > 0.9  # swapped names: swapped components
+
+
+def test_string_labels_go_through_classes(steered, tmp_path):
+    x, labelled, fits = steered
+    m, names = fits[0]
     m.save(tmp_path / "m")
-    assert list(VMoNF.load(tmp_path / "m").classes_) == ["inner", "outer"]
-    classes, codes = VMoNF(n_components=2)._encode_labels(x, names)
-    np.testing.assert_array_equal(codes[names != -1], (y[names != -1] == 0).astype(int))
+    loaded = VMoNF.load(tmp_path / "m")
+    assert list(loaded.classes_) == ["inner", "outer"]
+    np.testing.assert_array_equal(loaded.classes_[loaded.predict(x)], m.classes_[m.predict(x)])
+    y = np.full(len(x), -1, object)
+    y[labelled] = names[labelled]
+    classes, codes = VMoNF(n_components=2)._encode_labels(x, y)
+    assert list(classes) == ["inner", "outer"]
+    np.testing.assert_array_equal(codes[labelled], (names[labelled] == "outer").astype(int))
+    assert np.all(codes[np.setdiff1d(np.arange(len(x)), labelled)] == -1)
+
+
+def test_label_encoding():
+    from sklearn.exceptions import DataConversionWarning
+
+    x = np.zeros((6, 2))
+    enc = VMoNF(n_components=2)._encode_labels
+    classes, codes = enc(x, [1.5, -1, 0.5, -1, 1.5, -1])  # float labels without NaN
+    np.testing.assert_array_equal(classes, [0.5, 1.5])
+    np.testing.assert_array_equal(codes, [1, -1, 0, -1, 1, -1])
+    classes, codes = enc(x, np.array(["a", -1, -1, "a", -1, -1], object))  # one class: a label
+    assert list(classes) == ["a"] and codes.tolist() == [0, -1, -1, 0, -1, -1]
+    assert enc(x, [-1] * 6) == (None, None)  # nothing labelled
+    with pytest.warns(DataConversionWarning):
+        classes, codes = enc(x, np.array([[0], [-1], [1], [-1], [-1], [-1]]))
+    assert codes.tolist() == [0, -1, 1, -1, -1, -1]
+    with pytest.raises(ValueError, match=r"the labels of y cannot be sorted \(mixed types\?\)"):
+        enc(x, np.array([1, "a", -1, -1, -1, -1], object))
 
 
 def test_y_without_unlabelled_rows_is_ignored_as_by_clusterers(fitted, xy):
@@ -386,14 +558,19 @@ def test_a_failed_refit_leaves_the_estimator_as_it_was(fitted, xy, monkeypatch, 
     m = copy.copy(fitted)
     before = {k: getattr(m, k) for k in FITTED_ATTRS}
     scores = m.score_samples(xy[1])
+    from vmonf_jax import NonFiniteLossError
+
     y = None
     if failure == "devices":
         m.set_params(parallel="data", devices=7)
+        error, match = ValueError, "asked for 7 devices but 1 are available"
     elif failure == "bad labels":
         y = np.arange(len(xy[0])) - 1  # -1 marks row 0 unlabelled; too many classes
+        error, match = ValueError, f"y has {len(xy[0]) - 1} distinct labels but only 3"
     else:
         monkeypatch.setattr("vmonf_jax.estimator.fit", _raise_non_finite)
-    with pytest.raises(Exception) as info:  # noqa: B017 - any failure must leave m intact
+        error, match = NonFiniteLossError, "non-finite loss"
+    with pytest.raises(error, match=match) as info:
         m.fit(10 * xy[0] + 5, y)
     if failure == "non-finite loss":
         assert info.value.params == "last-good"  # the error carries the last good params
@@ -424,7 +601,17 @@ def test_documented_limits_at_fit(xy, kw, match):
         VMoNF(**{**TINY, **kw}).fit(xy[0])
 
 
-def test_sample_bounds(fitted):
+def test_sample_bounds(fitted, monkeypatch):
+    # the documented ranges, at their ends: n_samples in [1, MAX_SAMPLES], seed in [0, 2**32)
+    assert fitted.sample(1, seed=0)[0].shape == (1, 2)
+    assert fitted.sample(2, seed=2**32 - 1)[0].shape == (2, 2)
+    for a, b in zip(fitted.sample(20), fitted.sample(20, seed=fitted.seed)):  # default: seed
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr("vmonf_jax.estimator.MAX_SAMPLES", 3)
+    assert fitted.sample(3, seed=1)[0].shape == (3, 2)
+    with pytest.raises(ValueError, match=r"n_samples must be an integer in \[1, 3\], got 4"):
+        fitted.sample(4)
+    monkeypatch.undo()
     for bad in ({"n_samples": 10**12}, {"n_samples": 2.5}, {"n_samples": 3, "seed": -1},
                 {"n_samples": 3, "seed": 2**32}):
         with pytest.raises(ValueError, match="n_samples|seed"):

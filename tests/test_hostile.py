@@ -184,7 +184,8 @@ MODEL_CASES = {
     "preprocessing of another dim": (_model_case(_pre("dim", 3)), "score",
                                      ["mean must be a list of 3"]),
     "negative hidden size": (_model_case(_est("hidden", [4, -1])), "info",
-                             ["estimator.hidden"]),
+                             ["estimator.hidden must be a list of 1 to 8 integers in [1, 65536]",
+                              "got [4, -1]"]),
     "hidden too wide": (_model_case(_est("hidden", [10**6])), "info",
                         ["estimator.hidden", "65536"]),
     "format_version a string": (_model_case(lambda m: m.__setitem__("format_version", "1")),
@@ -195,7 +196,8 @@ MODEL_CASES = {
                           ["estimator.bogus is not a parameter"]),
     "seed 1e23": (_model_case(_est("seed", 10**23)), "sample",
                   ["estimator.seed", "4294967295"]),
-    "flow unknown": (_model_case(_est("flow", "nope")), "info", ["estimator:", "nope"]),
+    "flow unknown": (_model_case(_est("flow", "nope")), "info",
+                     ["estimator: unknown flow 'nope'"]),
     "history entry a string": (_model_case(lambda m: m["history"].__setitem__(0, "x")),
                                "info", ["history[0] must be an object"]),
     "history loss null": (_model_case(lambda m: m["history"][-1].__setitem__("loss", None)),
@@ -206,25 +208,30 @@ MODEL_CASES = {
     "classes an object": (_model_case(lambda m: m.__setitem__("classes", {"a": 1})), "info",
                           ["classes must be null or a list"]),
     "hidden larger than stored": (_model_case(_est("hidden", [5])), "score",
-                                  ["state", "has shape", "the model needs"]),
+                                  ["state: array", "has shape (2, 4)", "the model needs (2, 5)"]),
     "more components than stored": (_model_case(_more_components), "score",
-                                    ["state", "has shape"]),
+                                    ["state: array", "has shape (2, 4)",
+                                     "the model needs (3, 4)"]),
     "too many parameters": (_model_case(_huge_architecture), "info",
                             ["parameters, more than the limit"]),
     "truncated checkpoint data": (_truncate_data, "score", ["damaged model directory: ",
-                                                             "state"]),
+                                                             "state: array",
+                                                             "is missing from the checkpoint"]),
     "checkpoint missing": (_no_state, "info", ["checkpoint is missing"]),
     "non-finite parameters": (_nan_params, "score", ["prior_logits", "non-finite"]),
-    "state a file": (_replace("state", b"not a folder"), "info", ["state"]),
+    "state a file": (_replace("state", b"not a folder"), "info",
+                     ["damaged model directory: ", "state", "Not a directory"]),
     "manifest a folder": (_replace("manifest.json", None), "info",
                           ["manifest.json", "not a regular file"]),
-    "flow a list": (_model_case(_est("flow", ["realnvp"])), "info", ["estimator:"]),
+    "flow a list": (_model_case(_est("flow", ["realnvp"])), "info",
+                    ["estimator: unknown flow ('realnvp',)"]),
     "batch_norm on a plain checkpoint": (_model_case(_est("batch_norm", True)), "info",
                                          ["state", "missing from the checkpoint"]),
     "restart beyond n_init": (_model_case(lambda m: m["training"].__setitem__("restart", 5)),
                               "info", ["training.restart must be an integer in [0, 0]"]),
     "more classes than components": (
-        _model_case(lambda m: m.__setitem__("classes", [0, 1, 2])), "info", ["classes"]),
+        _model_case(lambda m: m.__setitem__("classes", [0, 1, 2])), "info",
+        ["classes must be null or a list of at most 2 distinct", "got [0, 1, 2]"]),
     "preprocessing for pixels": (_model_case(_est("preprocess", "logit-pixels")), "score",
                                  ["preprocessing is 'standardize'"]),
     "link inside the checkpoint": (_link("state/_CHECKPOINT_METADATA", "/etc/hostname"),
@@ -245,7 +252,11 @@ def test_damaged_model_directory(work, case, monkeypatch):
     name = "m-" + case.replace(" ", "_").replace("/", "")
     build(work, name)
     before = _snapshot(work)
-    _check(*_main(_argv(command, name)), 2, words)
+    rc, err, elapsed = _main(_argv(command, name))
+    _check(rc, err, elapsed, 2, words)
+    # the message names the damaged file: the manifest or the checkpoint folder
+    assert any(f"damaged model directory: {name}/{part}: " in err
+               for part in ("manifest.json", "state")), err
     assert _changes(before, _snapshot(work)) == set()
 
 
@@ -337,12 +348,13 @@ DATA_CASES = {
     "npz claiming 1e12 rows": (_npz_claiming, ["huge.npz[X]", "header claims"]),
     "npy truncated": (_truncated_npy, ["cut.npy", "truncated"]),
     "npy object dtype": (_write("obj.npy", np.array([[1, "a"]], dtype=object)),
-                         ["obj.npy"]),
+                         ["obj.npy", "array must be numeric, got dtype object"]),
     "csv 1e300": (_write("big.csv", "x,y\n1,2\n3,1e300\n"),
                   ["line 3, column 2", "outside the float32 range"]),
     "npy 1e300": (_write("big.npy", np.array([[1.0, 2.0], [3.0, 1e300]])),
                   ["row 1, column 1", "outside the float32 range"]),
-    "csv 1e400": (_write("inf.csv", "x,y\n1,2\n3,1e400\n"), ["non-finite"]),
+    "csv 1e400": (_write("inf.csv", "x,y\n1,2\n3,1e400\n"),
+                  ["inf.csv", "line 3, column 2", "non-finite value inf"]),
 }
 
 

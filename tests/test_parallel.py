@@ -53,8 +53,17 @@ def test_k_not_divisible_by_devices_is_a_clear_error(report):
 
 
 def test_component_parallel_fit_with_batch_norm_and_em_prior(report):
+    """The whole driver, component-parallel: the single-device fit's losses epoch by epoch,
+    score, EM prior weights and batch-norm statistics (rtol 1e-4), with the state split."""
     r = report["components_fit"]
-    assert np.isfinite(r["score"]) and r["state_spec"] == "split"
+    ref = r["ref"]
+    assert r["state_spec"] == "split" and len(r["losses"]) == 3
+    np.testing.assert_allclose(r["losses"], ref["losses"], rtol=RTOL)
+    np.testing.assert_allclose(r["score"], ref["score"], rtol=RTOL)
+    np.testing.assert_allclose(r["pi"], ref["pi"], rtol=RTOL)
+    assert np.ptp(ref["pi"]) > 1e-3  # the EM prior moved away from uniform
+    for got, want in zip(r["mean"], ref["mean"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-5)
 
 
 def test_short_data_parallel_fit_clusters_like_unsharded(report):
@@ -72,6 +81,67 @@ def test_host_rows_partition():
         host_rows(10, 3, 3)
 
 
+def test_initialize_distributed_passes_its_arguments(monkeypatch):
+    import jax
+
+    from vmonf_jax import parallel
+
+    calls, updates = [], []
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(jax.config, "update", lambda *a: updates.append(a))
+    assert parallel.initialize_distributed(enabled=False) is False
+    assert parallel.initialize_distributed("h:1", 1, 0) is False  # one process: nothing to join
+    assert calls == [] and updates == []
+    assert parallel.initialize_distributed("h:1234", 3, 2, cpu_collectives="gloo",
+                                           local_device_ids=[0]) is True
+    assert calls == [{"coordinator_address": "h:1234", "num_processes": 3, "process_id": 2,
+                      "local_device_ids": [0]}]
+    assert updates == [("jax_cpu_collectives_implementation", "gloo")]
+    assert parallel.initialize_distributed() is True  # auto-detection: JAX's defaults
+    assert calls[-1] == {"coordinator_address": None, "num_processes": None,
+                         "process_id": None}
+
+
+def test_one_host_shards_and_gathers_everything():
+    from vmonf_jax.parallel import gather_rows, host_shard
+
+    x = np.arange(14.0).reshape(7, 2)
+    np.testing.assert_array_equal(host_shard(x), x)  # process 0 of 1
+    np.testing.assert_array_equal(host_shard(x, 1, 2), x[4:])
+    np.testing.assert_array_equal(gather_rows(x.tolist()), x)
+
+
+def test_two_hosts_gather_their_rows():
+    """Smoke test of the multi-host path in the default suite: two processes with 2 fake CPU
+    devices each join with ``initialize_distributed`` (gloo), load uneven shares of 7 rows
+    with ``host_shard`` and ``gather_rows`` them back in order on both."""
+    outs = _two_hosts("gather", timeout=120)
+    for i, r in enumerate(outs):
+        assert r == {"processes": 2, "devices": 4, "local": 4 - i, "gathered": True}
+
+
+def _two_hosts(kind, timeout):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    procs = [subprocess.Popen([sys.executable, __file__, kind, str(i), str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-4000:]
+    return [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
+
+
 def test_bad_mode_and_too_many_devices():
     from vmonf_jax.parallel import Parallel, make_mesh
 
@@ -85,26 +155,26 @@ def test_bad_mode_and_too_many_devices():
 def test_two_hosts_on_localhost_agree():
     """Two processes x 2 fake CPU devices joined by ``initialize_distributed`` (gloo): each
     loads its own rows, ``gather_rows`` rebuilds the data, both modes train identically."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    procs = [subprocess.Popen([sys.executable, __file__, "host", str(i), str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-4000:]
-    r0, r1 = (json.loads(o.strip().splitlines()[-1]) for o, _ in outs)
+    r0, r1 = _two_hosts("host", timeout=600)
     assert r0["processes"] == 2 and r0["devices"] == 4 and r0["gathered"] and r1["gathered"]
     for mode in ("data", "components"):
         assert np.isfinite(r0[mode]) and r0[mode] == r1[mode]
 
 
 # -- the subprocesses ----------------------------------------------------------------------
+def _gather_worker(process_id: int, port: int):
+    from vmonf_jax import parallel
+
+    parallel.initialize_distributed(f"localhost:{port}", 2, process_id, cpu_collectives="gloo")
+    import jax
+
+    x = np.arange(14.0, dtype=np.float32).reshape(7, 2)  # 4 rows on host 0, 3 on host 1
+    local = parallel.host_shard(x)
+    full = parallel.gather_rows(local)
+    print(json.dumps({"processes": jax.process_count(), "devices": jax.device_count(),
+                      "local": len(local), "gathered": bool(np.array_equal(full, x))}))
+
+
 def _host_worker(process_id: int, port: int):
     from vmonf_jax import parallel
 
@@ -187,10 +257,17 @@ def _worker():
     # the whole driver in component mode, with batch-norm state and the EM prior
     bn = Mixture(2, 4, n_blocks=2, hidden=(8,), posterior_hidden=(8,), batch_norm=True,
                  prior="em")
-    res = fit(jax.random.key(0), X, FitConfig(bn, epochs=2, warm_epochs=1, batch_size=160,
-                                               verbose=False),
-              parallel="components", mesh=mesh)
-    comp_fit = {"score": res.score, "state_spec": spec_name(jax.tree.leaves(res.state)[0])}
+    bn_config = FitConfig(bn, epochs=2, warm_epochs=1, batch_size=160, verbose=False)
+    res = fit(jax.random.key(0), X, bn_config, parallel="components", mesh=mesh)
+    ref = fit(jax.random.key(0), X, bn_config)  # the same fit on one device
+
+    def summary(r):
+        return {"losses": [h["loss"] for h in r.history], "score": r.score,
+                "pi": np.asarray(jax.nn.softmax(r.params["prior_logits"])).tolist(),
+                "mean": [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(r.state)]}
+
+    comp_fit = {**summary(res), "ref": summary(ref),
+                "state_spec": spec_name(jax.tree.leaves(res.state)[0])}
 
     # a short fit, unsharded vs data-parallel through the estimator: same clusters
     kw = dict(n_components=5, n_blocks=2, hidden=(8,), posterior_hidden=(8,), epochs=30,
@@ -205,5 +282,7 @@ def _worker():
 if __name__ == "__main__":
     if sys.argv[1:2] == ["host"]:
         _host_worker(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1:2] == ["gather"]:
+        _gather_worker(int(sys.argv[2]), int(sys.argv[3]))
     else:
         _worker()

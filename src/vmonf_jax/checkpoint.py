@@ -489,6 +489,18 @@ def exists(directory) -> bool:
     return not os.path.lexists(final) and recover(final, META) is not None
 
 
+def _on_this_host(leaf):
+    """``leaf`` (a ``jax.ShapeDtypeStruct``), on this host's first device unless it says where.
+
+    Without a sharding Orbax would restore an array as it was saved: a model trained over a
+    mesh of devices would then load only where those devices exist.
+    """
+    if getattr(leaf, "sharding", None) is not None:
+        return leaf
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                sharding=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+
+
 def restore(directory, target, *, max_bytes=None):
     """Read back the checkpoint in ``directory``, checking it as untrusted input.
 
@@ -513,7 +525,7 @@ def restore(directory, target, *, max_bytes=None):
     path = recover(os.path.join(directory, _NAME), META)
     if path is None:
         raise FileNotFoundError(f"no checkpoint in {directory}")
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    abstract = jax.tree.map(_on_this_host, jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
     if max_bytes is None:
         max_bytes = 2 * raw_bytes(abstract) + OVERHEAD_BYTES
     check_tree(path, max_bytes)
