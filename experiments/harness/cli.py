@@ -42,10 +42,12 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
     p.add_argument("--quick", action="store_true",
                    help="tiny data and model, a smoke test; writes under a temporary "
                         "directory (or --out), never under results/")
-    p.add_argument("--init", choices=("kmeans", "random", "balanced"), default="kmeans",
-                   help="kmeans: warm start (library default); random: no warm start "
+    p.add_argument("--init", choices=("kmeans", "random", "balanced", "gaussian"),
+                   default="kmeans",
+                   help="kmeans: warm start (these targets' recipe); random: no warm start "
                         "(the paper's recipe); balanced: random, then warm-up epochs that "
-                        "keep every component in use")
+                        "keep every component in use; gaussian: the library's default, "
+                        "components that start as a Gaussian mixture")
     p.add_argument("--warm-epochs", type=int, help="warm-start epochs (kmeans, balanced)")
     p.add_argument("--components", type=int, metavar="K",
                    help="mixture components (with --prior sparse: an upper bound); default: "

@@ -154,9 +154,10 @@ FIT_OPTIONS = (
     Option("init", ("--init",), "start of each restart: random, a k-means warm start, "
            "balanced (random, then a warm-up that keeps every component in use; see "
            "--warm-epochs), or gaussian (each component starts as one Gaussian of a fitted "
-           "Gaussian mixture; no warm-start epochs)",
+           "Gaussian mixture, then the k-means warm start's epochs)",
            choices=("random", "kmeans", "balanced", "gaussian")),
-    Option("warm_epochs", ("--warm-epochs",), "warm-start epochs (k-means or balanced) "
+    Option("warm_epochs", ("--warm-epochs",), "warm-start epochs (gaussian, k-means or "
+           "balanced) "
            "before training, unlabelled data only (0 = none)", nonneg_int, metavar="W"),
     Option("semi_supervised", ("--semi-supervised",), "with labels: paper (pre-train, then "
            "alternate unsupervised and supervised epochs) or joint (both in every step)",
