@@ -9,6 +9,7 @@ import os
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
@@ -129,8 +130,11 @@ def test_elbo_samples(fitted, xy):
     elbo, ll = fitted.elbo_samples(x), fitted.score_samples(x)
     assert elbo.shape == (x.shape[0],) and np.all(np.isfinite(elbo))
     q = fitted.predict_proba(x, posterior="q").astype(np.float64)
-    p = fitted.predict_proba(x).astype(np.float64)
-    kl = np.sum(q * (np.log(q) - np.log(p)), axis=1)
+    # log p(k|x) from the joint (p itself underflows to 0 in float32 far from a component)
+    joint = (fitted.component_log_prob(x).astype(np.float64)
+             + np.asarray(fitted.model_.log_prior(fitted.params_), np.float64))
+    log_p = joint - logsumexp(joint, axis=1, keepdims=True)
+    kl = np.sum(np.where(q > 0, q * (np.log(np.maximum(q, 1e-300)) - log_p), 0.0), axis=1)
     np.testing.assert_allclose(ll - elbo, kl, rtol=1e-3, atol=1e-4)
     assert np.all(elbo <= ll + 1e-4) and np.mean(ll - elbo) > 1e-3
     # units: the core's ELBO of the standardised rows plus log|det| of the standardisation
@@ -152,17 +156,29 @@ def test_scoring_in_chunks_matches_row_by_row(fitted, xy):
 
 
 def _mixture_draw(fitted, n, seed, component=None):
-    """What ``sample`` must return: the mixture's (or one component's) draw for the key of
-    ``seed``, mapped back through the inverse preprocessing."""
-    key, model = jax.random.key(seed), fitted.model_
+    """What ``sample`` must return (n <= one chunk): k by the inverse CDF of pi for the first
+    half of the key of ``seed`` (or ``component``), and the rows of each k drawn by
+    ``sample_component`` from the second half folded with k, in the user's units."""
+    from vmonf_jax.chunked import bucket
+    from vmonf_jax.estimator import SAMPLE_CHUNK
+
+    k_cat, k_flow = jax.random.split(jax.random.key(seed))
+    model, params = fitted.model_, fitted.params_
     if component is None:
-        z, k = jax.jit(model.sample, static_argnums=2)(fitted.params_, key, n,
-                                                       state=fitted.state_)
+        pi = np.exp(np.asarray(model.log_prior(params), np.float64))
+        u = np.asarray(jax.random.uniform(k_cat, (n,)), np.float64)
+        k = np.minimum(np.searchsorted(np.cumsum(pi) / pi.sum(), u, side="right"),
+                       len(pi) - 1)
     else:
-        z = jax.jit(model.sample_component, static_argnums=2)(fitted.params_, key, n,
-                                                              component, state=fitted.state_)
         k = np.full(n, component)
-    return fitted.preprocessor_.inverse(np.asarray(z)), np.asarray(k)
+    z = np.empty((n, fitted.n_features_in_), np.float32)
+    draw = jax.jit(model.sample_component, static_argnums=2)
+    for c in np.unique(k):
+        rows = np.flatnonzero(k == c)
+        key = jax.random.fold_in(jax.random.fold_in(k_flow, int(c)), 0)
+        z[rows] = np.asarray(draw(params, key, bucket(len(rows), SAMPLE_CHUNK), jnp.int32(c),
+                                  state=fitted.state_))[:len(rows)]
+    return fitted.preprocessor_.inverse(z), k
 
 
 def test_sample(fitted, xy):
@@ -186,9 +202,10 @@ def test_sample(fitted, xy):
                                    atol=1e-5)
     xa, xb = fitted.sample(50, component=0, seed=2)[0], fitted.sample(50, component=1, seed=2)[0]
     assert not np.allclose(xa, xb, atol=1e-3)  # the components differ, so the check can fail
+    index = r"component must be an integer index in \[0, 3\)"
     for bad, match in (({"n_samples": 0}, "n_samples"),
-                       ({"n_samples": 5, "component": 3}, r"component must be in \[0, 3\)"),
-                       ({"n_samples": 5, "component": -1}, r"component must be in \[0, 3\)")):
+                       ({"n_samples": 5, "component": 3}, index),
+                       ({"n_samples": 5, "component": -1}, index)):
         with pytest.raises(ValueError, match=match):
             fitted.sample(**bad)
 

@@ -226,10 +226,11 @@ def test_a_running_fit_is_left_alone_and_a_full_disk_is_one_line(work, tmp_path,
     shutil.copy(work / "data.csv", tmp_path)
     first = subprocess.Popen([sys.executable, "-m", "vmonf_jax.cli", "fit", "data.csv", "--out",
                               "m", "--epochs", "100000", "--checkpoint-seconds", "0",
-                              *TINY_ARGS], cwd=tmp_path, env=ENV, stderr=subprocess.PIPE,
-                             text=True)
+                              "--no-early-stopping", *TINY_ARGS], cwd=tmp_path, env=ENV,
+                             stderr=subprocess.PIPE, text=True)
     full = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_FULL_DISK), "fit",
-                             "data.csv", "--out", "full", "--epochs", "1", *TINY_ARGS],
+                             "data.csv", "--out", "full", "--epochs", "1",
+                             "--no-early-stopping", *TINY_ARGS],
                             cwd=tmp_path, env=ENV, stderr=subprocess.PIPE, text=True)
     try:
         t_end = time.monotonic() + 180

@@ -284,12 +284,11 @@ def _start_run(model, run, starts, x, x_val, t_start, validate, key):
     """
     params = gaussian_start.apply_stacked(model, run["params"], starts)
     params = gaussian_start.fit_posterior(model, params, x, t_start, key)
-    # on the devices (and shardings) of the run's own parameters
-    params = jax.tree.map(lambda a, b: jax.device_put(a, b.sharding), params, run["params"])
     run = {**run, "params": params}
     if not validate:
         return run, None
-    scores = np.array([evaluate(model, _pick(params, r), _pick(run["state"], r), x_val,
+    host = jax.device_get((params, run["state"], x_val))  # the run may span devices
+    scores = np.array([evaluate(model, *jax.tree.map(lambda a, r=r: a[r], host[:2]), host[2],
                                 t_start)[0] for r in range(len(starts))])
     scores = np.where(np.isnan(scores), -np.inf, scores)
     dtype = run["best_val"].dtype
