@@ -18,6 +18,7 @@ from vmonf_jax.bijectors import (
     MAFLayer,
     PermutationLayer,
     PReLULayer,
+    Whiten,
 )
 from vmonf_jax.nets import made_masks
 
@@ -63,6 +64,7 @@ LAYERS = {
     "maf-natural": (MAFLayer(4, (8,), reverse=False), 4, _default_draw),
     "maf-reversed": (MAFLayer(5, (8, 8), reverse=True), 5, _default_draw),
     "lu-affine": (LUAffine(4, seed=3), 4, _default_draw),
+    "whiten": (Whiten(4), 4, _default_draw),
     "prelu": (PReLULayer(5), 5, _prelu_draw),
     "permutation-random": (PermutationLayer.random(5, seed=1), 5, _default_draw),
     "permutation-reversal": (PermutationLayer.reversal(4), 4, _default_draw),

@@ -114,10 +114,10 @@ def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs):
     assert any("start is kept" in str(w.message) for w in caught)
     # the kept parameters are the start: the Gaussian mixture its last layers hold
     last = jax.tree.map(np.asarray, res.params["components"][-1])
-    chol = ((np.tril(last["lower"], -1) + np.eye(3)) * np.exp(last["log_s"])[:, None, :]
-            + np.triu(last["upper"], 1))
+    w = np.tril(last["lower"], -1) + np.exp(last["log_scale"])[:, None, :] * np.eye(3)
+    chol = np.linalg.inv(w.astype(np.float64))
     weights = np.asarray(jax.nn.softmax(res.params["prior_logits"]))
-    expected = _gmm_log_prob(blobs, last["bias"], chol @ chol.transpose(0, 2, 1), weights)
+    expected = _gmm_log_prob(blobs, last["loc"], chol @ chol.transpose(0, 2, 1), weights)
     np.testing.assert_allclose(np.asarray(model.log_prob(res.params, x)), expected, atol=1e-4)
     assert len([e for e in res.history if "val_loglik" in e]) >= 1
     assert res.score >= max(e["val_loglik"] for e in res.history if "val_loglik" in e)
@@ -140,3 +140,19 @@ def test_data_hygiene_warnings():
     wide = x * np.array([1e-4, 1, 1, 1e4])
     assert data_warnings(wide, "standardize") == []
     assert any("preprocess='standardize'" in m for m in data_warnings(wide, "none"))
+
+
+def test_a_diverging_restart_keeps_its_validated_start(blobs):
+    """With the Gaussian start and a validation split, a loss that explodes stops that
+    restart with a warning, and the fit returns a validated model (here: the start)."""
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior="em")
+    config = FitConfig(model=model, epochs=5, batch_size=64, learning_rate=50.0, n_init=1,
+                       init="gaussian", warm_epochs=0, early_stopping=True, verbose=False,
+                       clip_norm=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config)
+    messages = [str(w.message) for w in caught]
+    assert any("stops there and keeps its best validated parameters" in m for m in messages)
+    assert np.isfinite(res.score)
+    assert np.all(np.isfinite(np.asarray(model.log_prob(res.params, jnp.asarray(blobs)))))

@@ -27,7 +27,14 @@ import jax
 import jax.numpy as jnp
 
 from vmonf_jax._distrax import MultivariateNormalDiag
-from vmonf_jax.bijectors import AffineCoupling, BatchNorm, LUAffine, MAFLayer, PReLULayer
+from vmonf_jax.bijectors import (
+    AffineCoupling,
+    BatchNorm,
+    LUAffine,
+    MAFLayer,
+    PReLULayer,
+    Whiten,
+)
 
 
 def _check_sizes(dim, n_blocks, hidden):
@@ -119,8 +126,8 @@ class Flow:
 def _with_layers_between(blocks, dim, batch_norm, prelu, affine=False):
     """Blocks in order, with batch-norm and/or PReLU layers between consecutive blocks.
 
-    ``affine``: a last layer (the data side) x = L U z + b without permutation (``LUAffine``
-    with ``seed=None``), at the identity until a Gaussian start sets it.
+    ``affine``: a last layer (the data side) z = W (x - loc), W lower triangular
+    (``Whiten``), at the identity until a Gaussian start sets it.
     """
     between = [BatchNorm(dim)] * bool(batch_norm) + [PReLULayer(dim)] * bool(prelu)
     layers = []
@@ -129,7 +136,7 @@ def _with_layers_between(blocks, dim, batch_norm, prelu, affine=False):
             layers.extend(between)
         layers.extend(block)
     if affine:
-        layers.append(LUAffine(dim, seed=None))
+        layers.append(Whiten(dim))
     return tuple(layers)
 
 

@@ -13,6 +13,7 @@ from vmonf_jax.bijectors.lu import LUAffine
 from vmonf_jax.bijectors.maf import MAFLayer, MaskedAutoregressiveAffine
 from vmonf_jax.bijectors.permutation import Permutation, PermutationLayer
 from vmonf_jax.bijectors.prelu import PReLU, PReLULayer
+from vmonf_jax.bijectors.whiten import TriangularWhiten, Whiten
 
 __all__ = [
     "AffineCoupling",
@@ -25,4 +26,6 @@ __all__ = [
     "PermutationLayer",
     "PReLU",
     "PReLULayer",
+    "TriangularWhiten",
+    "Whiten",
 ]

@@ -33,15 +33,13 @@ class _KeepDtype(Bijector):
 class LUAffine:
     """x = P L (U + diag(s)) z + b with s = exp(log_s) > 0; log|det dx/dz| = sum log s.
 
-    P is a fixed random permutation drawn from ``seed`` (``seed=None``: no permutation, the
-    location-scale layer of a Gaussian start: with U = 0, L diag(s) is the Cholesky factor of
-    a covariance); L (unit diagonal) and U (zero diagonal) are free triangular matrices.
-    Built from ``distrax.LowerUpperTriangularAffine``, chained after the permutation.
-    Identity at init apart from P.
+    P is a fixed random permutation drawn from ``seed``; L (unit diagonal) and U (zero
+    diagonal) are free triangular matrices. Built from ``distrax.LowerUpperTriangularAffine``
+    chained after a permutation. Identity at init apart from P.
     """
 
     dim: int
-    seed: int | None = 0
+    seed: int = 0
     stateful = False
 
     def init(self, key, dtype):
@@ -61,8 +59,6 @@ class LUAffine:
             + jnp.triu(params["upper"], 1)
             + jnp.diag(jnp.exp(params["log_s"]))
         )
-        lu = _KeepDtype(LowerUpperTriangularAffine(matrix, params["bias"]))
-        if self.seed is None:
-            return lu
         perm = np.random.default_rng(self.seed).permutation(self.dim)
+        lu = _KeepDtype(LowerUpperTriangularAffine(matrix, params["bias"]))
         return Chain([Permutation(perm), lu])

@@ -70,7 +70,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         ValueError: bad data or labels.
         NonFiniteLossError: a non-finite loss, or ``LossExplodedError`` (its subclass) for
             a loss that rose orders of magnitude above its best; the error carries the
-            parameters from before the failing epoch.
+            parameters from before the failing epoch. With the Gaussian start and a
+            validation split every restart has a validated candidate: a failing restart
+            then stops with a warning (as if stopped early) and the fit goes on.
     """
     from vmonf_jax.validation import check_data, check_labels
 
@@ -138,7 +140,13 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
             entries, failed = _entries(jax.device_get(records), snap.epoch, ids)
             if failed is not None:
-                raise _failure(failed, state, snap.history + entries)
+                err = _failure(failed, state, snap.history + entries)
+                if start_scores is None:
+                    raise err
+                # every restart has a validated candidate (its Gaussian start): the failed
+                # restart stops, as one that stopped early, and keeps its best
+                warnings.warn(f"{err}; restart {failed[0]} stops there and keeps its best "
+                              "validated parameters", stacklevel=2)
             end = min(snap.epoch + recipe.chunk, len(schedule))
             if model.prior == "sparse" and end > main_from:
                 alive = None  # the MML rule needs epochs after it, for rows to move

@@ -5,7 +5,7 @@ gives one Gaussian per cluster (its moments); scikit-learn's ``GaussianMixture``
 by EM, started from those moments, with the covariance regulariser that scores best on the
 validation rows, then on every row (``fit_gaussians``). Each component's flow ends
 with a location-scale layer (``flows``, ``affine=True``) that is set to its Gaussian,
-x = C z + mu with C the Cholesky factor of the covariance; the other layers start at the
+z = C^-1 (x - mu) with C the Cholesky factor of the covariance; the other layers start at the
 identity, so at step 0 the mixture *is* that Gaussian mixture
 (with a uniform prior, the same Gaussians with equal weights), and q(k|x) is fitted to that
 mixture's responsibilities (``fit_posterior``). The warm-start epochs then train flow j on
@@ -131,16 +131,16 @@ def _em(rows, x, labels, k, seed, reg):
 
 
 def location_scale(means, covs, dtype=jnp.float32) -> dict:
-    """Parameters of ``LUAffine(seed=None)`` layers, stacked over K, for the Gaussians.
+    """Parameters of ``Whiten`` layers, stacked over K, for the Gaussians.
 
-    Each maps N(0, I) to N(mean_k, cov_k): x = L diag(s) z + mean, L diag(s) = cholesky(cov).
+    Each maps N(mean_k, cov_k) to N(0, I): z = W (x - mean), W = cholesky(cov)^-1.
     """
     chol = np.linalg.cholesky(np.asarray(covs, np.float64))
-    scale = np.diagonal(chol, axis1=-2, axis2=-1)
-    return {"lower": jnp.asarray(chol / scale[..., None, :], dtype),
-            "upper": jnp.zeros(chol.shape, dtype),
-            "log_s": jnp.asarray(np.log(scale), dtype),
-            "bias": jnp.asarray(means, dtype)}
+    eye = np.broadcast_to(np.eye(chol.shape[-1]), chol.shape)
+    w = np.linalg.solve(chol, eye)  # lower triangular
+    return {"lower": jnp.asarray(np.tril(w, -1), dtype),
+            "log_scale": jnp.asarray(np.log(np.diagonal(w, axis1=-2, axis2=-1)), dtype),
+            "loc": jnp.asarray(means, dtype)}
 
 
 def apply(model, params, means, covs, weights) -> dict:
@@ -152,10 +152,9 @@ def apply(model, params, means, covs, weights) -> dict:
     Raises:
         ValueError: the model's flows do not end with a location-scale layer.
     """
-    from vmonf_jax.bijectors import LUAffine
+    from vmonf_jax.bijectors import Whiten
 
-    last = model.flow.layers[-1]
-    if not (isinstance(last, LUAffine) and last.seed is None):
+    if not isinstance(model.flow.layers[-1], Whiten):
         raise ValueError("a Gaussian start needs flows built with affine=True")
     dtype = params["prior_logits"].dtype
     comps = (*params["components"][:-1], location_scale(means, covs, dtype))

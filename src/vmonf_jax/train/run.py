@@ -119,6 +119,10 @@ def runner(recipe: Recipe) -> Runner:
     def advance(run, key, y_warm, i, planned, phase, t, data):
         """Epoch ``i`` of one restart (vmapped over restarts); no-op unless ``planned``."""
         carry, best = (run["params"], run["opt_state"], run["state"]), run["best_loss"]
+        # a new objective (warm start or pre-training -> ELBO) starts its own divergence
+        # check: a supervised loss is no reference for the ELBO (digits: 1e6 nats apart)
+        prev = sched.at(jnp.maximum(i - 1, 0))[0]
+        best = jnp.where((prev != phase) & ((prev < MAIN) | (phase < MAIN)), jnp.inf, best)
         # init="balanced": usage held to the weights in the warm-up, per data dimension
         balance = jnp.where(phase == WARM, float(model.dim), 0.0)
         k = jax.random.fold_in(key, i)
