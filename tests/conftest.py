@@ -43,6 +43,14 @@ def jacobian_log_det():
 
 
 @pytest.fixture(scope="module")
+def no_disk_cache():
+    """``cli.main`` in this process leaves JAX's persistent cache (and the user's home) alone."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VMONF_NO_CACHE", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
 def fast_compile():
     """Compile with most XLA optimisations off while one module runs, then restore.
 

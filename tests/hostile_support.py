@@ -7,6 +7,7 @@ import os
 import time
 
 import jax
+import numpy as np
 
 from vmonf_jax import VMoNF, cli
 from vmonf_jax.preprocess import make_preprocessor
@@ -17,6 +18,12 @@ TINY_ARGS = ["-k", "2", "--blocks", "2", "--hidden", "4", "--posterior-hidden", 
              "--warm-epochs", "1", "--n-init", "1", "--batch-size", "16", "-q"]
 """``TINY`` as ``vmonf fit`` options (without ``--epochs``)."""
 LIMIT_S = 20  # per in-process case: generous for 2 busy cores, far from a hang
+
+
+def data_folder(d, X):
+    """``d`` with ``data.csv`` (header ``x,y``) holding ``X``; returns ``d``."""
+    np.savetxt(d / "data.csv", X, delimiter=",", header="x,y", comments="", fmt="%.6f")
+    return d
 
 
 def untrained(X, seed=0, shift=0.0):

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from hostile_support import LIMIT_S
+from hostile_support import LIMIT_S, data_folder
 from hostile_support import changes as _changes
 from hostile_support import check as _check
 from hostile_support import run_main as _main
@@ -33,19 +33,10 @@ from vmonf_jax.validation import FLOAT32_MAX
 pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
 
 @pytest.fixture(scope="module")
-def no_disk_cache():
-    """``cli.main`` in this process leaves JAX's persistent cache (and the user's home) alone."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VMONF_NO_CACHE", "1")
-        yield
-
-
-@pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A folder with a data file and one tiny model directory shared by every case."""
-    d = tmp_path_factory.mktemp("hostile")
     X = np.random.default_rng(0).normal(size=(40, 2))
-    np.savetxt(d / "data.csv", X, delimiter=",", header="x,y", comments="", fmt="%.6f")
+    d = data_folder(tmp_path_factory.mktemp("hostile"), X)
     _untrained(X).save(d / "model")
     return d
 

@@ -14,26 +14,27 @@ import zipfile
 
 import numpy as np
 import pytest
-from hostile_support import TINY, TINY_ARGS, changes, check, run_main, snapshot, untrained
+from hostile_support import (
+    TINY,
+    TINY_ARGS,
+    changes,
+    check,
+    data_folder,
+    run_main,
+    snapshot,
+    untrained,
+)
 
 from vmonf_jax import VMoNF, estimator
 from vmonf_jax import io as vio
 
-pytestmark = pytest.mark.usefixtures("fast_compile")
+pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
 X = np.random.default_rng(0).normal(size=(40, 2))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_disk_cache():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VMONF_NO_CACHE", "1")
-        yield
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    d = tmp_path_factory.mktemp("inputs")
-    np.savetxt(d / "data.csv", X, delimiter=",", header="x,y", comments="", fmt="%.6f")
+    d = data_folder(tmp_path_factory.mktemp("inputs"), X)
     untrained(X).save(d / "model")
     return d
 

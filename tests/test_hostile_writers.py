@@ -17,30 +17,31 @@ import time
 
 import numpy as np
 import pytest
-from hostile_support import TINY, TINY_ARGS, changes, check, run_main, snapshot, untrained
+from hostile_support import (
+    TINY,
+    TINY_ARGS,
+    changes,
+    check,
+    data_folder,
+    run_main,
+    snapshot,
+    untrained,
+)
 
 from vmonf_jax import VMoNF, modeldir
 from vmonf_jax.cli import runtime
 
-pytestmark = pytest.mark.usefixtures("fast_compile")
+pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "VMONF_NO_CACHE": "1",
        "PYTHONPATH": os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)}
 X = np.random.default_rng(0).normal(size=(40, 2))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_disk_cache():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VMONF_NO_CACHE", "1")
-        yield
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A data file and two tiny models, A and B (told apart by mean and prior together)."""
-    d = tmp_path_factory.mktemp("writers")
-    np.savetxt(d / "data.csv", X, delimiter=",", header="x,y", comments="", fmt="%.6f")
+    d = data_folder(tmp_path_factory.mktemp("writers"), X)
     untrained(X).save(d / "A")
     untrained(X, seed=1, shift=5.0).save(d / "B")
     return d
