@@ -156,3 +156,9 @@ def test_a_diverging_restart_keeps_its_validated_start(blobs):
     assert any("stops there and keeps its best validated parameters" in m for m in messages)
     assert np.isfinite(res.score)
     assert np.all(np.isfinite(np.asarray(model.log_prob(res.params, jnp.asarray(blobs)))))
+
+
+def test_auto_patience_is_a_quarter_of_the_epochs():
+    from vmonf_jax.train.config import auto_patience
+
+    assert auto_patience(10) == 20 and auto_patience(100) == 25 and auto_patience(400) == 100

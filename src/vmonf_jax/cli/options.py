@@ -170,7 +170,8 @@ FIT_OPTIONS = (
            "(needs --val-fraction; none = never)", or_none(nonneg_int), metavar="P"),
     Option("early_stopping", ("--early-stopping",), "hold out rows for validation when "
            "--val-fraction is 0 (15%%, at least 10, at most 20,000; none below 40 rows), stop "
-           "after 20 epochs without improvement unless --patience, keep the best parameters "
+           "after a quarter of the epochs (at least 20) without improvement unless --patience, "
+           "keep the best parameters "
            "(the Gaussian start's included)", switch=True),
     Option("preprocess", ("--preprocess",), "transform applied before the flows; "
            "likelihoods stay in DATA's units (logit-pixels for 8-bit images)",

@@ -9,8 +9,20 @@ from vmonf_jax.mixture import Mixture
 from vmonf_jax.train.schedule import temperature_schedule
 
 SEMI_MODES = ("paper", "joint")
-AUTO_PATIENCE = 20  # main epochs without a better validation score before early stopping
+AUTO_PATIENCE = (20, 4)  # early stopping's patience: max(20, main epochs // 4)
 AUTO_VAL = (0.15, 40, 10, 20_000)  # fraction; fewest rows to split; fewest, most held out
+
+
+def auto_patience(epochs: int) -> int:
+    """Main epochs without a better validation score before ``early_stopping`` stops.
+
+    A quarter of the main epochs, at least 20: while the temperature anneals the validation
+    score can stall for tens of epochs and rise again (20 stopped the pinwheel at ARI 0.93
+    and the circles at -0.87 nats, against 0.98 and -0.80 with a quarter), and the best
+    parameters are kept whatever the patience, so a longer one costs only time.
+    """
+    least, share = AUTO_PATIENCE
+    return max(least, int(epochs) // share)
 
 
 def validation_rows(n: int) -> int:
@@ -54,7 +66,7 @@ class FitConfig:
     ``dirichlet_alpha`` and ``prune_threshold``: the sparse prior's concentration and the
     weight below which it prunes a component (docs/api.md, "Automatic K").
     ``early_stopping``: with ``val_fraction`` 0, hold out ``validation_rows(n)`` rows (none
-    for tiny data) and, with ``patience`` None, stop after ``AUTO_PATIENCE`` main epochs
+    for tiny data) and, with ``patience`` None, stop after ``auto_patience(epochs)`` main epochs
     without improvement; the best parameters (the start's included) are kept.
     """
 

@@ -16,11 +16,11 @@ from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
 from vmonf_jax.train import gaussian_start, prune
 from vmonf_jax.train.config import (
-    AUTO_PATIENCE,
     FitConfig,
     FitResult,
     LossExplodedError,
     NonFiniteLossError,
+    auto_patience,
     validation_rows,
 )
 from vmonf_jax.train.consistency import knn_graph, spectral_labels
@@ -87,7 +87,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             fraction = n_val / x.shape[0]
     patience = config.patience
     if config.early_stopping and patience is None:
-        patience = AUTO_PATIENCE
+        patience = auto_patience(config.epochs)
     x, labels, x_val = _split(x, labels, fraction, key)
     has_labels = labels is not None and bool((labels >= 0).any())
     spec = resolve_parallel(parallel, mesh)  # None: one device
