@@ -185,9 +185,14 @@ def score_rows(model, params, state, x, temperature):
 _score_rows = jax.jit(score_rows, static_argnums=0)
 
 
+def scores_of_rows(model, params, state, x, temperature):
+    """Per row of ``x``: exact log-likelihood and ELBO, (n, 2) (chunked; any number of rows)."""
+    return np.asarray(map_rows(lambda c: _score_rows(model, params, state, c, temperature), x))
+
+
 def evaluate(model, params, state, x, temperature):
     """Mean exact log-likelihood and mean ELBO of ``x`` (chunked; any number of rows)."""
-    rows = map_rows(lambda c: _score_rows(model, params, state, c, temperature), x)
+    rows = scores_of_rows(model, params, state, x, temperature)
     return float(rows[:, 0].mean()), float(rows[:, 1].mean())
 
 
