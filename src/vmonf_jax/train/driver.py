@@ -14,7 +14,7 @@ import numpy as np
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
-from vmonf_jax.train import gaussian_start, prune
+from vmonf_jax.train import prune, start_run
 from vmonf_jax.train.config import (
     FitConfig,
     FitResult,
@@ -26,7 +26,7 @@ from vmonf_jax.train.config import (
 from vmonf_jax.train.consistency import knn_graph, spectral_labels
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
-from vmonf_jax.train.step import evaluate, kmeans_labels, scores_of_rows
+from vmonf_jax.train.step import evaluate, kmeans_labels
 from vmonf_jax.validation import held_out
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
@@ -109,8 +109,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                      partition=gaussian)
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
-        starts, arrays = _gaussian_starts(x, labels if has_labels else None, x_val, arrays,
-                                          model.n_components, keys)
+        starts, arrays = start_run.gaussian_starts(
+            x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys))
     if spec is not None:
         arrays = spec.replicate(arrays)
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
@@ -123,8 +123,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         snap = cb.Snapshot(0, runner(recipe).init(keys), [])
     start = start_scores = None
     if starts is not None and not resume:
-        run0, start = _start_run(model, snap.run, starts, x, arrays.x_val, schedule.t_start,
-                                 recipe.validate, jax.random.fold_in(key, 2**21))
+        run0, start = start_run.start_run(model, snap.run, starts, x, arrays.x_val,
+                                          schedule.t_start, recipe.validate,
+                                          jax.random.fold_in(key, 2**21))
         snap = cb.Snapshot(0, run0, [])
         if start is not None:
             start_scores = np.where(np.isnan(start[2].mean(1)), -np.inf, start[2].mean(1))
@@ -172,8 +173,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         for hook in hooks:
             hook.close()
     if start is not None and model.prior != "sparse":  # (pruning changes K)
-        snap = cb.Snapshot(snap.epoch, _clear_gains(model, snap.run, start, arrays.x_val,
-                                                    schedule.t_start), snap.history)
+        snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
+            model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
     res = _best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
     if start_scores is not None and res.score <= start_scores[res.restart]:
         warnings.warn("training did not raise the validation log-likelihood above the "
@@ -266,88 +267,6 @@ def _arrays(x, labels, x_val, schedule, model, keys, graph, partition=False) -> 
                                                jnp.asarray(labels[labels >= 0]))
     return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val),
                 None if nbrs is None else jnp.asarray(nbrs))
-
-
-def _gaussian_starts(x, labels, x_val, arrays, k, keys):
-    """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
-
-    Returns:
-        ``(starts, arrays)``: one ``(means, covs, weights)`` per restart, and ``arrays`` with
-        the warm-start labels replaced by the mixture's assignments (labelled rows keep
-        their labels).
-    """
-    starts, y_warm, reg = [], [], None  # the first restart chooses the regulariser
-    for y, seed in zip(np.asarray(arrays.y_warm), _seeds(keys)):
-        *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg)
-        starts.append(start)
-        y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
-    return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))
-
-
-def _start_run(model, run, starts, x, x_val, t_start, validate, key):
-    """The run state with every restart at its Gaussian start, q fitted to it.
-
-    With a validation split the start is the first candidate of early stopping: its
-    validation log-likelihood is the score to beat, and it is kept if no epoch beats it.
-
-    Returns:
-        ``(run, start)``: ``start`` is None without validation, else the start's
-        parameters, state and validation log-likelihood of every row, per restart (host
-        arrays, restart first).
-    """
-    params = gaussian_start.apply_stacked(model, run["params"], starts)
-    params = gaussian_start.fit_posterior(model, params, x, t_start, key)
-    run = {**run, "params": params}
-    if not validate:
-        return run, None
-    host = jax.device_get((params, run["state"], x_val))  # the run may span devices
-    rows = np.stack([scores_of_rows(model, *_host_pick(host[:2], r), host[2], t_start)[:, 0]
-                     for r in range(len(starts))])
-    scores = np.where(np.isnan(rows.mean(1)), -np.inf, rows.mean(1))
-    dtype = run["best_val"].dtype
-    run.update(keep={"params": params, "state": run["state"]},
-               best_val=jnp.asarray(scores, dtype),
-               since_best=jnp.zeros_like(run["since_best"]))
-    return run, (host[0], host[1], rows)
-
-
-def _host_pick(tree, r):
-    """Restart ``r`` of a stacked host tree."""
-    return jax.tree.map(lambda a: a[r], tree)
-
-
-def _clear_gains(model, run, start, x_val, t_start):
-    """``run`` with each restart's kept parameters, or its start where the gain was noise.
-
-    The Gaussian start replaces the kept epoch when that epoch beat the start's validation
-    log-likelihood by less than two standard errors of the mean per-row difference. Early
-    stopping keeps the best of many epochs on a few rows; on small data that best is often
-    the validation rows' noise (faithful, 28 rows: -4.37 nats held out against the start's
-    -4.19).
-    """
-    params0, state0, rows0 = start
-    x_val = np.asarray(jax.device_get(x_val))
-    keep = jax.device_get(run["keep"])
-    best, keep_t = np.array(run["best_val"]), np.array(run["keep_t"])
-    for r in range(len(best)):
-        if not best[r] > rows0[r].mean():
-            continue
-        kept = _host_pick(keep, r)
-        diff = scores_of_rows(model, kept["params"], kept["state"], x_val,
-                              keep_t[r])[:, 0] - rows0[r]
-        if diff.mean() <= 2 * diff.std(ddof=1) / np.sqrt(len(diff)):
-            keep = jax.tree.map(lambda a, b, r=r: _with_row(a, r, b), keep,
-                                {"params": _host_pick(params0, r),
-                                 "state": _host_pick(state0, r)})
-            best[r], keep_t[r] = rows0[r].mean(), t_start
-    return {**run, "keep": keep, "best_val": best, "keep_t": keep_t}
-
-
-def _with_row(a, r, b):
-    """A copy of the stacked host array ``a`` with row ``r`` replaced by ``b``."""
-    a = np.array(a)
-    a[r] = b
-    return a
 
 
 def _kinds(setting: str, warm: int) -> str:

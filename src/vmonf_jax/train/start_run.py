@@ -1,0 +1,96 @@
+"""The Gaussian start inside a run of stacked restarts.
+
+Each restart's mixture, the run state set to it, and the final check that training's gain
+over it is more than validation noise. ``train.gaussian_start`` fits and sets one mixture;
+this module applies it to the stacked restarts of ``train.fit`` (split from the driver,
+which runs the loop).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmonf_jax.train import gaussian_start
+from vmonf_jax.train.step import scores_of_rows
+
+
+def gaussian_starts(x, labels, x_val, arrays, k, seeds):
+    """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
+
+    Returns:
+        ``(starts, arrays)``: one ``(means, covs, weights)`` per restart, and ``arrays`` with
+        the warm-start labels replaced by the mixture's assignments (labelled rows keep
+        their labels).
+    """
+    starts, y_warm, reg = [], [], None  # the first restart chooses the regulariser
+    for y, seed in zip(np.asarray(arrays.y_warm), seeds):
+        *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg)
+        starts.append(start)
+        y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
+    return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))
+
+
+def start_run(model, run, starts, x, x_val, t_start, validate, key):
+    """The run state with every restart at its Gaussian start, q fitted to it.
+
+    With a validation split the start is the first candidate of early stopping: its
+    validation log-likelihood is the score to beat, and it is kept if no epoch beats it.
+
+    Returns:
+        ``(run, start)``: ``start`` is None without validation, else the start's
+        parameters, state and validation log-likelihood of every row, per restart (host
+        arrays, restart first).
+    """
+    params = gaussian_start.apply_stacked(model, run["params"], starts)
+    params = gaussian_start.fit_posterior(model, params, x, t_start, key)
+    run = {**run, "params": params}
+    if not validate:
+        return run, None
+    host = jax.device_get((params, run["state"], x_val))  # the run may span devices
+    rows = np.stack([scores_of_rows(model, *_host_pick(host[:2], r), host[2], t_start)[:, 0]
+                     for r in range(len(starts))])
+    scores = np.where(np.isnan(rows.mean(1)), -np.inf, rows.mean(1))
+    dtype = run["best_val"].dtype
+    run.update(keep={"params": params, "state": run["state"]},
+               best_val=jnp.asarray(scores, dtype),
+               since_best=jnp.zeros_like(run["since_best"]))
+    return run, (host[0], host[1], rows)
+
+
+def _host_pick(tree, r):
+    """Restart ``r`` of a stacked host tree."""
+    return jax.tree.map(lambda a: a[r], tree)
+
+
+def clear_gains(model, run, start, x_val, t_start):
+    """``run`` with each restart's kept parameters, or its start where the gain was noise.
+
+    The Gaussian start replaces the kept epoch when that epoch beat the start's validation
+    log-likelihood by less than two standard errors of the mean per-row difference. Early
+    stopping keeps the best of many epochs on a few rows; on small data that best is often
+    the validation rows' noise (faithful, 28 rows: -4.37 nats held out against the start's
+    -4.19).
+    """
+    params0, state0, rows0 = start
+    x_val = np.asarray(jax.device_get(x_val))
+    keep = jax.device_get(run["keep"])
+    best, keep_t = np.array(run["best_val"]), np.array(run["keep_t"])
+    for r in range(len(best)):
+        if not best[r] > rows0[r].mean():
+            continue
+        kept = _host_pick(keep, r)
+        diff = scores_of_rows(model, kept["params"], kept["state"], x_val,
+                              keep_t[r])[:, 0] - rows0[r]
+        if diff.mean() <= 2 * diff.std(ddof=1) / np.sqrt(len(diff)):
+            keep = jax.tree.map(lambda a, b, r=r: _with_row(a, r, b), keep,
+                                {"params": _host_pick(params0, r),
+                                 "state": _host_pick(state0, r)})
+            best[r], keep_t[r] = rows0[r].mean(), t_start
+    return {**run, "keep": keep, "best_val": best, "keep_t": keep_t}
+
+
+def _with_row(a, r, b):
+    """A copy of the stacked host array ``a`` with row ``r`` replaced by ``b``."""
+    a = np.array(a)
+    a[r] = b
+    return a
