@@ -44,16 +44,19 @@ class Int:
 
     @property
     def what(self) -> str:
+        """The bound in words (messages, help)."""
         if self.hi is not None:
             return f"an integer in [{self.lo}, {self.hi}]"
         return "a positive integer" if self.lo == 1 else f"an integer >= {self.lo}"
 
     def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         hi = BIG if self.hi is None else self.hi
         if not (is_int(v) and self.lo <= v <= hi):
             return f"must be {self.what}, got {show(v)}"
 
     def parse(self, text):
+        """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
         try:
             v = int(text)
         except ValueError:
@@ -61,6 +64,7 @@ class Int:
         return _checked(self, v)
 
     def convert(self, v):
+        """A valid value as the model and recipe take it."""
         return int(v)
 
 
@@ -75,6 +79,7 @@ class Real:
 
     @property
     def what(self) -> str:
+        """The bound in words (messages, help)."""
         if self.lo == 0 and self.open_lo and self.hi is None:
             return "positive"
         if self.hi is None:
@@ -88,12 +93,14 @@ class Real:
         return low and high
 
     def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         if not (is_num(v) and math.isfinite(v)):
             return f"must be a finite number, got {show(v)}"
         if not self._inside(v):
             return f"must be {self.what}, got {show(v)}"
 
     def parse(self, text):
+        """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
         try:
             v = float(text)
         except ValueError:
@@ -101,6 +108,7 @@ class Real:
         return _checked(self, v)
 
     def convert(self, v):
+        """A valid value as the model and recipe take it."""
         return float(v)
 
 
@@ -112,12 +120,14 @@ class Sizes:
     width: int = 65536
 
     def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         if not (isinstance(v, list | tuple) and 1 <= len(v) <= self.layers
                 and all(is_int(h) and 1 <= h <= self.width for h in v)):
             return (f"must be a list of 1 to {self.layers} integers in [1, {self.width}], "
                     f"got {show(v)}")
 
     def parse(self, text):
+        """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
         parts = [p.strip() for p in str(text).split(",")]
         try:
             out = tuple(int(p) for p in parts)
@@ -129,6 +139,7 @@ class Sizes:
         return _checked(self, out)
 
     def convert(self, v):
+        """A valid value as the model and recipe take it."""
         return tuple(int(h) for h in v)
 
 
@@ -139,10 +150,12 @@ class Choice:
     values: tuple
 
     def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         if not (isinstance(v, str) and v in self.values):
             return f"must be one of {list(self.values)}, got {show(v)}"
 
     def convert(self, v):
+        """A valid value as the model and recipe take it."""
         return str(v)
 
 
@@ -151,10 +164,12 @@ class Bool:
     """True or False."""
 
     def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         if not isinstance(v, bool):
             return f"must be true or false, got {show(v)}"
 
     def convert(self, v):
+        """A valid value as the model and recipe take it."""
         return bool(v)
 
 
@@ -165,12 +180,15 @@ class Optional:
     kind: object
 
     def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         return None if v is None else self.kind.check(v)
 
     def parse(self, text):
+        """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
         return None if text.strip().lower() == "none" else self.kind.parse(text)
 
     def convert(self, v):
+        """A valid value as the model and recipe take it."""
         return None if v is None else self.kind.convert(v)
 
 
