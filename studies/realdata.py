@@ -13,6 +13,11 @@ Methods (all on the same split, seed = split):
 * ``gmm_full_K``, ``gmm_full_2K``, ``gmm_diag_K``, ``gmm_diag_2K``: ``GaussianMixture``
   (``harness.baselines.gmm_baseline``: one k-means start, reg_covar 1e-6, 500 EM steps)
   with K = C and 2C components, fitted on the raw training rows.
+* ``gmm_full_K_deq`` (only where VMoNF dequantised columns, ``dequantize``): ``gmm_full_K``
+  fitted to the training rows with those columns dequantised (one draw of u - 1/2, u ~ U[0,
+  1)) and scored at the test rows' integers, the cells' midpoints: the density of the same
+  dequantised variable VMoNF then reports. The raw ``gmm_full_K`` scores a continuous density
+  at integer points (unbounded: it can put spikes there), a different quantity.
 * ``gmm_bic``: the full-covariance mixture with the K in 1..2C of least training BIC.
 * ``kmeans``: ``KMeans`` (K = C, 10 starts) on the raw rows, as the GMMs see them;
   ``kmeans_std``: on columns standardised with the training rows' mean and deviation (what
@@ -30,7 +35,8 @@ not in the default list (``--mnist`` adds it): on two shared CPU cores its full-
 mixtures and BIC sweep alone are too slow to run beside the others.
 
 The check ``done`` (issue 21's bar), per data set on the medians over splits: VMoNF's
-held-out log-likelihood >= ``gmm_full_K``'s minus 2 % of its magnitude, and its matched
+held-out log-likelihood >= ``gmm_full_K``'s (``gmm_full_K_deq``'s where VMoNF dequantised:
+the same quantity) minus 2 % of its magnitude, and its matched
 accuracy >= the better of ``kmeans`` and ``kmeans_std`` minus 0.02 (n/a without classes),
 and no VMoNF fit raised (a failed fit is recorded as ``{"error": ...}`` and left out of the
 medians).
@@ -200,6 +206,12 @@ def run_split(X, y, k, seed, params, single_flow=False):
         for tag, kk in (("K", k), ("2K", 2 * k)):
             methods[f"gmm_{cov}_{tag}"] = _guarded(gmm_baseline, X_train, X_test, 0.0, y_test,
                                                   kk, covariance_type=cov, seed=seed)
+    deq = getattr(getattr(model, "preprocessor_", None), "dequantized", ())
+    if len(deq):
+        noisy = X_train.copy()
+        noisy[:, deq] += np.random.default_rng(seed).random((len(X_train), len(deq))) - 0.5
+        methods[f"{LOGLIK_BAR}_deq"] = _guarded(gmm_baseline, noisy, X_test, 0.0, y_test, k,
+                                               covariance_type="full", seed=seed)
     methods["gmm_bic"] = _guarded(gmm_bic_method, X_train, X_test, y_test, 2 * k, seed)
     methods["kmeans"] = _guarded(kmeans_baseline, X_train, X_test, y_test, k, seed=seed)
     mean, sd = X_train.mean(0), X_train.std(0)
@@ -235,6 +247,12 @@ def _stat(vals, fmt):
 def _median(entry, method, metric):
     vals = _values(entry, method, metric)
     return float(np.median(vals)) if vals else None
+
+
+def loglik_bar(entry):
+    """The log-likelihood bar: ``gmm_full_K``, or its dequantised twin where every split has it."""
+    deq = f"{LOGLIK_BAR}_deq"
+    return deq if all(deq in s["methods"] for s in entry["splits"]) else LOGLIK_BAR
 
 
 def loses(entry, method, metric):
@@ -274,12 +292,13 @@ def done(entry):
     failed = [s["split"] for s in entry["splits"] if "error" in s["methods"]["vmonf"]]
     if failed:
         reasons.append(f"VMoNF failed on split(s) {failed}")
-    ll = loses(entry, LOGLIK_BAR, "loglik")
+    bar = loglik_bar(entry)
+    ll = loses(entry, bar, "loglik")
     if ll is None:
         reasons.append("loglik n/a")
     elif ll:
         reasons.append(f"loglik {_median(entry, 'vmonf', 'loglik'):.3f} < "
-                       f"{LOGLIK_BAR} {_median(entry, LOGLIK_BAR, 'loglik'):.3f}")
+                       f"{bar} {_median(entry, bar, 'loglik'):.3f}")
     if entry["labelled"]:
         bars = {m: _median(entry, m, "acc") for m in ACC_BARS}
         bars = {m: v for m, v in bars.items() if v is not None}
@@ -293,16 +312,17 @@ def done(entry):
 
 
 def summary_table(results):
-    """One row per data set: VMoNF vs the same-K full GMM and k-means, and the check."""
-    methods = ("vmonf", LOGLIK_BAR, *ACC_BARS)
+    """One row per data set: VMoNF vs the same-K full GMM (its dequantised twin marked
+    "deq" where that is the bar) and k-means, and the check."""
     lines = ["| data set | VMoNF loglik | GMM full K loglik | VMoNF acc | k-means acc "
              "(raw / std) | check |", "|---|---|---|---|---|---|"]
     for name, entry in results["datasets"].items():
         ok, why = done(entry)
-        ll, acc = ({m: _stat(_values(entry, m, key), ".3f") for m in methods}
+        bar = loglik_bar(entry)
+        ll, acc = ({m: _stat(_values(entry, m, key), ".3f") for m in ("vmonf", bar, *ACC_BARS)}
                    for key in ("loglik", "acc"))
-        lines.append(f"| {name} | {ll['vmonf']} | {ll[LOGLIK_BAR]} | {acc['vmonf']} | "
-                     f"{acc['kmeans']} / {acc['kmeans_std']} | "
+        lines.append(f"| {name} | {ll['vmonf']} | {ll[bar]}{' deq' * (bar != LOGLIK_BAR)} | "
+                     f"{acc['vmonf']} | {acc['kmeans']} / {acc['kmeans_std']} | "
                      f"{'PASS' if ok else 'FAIL'}{'' if ok else ': ' + why} |")
     return "\n".join(lines)
 

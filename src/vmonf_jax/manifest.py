@@ -66,6 +66,11 @@ def _bool(v):
         return f"must be true or false, got {_show(v)}"
 
 
+def _auto_or_bool(v):
+    if not (isinstance(v, bool) or v == "auto"):
+        return f"must be \"auto\", true or false, got {_show(v)}"
+
+
 def _optional(rule):
     return lambda v: None if v is None else rule(v)
 
@@ -108,6 +113,7 @@ _ESTIMATOR = {
     **{k: _finite for k in ("learning_rate", "weight_decay", "temperature_start",
                             "temperature_decay", "temperature_min", "val_fraction")},
     "clip_norm": _optional(_finite),
+    "dequantize": _auto_or_bool,
     **{k: _bool for k in ("batch_norm", "verbose", "decoupled_weight_decay",
                           "early_stopping")},
 }

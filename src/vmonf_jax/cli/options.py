@@ -56,6 +56,18 @@ def or_none(parse):
     return lambda text: None if text.strip().lower() == "none" else parse(text)
 
 
+def auto_or_bool(text):
+    """An argparse type: ``auto``, or a yes/no (``true``/``false``, ``yes``/``no``, 1/0)."""
+    v = str(text).strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("true", "yes", "1"):
+        return True
+    if v in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be auto, true or false, got {text!r}")
+
+
 def sizes(text):
     """An argparse type: comma-separated positive layer sizes, e.g. ``8,8``."""
     parts = [p.strip() for p in str(text).split(",")]
@@ -176,6 +188,11 @@ FIT_OPTIONS = (
     Option("preprocess", ("--preprocess",), "transform applied before the flows; "
            "likelihoods stay in DATA's units (logit-pixels for 8-bit images)",
            choices=("none", "standardize", "logit-pixels")),
+    Option("dequantize", ("--dequantize",), "add uniform noise in [0, 1) to integer columns "
+           "in training (auto: those with at most 20 distinct values; true: every integer "
+           "column; false: none); likelihoods are then densities of the dequantised values, "
+           "scored at each integer's cell midpoint (ignored by logit-pixels)", auto_or_bool,
+           metavar="{auto,true,false}"),
     Option("seed", ("--seed",), "random seed in [0, 2**32)", seed, metavar="S"),
     Option("verbose", ("--quiet", "-q"), "no progress bar or summary", const=False),
     Option("parallel", ("--parallel",), "train over several devices: split each batch "
