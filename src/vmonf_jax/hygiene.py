@@ -18,8 +18,11 @@ SCALE_RATIO = 1e6  # spreads further apart than this need standardisation
 
 
 def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
-    """Indices of the integer-valued columns of ``x`` (n, d), with at most ``most_levels``
-    distinct values if given (``FEW_LEVELS``: the discrete columns of ``dequantize="auto"``)."""
+    """Indices of the integer-valued columns of ``x`` (n, d).
+
+    ``most_levels``: only those with at most this many distinct values (``FEW_LEVELS``: the
+    discrete columns, which ``dequantize="auto"`` dequantises).
+    """
     x = np.asarray(x)
     whole = np.all(x == np.round(x), axis=0)
     if most_levels is not None:
