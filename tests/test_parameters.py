@@ -1,5 +1,6 @@
 """The parameter table: each parameter defined once, and every consumer derived from it."""
 
+import argparse
 import inspect
 
 import pytest
@@ -24,7 +25,7 @@ def test_estimator_signature_is_the_table():
 
 
 def _bad_value(p):
-    kind = p.kind.kind if isinstance(p.kind, kinds.Optional) else p.kind
+    kind = p.kind.kind if isinstance(p.kind, kinds.Optional | kinds.Auto) else p.kind
     return {kinds.Int: -7, kinds.Real: float("nan"), kinds.Sizes: (0,),
             kinds.Choice: "no-such-choice", kinds.Bool: "yes"}[type(kind)]
 
@@ -49,3 +50,12 @@ def test_each_row_reaches_its_destination():
         if p.to == "recipe":
             assert hasattr(cfg, p.name), p.name
     assert fit_config({}, 2).model.flow.layers[-1].__class__.__name__ == "Whiten"
+
+
+def test_auto_kind_takes_auto_or_its_kind():
+    kind = kinds.Auto(kinds.Bool())
+    assert kind.parse(" AUTO ") == "auto" and kind.parse("no") is False
+    assert kind.parse("1") is True and kind.check("auto") is None and kind.check(True) is None
+    assert kind.check("maybe") == 'must be "auto" or true or false, got \'maybe\''
+    with pytest.raises(argparse.ArgumentTypeError, match="must be true or false"):
+        kind.parse("maybe")

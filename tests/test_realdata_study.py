@@ -66,6 +66,11 @@ def test_check_compares_medians_with_the_tolerances(realdata):
     failed = entry(-10.0, -10.0, 0.8, 0.8)
     failed["splits"].append({"split": 1, "methods": {"vmonf": {"error": "LossExplodedError"}}})
     assert realdata.done(failed) == (False, "VMoNF failed on split(s) [1]")
+    # where VMoNF dequantised, the bar is the Gaussian mixture of the same dequantised rows
+    deq = entry(-110.0, -3000.0, 0.80, 0.81)
+    deq["splits"][0]["methods"]["gmm_full_K_deq"] = {"loglik": -100.0}
+    assert realdata.loglik_bar(deq) == "gmm_full_K_deq"
+    assert realdata.done(deq) == (False, "loglik -110.000 < gmm_full_K_deq -100.000")
 
 
 def test_every_dataset_loads_with_its_classes(realdata):

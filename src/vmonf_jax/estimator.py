@@ -145,15 +145,16 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         config = self._config(X.shape[1])
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
-        warn_about(X, self.preprocess)
+        pre = make_preprocessor(self.preprocess, self.dequantize).fit(X)
+        warn_about(X, self.preprocess, pre.dequantized)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
             resume = modeldir.start_or_resume(checkpoint_dir, settings, (X, codes), resume)
         elif resume:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted fit")
-        pre = make_preprocessor(self.preprocess).fit(X)
-        Z, _ = pre.transform(X)  # pixels: at the midpoints, dequantised afresh in every step
+        Z, _ = pre.transform(X)  # integers, pixels: at the midpoints; noise in every step
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
+                  noise=pre.noise_width(),
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   checkpoint_seconds=checkpoint_seconds, parallel=self.parallel,
                   mesh=self.devices)

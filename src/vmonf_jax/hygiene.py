@@ -3,8 +3,9 @@
 Constant columns, duplicated rows and integer-valued columns all put probability mass on sets
 of volume zero, where a density can grow without bound: the fit still runs (standardisation
 floors each spread), but its log-likelihoods then say more about the spike than about the
-data. Columns on wildly different scales are harmless with standardisation and harmful
-without it.
+data. Dequantisation (``dequantize``, ``preprocess.dequantized_columns``) turns integer columns
+into continuous ones, constant integer columns included. Columns on wildly different scales
+are harmless with standardisation and harmful without it.
 """
 
 import warnings
@@ -16,40 +17,62 @@ DUPLICATE_SHARE = 0.01  # warn when more than this share of the rows repeats an 
 SCALE_RATIO = 1e6  # spreads further apart than this need standardisation
 
 
+def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
+    """Indices of the integer-valued columns of ``x`` (n, d).
+
+    ``most_levels``: only those with at most this many distinct values (``FEW_LEVELS``: the
+    discrete columns, which ``dequantize="auto"`` dequantises).
+    """
+    x = np.asarray(x)
+    whole = np.all(x == np.round(x), axis=0)
+    if most_levels is not None:
+        whole &= np.array([len(np.unique(c)) <= most_levels for c in x.T], bool)
+    return np.flatnonzero(whole)
+
+
 def _columns(idx) -> str:
     idx = [int(i) for i in idx]
     shown = ", ".join(map(str, idx[:8]))
     return shown + (f" and {len(idx) - 8} more" if len(idx) > 8 else "")
 
 
-def data_warnings(x, preprocess: str) -> list[str]:
+def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
     """The problems of ``x`` (n, d) worth a warning, as messages (empty: none).
 
     Args:
         x: the training rows, finite.
         preprocess: the estimator's ``preprocess`` (pixel data are discrete by design and
             dequantised by ``"logit-pixels"``, so their levels are not reported).
+        dequantized: indices of the columns the preprocessing dequantises (``dequantize``):
+            their levels are not reported, and constant ones are named as such.
     """
     x = np.asarray(x)
     out = []
     spread = x.std(0)
-    const = np.flatnonzero(spread == 0)
+    deq = np.isin(np.arange(x.shape[1]), np.asarray(dequantized, int))
+    const = np.flatnonzero((spread == 0) & ~deq)
     if len(const):
         out.append(f"columns {_columns(const)} are constant: their density is a spike of "
-                   "the standardisation's floor width; drop them")
+                   "the standardisation's floor width (1e-3 times max(1, |value|)), so a "
+                   "held-out row that differs there scores very low; drop them (integer "
+                   "counts: dequantize=True spreads them over a unit cell)")
+    const_deq = np.flatnonzero((spread == 0) & deq)
+    if len(const_deq):
+        out.append(f"columns {_columns(const_deq)} are constant: dequantised, their density "
+                   "spreads over the unit cell [v - 1/2, v + 1/2) of their value v, so "
+                   "held-out rows that differ stay finite; they carry no information: drop them")
     n_dup = len(x) - len(np.unique(x, axis=0))
     if n_dup > DUPLICATE_SHARE * len(x):
         out.append(f"{n_dup} of {len(x)} rows repeat an earlier row: a density puts "
                    "spikes on repeated points (log-likelihoods grow with training)")
     if preprocess != "logit-pixels":
-        whole = np.all(x == np.round(x), axis=0)
-        levels = np.array([len(np.unique(c)) for c in x.T])
-        discrete = np.flatnonzero(whole & (levels <= FEW_LEVELS) & (spread > 0))
+        discrete = np.setdiff1d(integer_columns(x, FEW_LEVELS), np.flatnonzero(deq))
+        discrete = discrete[spread[discrete] > 0]
         if len(discrete):
             out.append(f"columns {_columns(discrete)} take a few integer values only: a "
-                       "continuous density on discrete data is unbounded; add uniform "
-                       "noise in [0, 1) to them (dequantisation; log-likelihoods are then "
-                       "those of the noisy values) or drop them")
+                       "continuous density on discrete data is unbounded; dequantize='auto' "
+                       "or True adds uniform noise to them in training (log-likelihoods are "
+                       "then those of the dequantised values), or drop them")
     live = spread[spread > 0]
     if preprocess == "none" and len(live) and live.max() > SCALE_RATIO * live.min():
         out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
@@ -57,7 +80,7 @@ def data_warnings(x, preprocess: str) -> list[str]:
     return out
 
 
-def warn_about(x, preprocess: str) -> None:
+def warn_about(x, preprocess: str, dequantized=()) -> None:
     """Issue each of ``data_warnings`` as a ``UserWarning``."""
-    for message in data_warnings(x, preprocess):
+    for message in data_warnings(x, preprocess, dequantized):
         warnings.warn(message, UserWarning, stacklevel=3)

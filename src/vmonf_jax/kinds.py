@@ -161,12 +161,23 @@ class Choice:
 
 @dataclass(frozen=True)
 class Bool:
-    """True or False."""
+    """True or False (on the command line a switch, or ``true``/``false``, yes/no, 1/0)."""
+
+    what = "true or false"
 
     def check(self, v):
         """The problem with ``v`` (``"must be ..., got ..."``), or None."""
         if not isinstance(v, bool):
             return f"must be true or false, got {show(v)}"
+
+    def parse(self, text):
+        """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
+        word = str(text).strip().lower()
+        if word in ("true", "yes", "1"):
+            return True
+        if word in ("false", "no", "0"):
+            return False
+        raise _parse_failure(f"must be true or false, got {text!r}")
 
     def convert(self, v):
         """A valid value as the model and recipe take it."""
@@ -190,6 +201,28 @@ class Optional:
     def convert(self, v):
         """A valid value as the model and recipe take it."""
         return None if v is None else self.kind.convert(v)
+
+
+@dataclass(frozen=True)
+class Auto:
+    """``"auto"`` (the library decides from the data; docs/api.md says how) or a ``kind``."""
+
+    kind: object
+
+    def check(self, v):
+        """The problem with ``v`` (``"must be ..., got ..."``), or None."""
+        if v == "auto" and isinstance(v, str):
+            return None
+        problem = self.kind.check(v)
+        return problem and f"must be \"auto\" or {self.kind.what}, got {show(v)}"
+
+    def parse(self, text):
+        """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
+        return "auto" if str(text).strip().lower() == "auto" else self.kind.parse(text)
+
+    def convert(self, v):
+        """A valid value as the model and recipe take it."""
+        return v if v == "auto" else self.kind.convert(v)
 
 
 def _checked(kind, v):

@@ -168,6 +168,7 @@ def _build(m, where):
         ValueError: ``damaged(where, ...)`` naming what the model cannot be built from.
     """
     settings = {**estimator_defaults(), "consistency": 0.0,  # older models: the paper's loss
+                "dequantize": False,  # and no dequantisation
                 **{k: tuple(v) if isinstance(v, list) else v
                    for k, v in m["estimator"].items()}}  # JSON: lists
     try:

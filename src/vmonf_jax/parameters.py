@@ -10,7 +10,7 @@ it). docs/api.md explains each default.
 import inspect
 from dataclasses import dataclass
 
-from vmonf_jax.kinds import Bool, Choice, Int, Optional, Real, Sizes
+from vmonf_jax.kinds import Auto, Bool, Choice, Int, Optional, Real, Sizes
 
 LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
           "seed": 2**32, "devices": 2**20}
@@ -119,6 +119,11 @@ PARAMS = (
     Param("preprocess", "standardize", Choice(PREPROCESSING), "transform applied before the "
           "flows; likelihoods stay in DATA's units (logit-pixels for 8-bit images)",
           ("--preprocess",), to=None),
+    Param("dequantize", "auto", Auto(Bool()), "add uniform noise in [0, 1) to integer "
+          "columns in training (auto: those with at most 20 distinct values; true: every "
+          "integer column; false: none); likelihoods are then densities of the dequantised "
+          "values, scored at each integer's cell midpoint (ignored by logit-pixels)",
+          ("--dequantize",), "{auto,true,false}", to=None),
     Param("seed", 0, Int(0, LIMITS["seed"] - 1), "random seed", ("--seed",), "S", to=None),
     Param("verbose", True, Bool(), "no progress bar or summary", ("--quiet", "-q"),
           const=False),

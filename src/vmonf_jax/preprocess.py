@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import expit
 
+from vmonf_jax.hygiene import FEW_LEVELS, integer_columns
+
 RngLike = np.random.Generator | int | None
 
 SPREAD_FLOOR = 1e-3
@@ -20,6 +22,26 @@ PIXEL_LEVELS = 256
 LOGIT_LAMBDA = 1e-6
 """``LogitPixels``' default lambda (as in the MAF paper)."""
 _LARGEST_PIXEL_VALUE = float(np.nextafter(np.float32(PIXEL_LEVELS), np.float32(0)))
+DEQUANTIZE = ("auto", True, False)
+"""Settings of ``dequantize``: integer columns of at most ``FEW_LEVELS`` values, every
+integer-valued column, or none (``dequantized_columns``)."""
+
+
+def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
+    """Indices of the columns of ``X`` that ``dequantize`` (one of ``DEQUANTIZE``) selects.
+
+    ``"auto"``: the integer-valued columns with at most ``FEW_LEVELS`` distinct values
+    (discrete in the sense of ``hygiene``; constant integer columns included); ``True``:
+    every integer-valued column; ``False``: none. Columns with fractions are never
+    dequantised: unit-width noise assumes an integer grid.
+
+    Raises:
+        ValueError: ``dequantize`` is not one of ``DEQUANTIZE``.
+    """
+    _check_dequantize(dequantize)
+    if dequantize is False:
+        return np.zeros(0, np.int64)
+    return integer_columns(X, FEW_LEVELS if dequantize == "auto" else None)
 
 
 class Preprocessor:
@@ -30,6 +52,7 @@ class Preprocessor:
 
     def __init__(self) -> None:
         self.dim: int | None = None
+        self.dequantized = np.zeros(0, np.int64)  # columns given noise by ``noise_width``
 
     def fit(self, X: np.ndarray) -> "Preprocessor":
         """Learns what the transform needs from training data ``X`` (n, D); returns self."""
@@ -52,6 +75,16 @@ class Preprocessor:
     def inverse(self, Y: np.ndarray) -> np.ndarray:
         """Maps transformed data ``Y`` (n, D) back to the user's units, float32."""
         return self._inverse(self._check(Y)).astype(np.float32)
+
+    def noise_width(self) -> np.ndarray | None:
+        """(D,) widths, in transformed units, of the uniform noise a training step adds.
+
+        Each training batch gets ``(u - 1/2) * width``, u ~ U[0, 1) per entry: for a
+        dequantised column the image of unit-width noise in the data's units (0 for the
+        others). None: no column is dequantised this way (``LogitPixels`` dequantises inside
+        its own transform).
+        """
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable state; ``preprocessor_from_dict`` restores it."""
@@ -100,41 +133,45 @@ class Preprocessor:
         raise NotImplementedError
 
 
-class Identity(Preprocessor):
-    """No preprocessing (``"none"``): Y = X, log_det = 0."""
+class _Affine(Preprocessor):
+    """Base of the per-column affine maps Y = (X - mean) / scale, with dequantisation.
 
-    name = "none"
-
-    def _transform(self, X, rng):
-        return X, np.zeros(len(X))
-
-    def _inverse(self, Y):
-        return Y
-
-
-class Standardize(Preprocessor):
-    """Per-column standardisation (``"standardize"``): Y = (X - mean) / scale.
-
-    ``scale`` is the column's standard deviation floored at ``SPREAD_FLOOR * max(1, |mean|)``,
-    so a constant column maps to finite values instead of dividing by zero. A column whose
-    spread is below the floor keeps a standard deviation under 1 after the transform; that
-    affects conditioning only, the likelihood stays exact. log_det = -sum(log scale), the same
-    for every row.
+    ``dequantize`` (see ``dequantized_columns``) picks integer columns that are treated as
+    discrete: the density is then that of the dequantised variable V = X + U - 1/2,
+    U ~ U[0, 1) per entry, in the data's units. Training draws fresh noise in every batch
+    (``noise_width``); scoring evaluates V's density at the integer itself, the midpoint of
+    its cell [x - 1/2, x + 1/2) (equivalently X + U at x + 1/2), and ``inverse`` returns V
+    (``np.round`` gives the integers). E_u log p(x + u - 1/2) is a lower bound of the
+    discrete log-probability log P(x) (Theis et al. 2016), which the midpoint approximates.
+    ``transform(X, rng)`` adds one such draw in the data's units.
     """
 
-    name = "standardize"
+    _OPTIONS = ("dequantize",)
 
-    def __init__(self) -> None:
+    def __init__(self, dequantize=False) -> None:
         super().__init__()
+        _check_dequantize(dequantize)
+        self.dequantize = dequantize
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
-    def _fit(self, X):
-        self.mean = X.mean(axis=0)
-        floor = SPREAD_FLOOR * np.maximum(1.0, np.abs(self.mean))
-        self.scale = np.maximum(X.std(axis=0), floor)
+    def fit(self, X: np.ndarray) -> "Preprocessor":
+        X = _as_rows(X)
+        self.dequantized = dequantized_columns(X, self.dequantize)
+        return super().fit(X)
+
+    def noise_width(self):
+        if not len(self.dequantized):
+            return None
+        width = np.zeros(self.dim)
+        width[self.dequantized] = 1.0 / self.scale[self.dequantized]
+        return width
 
     def _transform(self, X, rng):
+        if rng is not None and len(self.dequantized):
+            X = X.copy()
+            noise = np.random.default_rng(rng).random((len(X), len(self.dequantized)))
+            X[:, self.dequantized] += noise - 0.5
         log_det = -np.sum(np.log(self.scale))
         return (X - self.mean) / self.scale, np.full(len(X), log_det)
 
@@ -142,9 +179,58 @@ class Standardize(Preprocessor):
         return Y * self.scale + self.mean
 
     def _state(self):
-        return {"mean": _to_list(self.mean), "scale": _to_list(self.scale)}
+        return {"options": {"dequantize": self.dequantize},
+                "dequantized": [int(j) for j in self.dequantized]}
 
     def _load_state(self, d):
+        cols = d.get("dequantized", [])
+        if not (isinstance(cols, list) and all(isinstance(j, int) and not isinstance(j, bool)
+                                               and 0 <= j < self.dim for j in cols)
+                and len(set(cols)) == len(cols)):
+            raise ValueError(f"dequantized must be a list of distinct column indices in "
+                             f"[0, {self.dim}), got {cols!r:.60}")
+        self.dequantized = np.asarray(sorted(cols), np.int64)
+
+
+class Identity(_Affine):
+    """No preprocessing (``"none"``): Y = X, log_det = 0 (mean 0, scale 1)."""
+
+    name = "none"
+
+    def _fit(self, X):
+        self.mean, self.scale = np.zeros(self.dim), np.ones(self.dim)
+
+    def _load_state(self, d):
+        super()._load_state(d)
+        self._fit(None)
+
+
+class Standardize(_Affine):
+    """Per-column standardisation (``"standardize"``): Y = (X - mean) / scale.
+
+    ``scale`` is the column's standard deviation (of the dequantised values for a
+    dequantised column: sqrt(var + 1/12), so a constant integer column gets the spread of
+    its unit cell) floored at ``SPREAD_FLOOR * max(1, |mean|)``, so any other constant
+    column maps to finite values instead of dividing by zero. A column whose spread is below
+    the floor keeps a standard deviation under 1 after the transform; that affects
+    conditioning only, the likelihood stays exact. log_det = -sum(log scale), the same for
+    every row.
+    """
+
+    name = "standardize"
+
+    def _fit(self, X):
+        self.mean = X.mean(axis=0)
+        var = X.var(axis=0)
+        var[self.dequantized] += 1.0 / 12.0  # the variance of U[0, 1)
+        floor = SPREAD_FLOOR * np.maximum(1.0, np.abs(self.mean))
+        self.scale = np.maximum(np.sqrt(var), floor)
+
+    def _state(self):
+        return {**super()._state(), "mean": _to_list(self.mean), "scale": _to_list(self.scale)}
+
+    def _load_state(self, d):
+        super()._load_state(d)
         self.mean = _stored_vector(d, "mean", self.dim)
         self.scale = _stored_vector(d, "scale", self.dim)
         if not np.all(self.scale > 0):
@@ -198,9 +284,14 @@ PREPROCESSORS: dict[str, type[Preprocessor]] = {
 }
 
 
-def make_preprocessor(name: str) -> Preprocessor:
-    """Returns a new, unfitted preprocessor by name (see ``PREPROCESSORS``)."""
-    return _lookup(name)()
+def make_preprocessor(name: str, dequantize=False) -> Preprocessor:
+    """Returns a new, unfitted preprocessor by name (see ``PREPROCESSORS``).
+
+    ``dequantize``: the columns to dequantise (``dequantized_columns``); ignored by
+    ``"logit-pixels"``, which dequantises every pixel itself.
+    """
+    cls = _lookup(name)
+    return cls(dequantize=dequantize) if "dequantize" in cls._OPTIONS else cls()
 
 
 def preprocessor_from_dict(d: dict[str, Any]) -> Preprocessor:
@@ -230,6 +321,11 @@ def _as_rows(X: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(X)):
         raise ValueError("data contain NaN or infinite values")
     return X
+
+
+def _check_dequantize(v: Any) -> None:
+    if not (isinstance(v, bool) or isinstance(v, str) and v == "auto"):
+        raise ValueError(f"dequantize must be 'auto', True or False, got {v!r:.60}")
 
 
 def _check_pixels(X: np.ndarray) -> np.ndarray:

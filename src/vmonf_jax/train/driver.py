@@ -38,7 +38,7 @@ _VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation s
 
 def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resume=False,
         checkpoint_every: int = 25, checkpoint_seconds: float = 30.0, mesh=None,
-        parallel=None) -> FitResult:
+        parallel=None, noise=None) -> FitResult:
     """Fit a VMoNF by maximising the ELBO; returns a ``FitResult``.
 
     The ``n_init`` restarts train together (a stacked restart axis), ``config.chunk_epochs``
@@ -65,6 +65,10 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             device. See docs/distributed.md.
         parallel: how to split training over the mesh: "data", "components" or a
             ``Parallel``.
+        noise: (dim,) widths, in the units of ``data``, of uniform dequantisation noise
+            (``Preprocessor.noise_width``; 0: none): every training batch gets
+            ``(u - 1/2) * noise``, u ~ U[0, 1), and the Gaussian start is fitted to one
+            such draw of the rows; validation and scoring use the rows as given.
 
     Raises:
         ValueError: bad data or labels.
@@ -104,13 +108,15 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     _chunk_length(len(schedule), config.chunk_epochs), spec)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     gaussian = config.init == "gaussian"
+    noise = _noise(noise, model.dim)
     arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
                      config.consistency > 0 and x.shape[0] > 1,  # one row: no neighbours
-                     partition=gaussian)
+                     partition=gaussian)._replace(noise=noise)
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
-            x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys))
+            x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys),
+            None if noise is None else np.asarray(noise))
     if spec is not None:
         arrays = spec.replicate(arrays)
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
@@ -206,6 +212,16 @@ def _responsibilities(model, params, state, x):
     """p(k|x) of every restart, rows first: (n, R, K)."""
     return jax.vmap(lambda p, s: model.responsibilities(p, x, state=s), out_axes=1)(
         params, state)
+
+
+def _noise(noise, dim):
+    """``noise`` as a (dim,) float32 device array of finite widths >= 0, or None."""
+    if noise is None:
+        return None
+    noise = np.asarray(noise, np.float64)
+    if noise.shape != (dim,) or not np.all(np.isfinite(noise) & (noise >= 0)):
+        raise ValueError(f"noise must be {dim} finite widths >= 0, got shape {noise.shape}")
+    return jnp.asarray(noise, jnp.float32) if noise.any() else None
 
 
 def _resized(recipe, k):

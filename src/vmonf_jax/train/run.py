@@ -43,7 +43,8 @@ class Data(NamedTuple):
     ``x``: the training rows; ``y_warm``: (R, n) k-means labels of each restart's warm start
     (or None); ``x_lab``/``y_lab``: the labelled rows (or None); ``x_val``: validation rows
     (or None); ``nbrs``: the (n, k) neighbour graph of ``x`` when the consistency
-    regulariser is on (else None).
+    regulariser is on (else None); ``noise``: (D,) widths of the dequantisation noise of
+    every training batch (``step.make_epoch``), or None.
     """
 
     x: Any
@@ -52,6 +53,7 @@ class Data(NamedTuple):
     y_lab: Any = None
     x_val: Any = None
     nbrs: Any = None
+    noise: Any = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def runner(recipe: Recipe) -> Runner:
         def branch(name):
             def go(c):
                 fn, arrays, nbrs = epoch_of_kind(name, data, y_warm, phase)
-                c, losses, metrics = fn(c, arrays, k, t, nbrs, balance)
+                c, losses, metrics = fn(c, arrays, k, t, nbrs, balance, data.noise)
                 bad, bad_loss = first_bad_step(losses, best)
                 return c, (losses.mean(), losses.min(), bad, bad_loss, metrics)
             return go

@@ -94,6 +94,8 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
     component-parallel over its mesh; sharding annotations only) or None (one device).
     ``dequantize``: the rows are logit pixels at their bins' midpoints (lambda
     ``dequantize``) and every step draws fresh dequantisation noise (``redequantize``).
+    ``noise`` (default None): (D,) widths (``Preprocessor.noise_width``); each step adds
+    ``(u - 1/2) * noise``, u ~ U[0, 1), to its rows (dequantised integer columns).
     ``nbrs``: the (n, k) neighbour graph of X (``consistency.knn_graph``); with it, each
     step's loss adds ``consistency`` times the ``consistency.penalty`` of the rows of X in
     the batch (per-step losses include it). With ``balanced``, each step's loss also adds
@@ -111,7 +113,7 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
         return loss + consistency * penalty(model, params, x, x_nbrs, temperature), aux
 
     @jax.jit
-    def epoch(carry, data, key, temperature, nbrs=None, balance=0.0):
+    def epoch(carry, data, key, temperature, nbrs=None, balance=0.0, noise=None):
         n = data[0].shape[0]
         bs = min(batch_size, n)
         k_perm, k_lab = jax.random.split(key)
@@ -128,6 +130,9 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
                 batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
             if dequantize is not None:
                 batch = (redequantize(batch[0], k_noise, dequantize), batch[1])
+            if noise is not None:
+                u = jax.random.uniform(k_noise, batch[0].shape, batch[0].dtype)
+                batch = (batch[0] + (u - 0.5) * noise.astype(batch[0].dtype), batch[1])
             if parallel is not None:  # parallel: split/replicate the batch, pin the carry
                 batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
             params, opt_state, state = carry

