@@ -33,6 +33,7 @@ from vmonf_jax.inference import FittedModel
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
+from vmonf_jax.train.budget import Budget
 from vmonf_jax.train.prune import dead_components, warn_dead
 from vmonf_jax.validation import check_rows, check_split, check_values
 
@@ -57,15 +58,18 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     p(k|x) over the training rows; components below 1/(10K) are named in a warning),
     ``classes_`` (label values of a semi-supervised ``y``, else None),
     ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
-    q(k|x) for the kept parameters), ``history_``, ``n_features_in_``, and
+    q(k|x) for the kept parameters), ``consistency_`` (the regulariser's weight used:
+    ``"auto"`` resolved), ``budget_`` (``train.budget.Budget``: main epochs, batch size and
+    steps planned; None for models saved before 0.3), ``history_``, ``n_features_in_``, and
     ``feature_names_in_`` when ``X`` had string column names.
     """
 
     def __init__(self, *, n_components=2, flow="realnvp", n_blocks=8, hidden=(8,),
                  batch_norm=False, prelu=False, posterior_hidden=(16,), prior="uniform",
                  temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
-                 epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
-                 decoupled_weight_decay=False, clip_norm=100.0, consistency=1.0, n_init=3,
+                 epochs=100, steps=None, batch_size=256, learning_rate=1e-3,
+                 weight_decay=0.0, decoupled_weight_decay=False, clip_norm=100.0,
+                 consistency="auto", n_init=3,
                  init="gaussian", warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
                  val_fraction=0.0, patience=None, early_stopping=True,
                  preprocess="standardize", seed=0,
@@ -82,12 +86,13 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.temperature_decay = temperature_decay
         self.temperature_min = temperature_min
         self.epochs = epochs
+        self.steps = steps  # main-phase gradient steps; overrides epochs (train.budget)
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.decoupled_weight_decay = decoupled_weight_decay
         self.clip_norm = clip_norm
-        self.consistency = consistency  # weight of train.consistency's regulariser
+        self.consistency = consistency  # weight of train.consistency's regulariser, or "auto"
         self.n_init = n_init
         self.init = init
         self.warm_epochs = warm_epochs
@@ -203,7 +208,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
-                         labels_=proba.argmax(1),
+                         labels_=proba.argmax(1), consistency_=res.consistency,
+                         budget_=res.budget,
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
@@ -360,7 +366,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             "training": {"epochs_run": len(self.history_), "final": last,
                          "score": self.fit_score_, "restart": self.best_restart_,
                          "temperature": self.temperature_, "n_components": self.n_components_,
-                         "usage": self.usage_, "dead_components": dead_components(self.usage_)},
+                         "usage": self.usage_, "dead_components": dead_components(self.usage_),
+                         "consistency": self.consistency_,
+                         "budget": None if self.budget_ is None else self.budget_._asdict()},
             "history": self.history_,
         }
         modeldir.save(path, {"params": self.params_, "state": self.state_}, man,
@@ -390,12 +398,18 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                       fit_score_=man["training"]["score"],
                       best_restart_=man["training"]["restart"],
                       temperature_=got.temperature,
+                      consistency_=man["training"].get("consistency"),
+                      budget_=_budget(man["training"].get("budget")),
                       feature_names_in_=None if names is None else np.asarray(names, object))
         return m, man
 
 
 MAX_SAMPLES = 10_000_000
 """Most points one ``sample`` call draws (a documented limit)."""
+
+
+def _budget(v):
+    return None if v is None else Budget(**v)
 
 
 def _array(v):

@@ -98,13 +98,14 @@ _ARCHITECTURE = {
     "hidden": _sizes,
     "posterior_hidden": _sizes,
     "seed": _int(0, LIMITS["seed"] - 1),
-    "consistency": lambda v: _finite(v) or _nonneg(v),
+    "consistency": lambda v: None if v == "auto" else _finite(v) or _nonneg(v),
 }
 _ESTIMATOR = {
     **_ARCHITECTURE,
     **{k: _int(1, _BIG) for k in ("epochs", "batch_size", "n_init")},
     **{k: _int(0, _BIG) for k in ("warm_epochs", "pretrain_epochs")},
     "patience": _optional(_int(0, _BIG)), "devices": _optional(_int(1, 2**20)),
+    "steps": _optional(_int(1, _BIG)),
     **{k: _finite for k in ("learning_rate", "weight_decay", "temperature_start",
                             "temperature_decay", "temperature_min", "val_fraction")},
     "clip_norm": _optional(_finite),
@@ -275,10 +276,24 @@ def check_manifest(m, known_params) -> None:
         raise Invalid(f"training.score must be a number, got {_show(t['score'])}")
     _check_entry("training.final", t["final"], k_max)
     _check_components(t, k_max, m["estimator"].get("prior"))
+    _check("training.consistency", t.get("consistency"),
+           _optional(lambda v: _finite(v) or _nonneg(v)))
+    _check_budget(t.get("budget"))
     if "temperature" in t and not (_is_num(t["temperature"]) and math.isfinite(t["temperature"])
                                    and t["temperature"] > 0):
         raise Invalid(f"training.temperature must be a positive number, got "
                       f"{_show(t['temperature'])}")
+
+
+def _check_budget(budget):
+    """Check ``training.budget`` (absent before 0.3): epochs, batch size and steps."""
+    if budget is None:
+        return
+    if not (isinstance(budget, dict) and sorted(budget) == ["batch_size", "epochs", "steps"]):
+        raise Invalid(f"training.budget must be null or an object of epochs, batch_size and "
+                      f"steps, got {_show(budget)}")
+    for key, v in budget.items():
+        _check(f"training.budget.{key}", v, _int(1, _BIG))
 
 
 def _check_components(t, k_max, prior):

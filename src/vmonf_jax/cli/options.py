@@ -56,6 +56,11 @@ def or_none(parse):
     return lambda text: None if text.strip().lower() == "none" else parse(text)
 
 
+def or_auto(parse):
+    """An argparse type: ``parse``'s, or ``auto`` for "auto"."""
+    return lambda text: "auto" if text.strip().lower() == "auto" else parse(text)
+
+
 def sizes(text):
     """An argparse type: comma-separated positive layer sizes, e.g. ``8,8``."""
     parts = [p.strip() for p in str(text).split(",")]
@@ -137,7 +142,11 @@ FIT_OPTIONS = (
     Option("temperature_decay", ("--temperature-decay",), "factor on T per epoch, in (0, 1]",
            real(lambda v: 0 < v <= 1, "in (0, 1]"), metavar="D"),
     Option("temperature_min", ("--temperature-min",), "floor of T", positive, metavar="T"),
-    Option("epochs", ("--epochs",), "training epochs", positive_int, metavar="E"),
+    Option("epochs", ("--epochs",), "training epochs (with early stopping a target: "
+           "raised to 2,000 steps, lowered to 100,000; docs/api.md)", positive_int,
+           metavar="E"),
+    Option("steps", ("--steps",), "gradient steps of the main phase; overrides --epochs "
+           "(none = from --epochs)", or_none(positive_int), metavar="S"),
     Option("batch_size", ("--batch-size",), "mini-batch size", positive_int, metavar="B"),
     Option("learning_rate", ("--lr",), "Adam learning rate", positive, metavar="LR"),
     Option("weight_decay", ("--weight-decay",), "weight decay (L2, coupled as in the paper "
@@ -147,7 +156,8 @@ FIT_OPTIONS = (
     Option("clip_norm", ("--clip-norm",), "clip gradients to this global norm (none = no "
            "clipping)", or_none(positive), metavar="C"),
     Option("consistency", ("--consistency",), "weight of the regulariser that makes q(k|x) "
-           "agree between nearest neighbours (0 = the paper's objective)", nonneg,
+           "agree between nearest neighbours (0 = the paper's objective; auto = 1 where the "
+           "neighbour graph's clusters differ from k-means', else 0)", or_auto(nonneg),
            metavar="W"),
     Option("n_init", ("--n-init",), "restarts; the one with the best ELBO (or validation "
            "likelihood) is kept", positive_int, metavar="R"),
