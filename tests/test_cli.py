@@ -295,6 +295,8 @@ def _other_value(o, default):
         return [o.flags[0], next(c for c in o.choices if c != default)]
     if isinstance(default, tuple):
         return [o.flags[0], "3,5"]
+    if isinstance(default, str):  # consistency="auto"
+        return [o.flags[0], "0.5"]
     if isinstance(default, float):
         return [o.flags[0], str(default / 2 if default else 0.5)]
     return [o.flags[0], str(1 if default is None else default + 1)]

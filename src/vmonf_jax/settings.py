@@ -59,7 +59,8 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
         model=model, epochs=int(p["epochs"]), batch_size=int(p["batch_size"]),
         learning_rate=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]),
         decoupled_weight_decay=bool(p["decoupled_weight_decay"]), clip_norm=p["clip_norm"],
-        consistency=p["consistency"] if p["consistency"] == "auto" else float(p["consistency"]),
+        consistency=(p["consistency"] if p["consistency"] == "auto"
+                     else float(p["consistency"])),
         steps=None if p["steps"] is None else int(p["steps"]),
         temperature_start=float(p["temperature_start"]),
         temperature_decay=float(p["temperature_decay"]),

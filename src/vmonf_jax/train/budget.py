@@ -35,7 +35,8 @@ def plan(n_rows: int, epochs: int, batch_size: int, steps: int | None = None,
 
     Args:
         n_rows: training rows (after the validation split), >= 1.
-        epochs, batch_size: the requested ones (``VMoNF``'s ``epochs``, ``batch_size``).
+        epochs: the requested main epochs (``VMoNF``'s ``epochs``).
+        batch_size: the requested batch size.
         steps: gradient steps wanted (None: from ``epochs``); the epochs are the fewest that
             run at least that many.
         auto: apply the rule (``VMoNF``: with ``early_stopping``); False keeps ``epochs``

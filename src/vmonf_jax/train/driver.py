@@ -15,6 +15,7 @@ from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
 from vmonf_jax.train import prune, start_run
+from vmonf_jax.train.budget import plan
 from vmonf_jax.train.config import (
     FitConfig,
     FitResult,
@@ -23,7 +24,6 @@ from vmonf_jax.train.config import (
     auto_patience,
     validation_rows,
 )
-from vmonf_jax.train.budget import plan
 from vmonf_jax.train.consistency import (
     AUTO,
     auto_weight,
