@@ -58,9 +58,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     p(k|x) over the training rows; components below 1/(10K) are named in a warning),
     ``classes_`` (label values of a semi-supervised ``y``, else None),
     ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
-    q(k|x) for the kept parameters), ``consistency_`` (the regulariser's weight used:
-    ``"auto"`` resolved), ``budget_`` (``train.budget.Budget``: main epochs, batch size and
-    steps planned; None for models saved before 0.3), ``history_``, ``n_features_in_``, and
+    q(k|x) for the kept parameters), ``consistency_`` (the weight used, "auto" resolved),
+    ``budget_`` (``train.budget.Budget``), ``history_``, ``n_features_in_``, and
     ``feature_names_in_`` when ``X`` had string column names.
     """
 
@@ -213,17 +212,19 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
-    def _set_fitted(self, *, feature_names_in_=None, temperature_, usage_=None, **attrs):
+    def _set_fitted(self, *, feature_names_in_=None, temperature_, usage_=None,
+                    consistency_=None, budget_=None, **attrs):
         """Assign every fitted attribute at once (nothing can fail in between).
 
         ``feature_names_in_`` None removes the attribute (scikit-learn's convention for data
-        without column names); ``usage_`` None: not recorded; ``n_components_`` is the
-        model's K.
+        without column names); ``usage_``, ``consistency_``, ``budget_`` None: not recorded;
+        ``n_components_`` is the model's K.
         """
         self.__dict__.pop("feature_names_in_", None)
         if feature_names_in_ is not None:
             attrs["feature_names_in_"] = feature_names_in_
         self.__dict__.update(attrs, temperature_=float(temperature_), usage_=usage_,
+                             consistency_=consistency_, budget_=budget_,
                              n_components_=attrs["model_"].n_components)
 
     # -- inference ------------------------------------------------------------------------
@@ -399,17 +400,14 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                       best_restart_=man["training"]["restart"],
                       temperature_=got.temperature,
                       consistency_=man["training"].get("consistency"),
-                      budget_=_budget(man["training"].get("budget")),
+                      budget_=Budget(**man["training"]["budget"])
+                      if man["training"].get("budget") else None,
                       feature_names_in_=None if names is None else np.asarray(names, object))
         return m, man
 
 
 MAX_SAMPLES = 10_000_000
 """Most points one ``sample`` call draws (a documented limit)."""
-
-
-def _budget(v):
-    return None if v is None else Budget(**v)
 
 
 def _array(v):
