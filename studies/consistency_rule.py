@@ -15,9 +15,9 @@ import argparse
 import json
 
 import numpy as np
+import realdata
 from sklearn.metrics import adjusted_rand_score as ari
 
-import realdata
 from vmonf_jax.data import pinwheel, train_test, two_circles
 from vmonf_jax.train.consistency import auto_weight, knn_graph, spectral_labels
 from vmonf_jax.train.step import kmeans_labels
