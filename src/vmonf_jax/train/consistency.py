@@ -217,13 +217,14 @@ def auto_weight(dim: int, agreement) -> float:
     On (``AUTO_WEIGHT``) only where the neighbour graph sees clusters that k-means does not:
     the adjusted Rand index ``agreement`` of the graph's spectral partition and the k-means
     partition of the training rows is below ``AUTO_MAX_AGREEMENT`` (``agreement``: a number,
-    or a function of none that computes it, called only when ``dim`` allows), and the rows have at
-    most ``TREE_MAX_DIMS`` columns (Euclidean neighbours in many dimensions carry little:
+    or a function of none that computes it, called only when ``dim`` allows), and the rows
+    have at most ``TREE_MAX_DIMS`` columns (Euclidean neighbours in many dimensions carry little:
     the regulariser lowers MNIST's likelihood). Measured on training rows (docs/api.md): two
     circles -0.001 (on: the ELBO alone splits them into half-planes), olive 0.44-0.47 (on),
     pinwheel 0.95-0.97, iris, wine, crabs, diabetes, penguins, faithful and breast cancer
     0.64-1.0 (off: the penalty costs about 40% of a pinwheel step; on those real data sets
-    the held-out scores were the same as with weight 1, docs/results.md). The warm start's partition is the graph's either way.
+    the held-out scores were the same as with weight 1, docs/results.md). The warm start's
+    partition is the graph's either way.
 
     Example:
         >>> auto_weight(2, -0.001), auto_weight(2, 0.95), auto_weight(784, 0.1)
