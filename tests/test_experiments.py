@@ -154,10 +154,10 @@ def test_quick_refuses_real_results(harness, capsys):
 
 
 def test_consistency_flag_overrides_each_recipe(harness, capsys):
-    """--consistency W replaces the script's recipe (MNIST: 0) or the library's 1.0."""
+    """--consistency W replaces the script's recipe (MNIST: 0) or the library's "auto"."""
     cli = harness.cli
     p = cli.parser("mnist", "", data=True)
-    for argv, recipe, weight in (([], {"consistency": 0.0}, 0.0), ([], {}, 1.0),
+    for argv, recipe, weight in (([], {"consistency": 0.0}, 0.0), ([], {}, "auto"),
                                  (["--consistency", "1"], {"consistency": 0.0}, 1.0),
                                  (["--consistency", "0"], {}, 0.0)):
         args = cli.parse(p, ["--out", "unused", *argv])

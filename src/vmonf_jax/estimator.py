@@ -34,6 +34,7 @@ from vmonf_jax.parameters import estimator_init
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
+from vmonf_jax.train.budget import Budget
 from vmonf_jax.train.prune import dead_components, warn_dead
 from vmonf_jax.validation import check_rows, check_split, check_values
 
@@ -59,7 +60,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     p(k|x) over the training rows; components below 1/(10K) are named in a warning),
     ``classes_`` (label values of a semi-supervised ``y``, else None),
     ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
-    q(k|x) for the kept parameters), ``history_``, ``n_features_in_``, and
+    q(k|x) for the kept parameters), ``consistency_`` (the weight used, "auto" resolved),
+    ``budget_`` (``train.budget.Budget``), ``history_``, ``n_features_in_``, and
     ``feature_names_in_`` when ``X`` had string column names.
     """
 
@@ -167,21 +169,24 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
-                         labels_=proba.argmax(1),
+                         labels_=proba.argmax(1), consistency_=res.consistency,
+                         budget_=res.budget,
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
-    def _set_fitted(self, *, feature_names_in_=None, temperature_, usage_=None, **attrs):
+    def _set_fitted(self, *, feature_names_in_=None, temperature_, usage_=None,
+                    consistency_=None, budget_=None, **attrs):
         """Assign every fitted attribute at once (nothing can fail in between).
 
         ``feature_names_in_`` None removes the attribute (scikit-learn's convention for data
-        without column names); ``usage_`` None: not recorded; ``n_components_`` is the
-        model's K.
+        without column names); ``usage_``, ``consistency_``, ``budget_`` None: not recorded;
+        ``n_components_`` is the model's K.
         """
         self.__dict__.pop("feature_names_in_", None)
         if feature_names_in_ is not None:
             attrs["feature_names_in_"] = feature_names_in_
         self.__dict__.update(attrs, temperature_=float(temperature_), usage_=usage_,
+                             consistency_=consistency_, budget_=budget_,
                              n_components_=attrs["model_"].n_components)
 
     # -- inference ------------------------------------------------------------------------
@@ -324,7 +329,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             "training": {"epochs_run": len(self.history_), "final": last,
                          "score": self.fit_score_, "restart": self.best_restart_,
                          "temperature": self.temperature_, "n_components": self.n_components_,
-                         "usage": self.usage_, "dead_components": dead_components(self.usage_)},
+                         "usage": self.usage_, "dead_components": dead_components(self.usage_),
+                         "consistency": self.consistency_,
+                         "budget": None if self.budget_ is None else self.budget_._asdict()},
             "history": self.history_,
         }
         modeldir.save(path, {"params": self.params_, "state": self.state_}, man)
@@ -353,6 +360,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                       fit_score_=man["training"]["score"],
                       best_restart_=man["training"]["restart"],
                       temperature_=got.temperature,
+                      consistency_=man["training"].get("consistency"),
+                      budget_=Budget(**man["training"]["budget"])
+                      if man["training"].get("budget") else None,
                       feature_names_in_=None if names is None else np.asarray(names, object))
         return m, man
 

@@ -12,7 +12,7 @@ import math
 from vmonf_jax import checkpoint as ckpt
 from vmonf_jax import parameters
 from vmonf_jax.kinds import BIG as _BIG
-from vmonf_jax.kinds import Int, Real, is_int, is_num
+from vmonf_jax.kinds import Int, Optional, Real, is_int, is_num
 from vmonf_jax.kinds import show as _show
 from vmonf_jax.parameters import BY_NAME
 
@@ -201,10 +201,23 @@ def check_manifest(m) -> None:
         raise Invalid(f"training.score must be a number, got {_show(t['score'])}")
     _check_entry("training.final", t["final"], k_max)
     _check_components(t, k_max, m["estimator"].get("prior"))
+    _check("training.consistency", t.get("consistency"), Optional(Real(0)).check)
+    _check_budget(t.get("budget"))
     if "temperature" in t and not (is_num(t["temperature"]) and math.isfinite(t["temperature"])
                                    and t["temperature"] > 0):
         raise Invalid(f"training.temperature must be a positive number, got "
                       f"{_show(t['temperature'])}")
+
+
+def _check_budget(budget):
+    """Check ``training.budget`` (absent before 0.3): epochs, batch size and steps."""
+    if budget is None:
+        return
+    if not (isinstance(budget, dict) and sorted(budget) == ["batch_size", "epochs", "steps"]):
+        raise Invalid(f"training.budget must be null or an object of epochs, batch_size and "
+                      f"steps, got {_show(budget)}")
+    for key, v in budget.items():
+        _check(f"training.budget.{key}", v, _int(1, _BIG))
 
 
 def _check_components(t, k_max, prior):

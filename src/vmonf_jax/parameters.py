@@ -83,7 +83,10 @@ PARAMS = (
           ("--temperature-decay",), "D"),
     Param("temperature_min", 0.05, Real(0, open_lo=True), "floor of T",
           ("--temperature-min",), "T"),
-    Param("epochs", 100, _POS, "training epochs", ("--epochs",), "E"),
+    Param("epochs", 100, _POS, "training epochs (with early stopping lowered to at most "
+          "100,000 steps; docs/api.md)", ("--epochs",), "E"),
+    Param("steps", None, Optional(_POS), "gradient steps of the main phase; overrides "
+          "--epochs (none = from --epochs)", ("--steps",), "S"),
     Param("batch_size", 256, _POS, "mini-batch size", ("--batch-size",), "B"),
     Param("learning_rate", 1e-3, Real(0, open_lo=True), "Adam learning rate", ("--lr",),
           "LR"),
@@ -93,8 +96,9 @@ PARAMS = (
           "of the paper's L2 term", ("--decoupled-weight-decay",)),
     Param("clip_norm", 100.0, Optional(Real(0, open_lo=True)), "clip gradients to this "
           "global norm (none = no clipping)", ("--clip-norm",), "C"),
-    Param("consistency", 1.0, Real(0), "weight of the regulariser that makes q(k|x) agree "
-          "between nearest neighbours (0 = the paper's objective)", ("--consistency",), "W"),
+    Param("consistency", "auto", Auto(Real(0)), "weight of the regulariser that makes q(k|x) "
+          "agree between nearest neighbours (0 = the paper's objective; auto: docs/api.md)",
+          ("--consistency",), "W"),
     Param("n_init", 3, _POS, "restarts; the one with the best ELBO (or validation "
           "likelihood) is kept", ("--n-init",), "R"),
     Param("init", "gaussian", Choice(INITS), "start of each restart: random, a k-means warm "

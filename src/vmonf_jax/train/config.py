@@ -7,6 +7,7 @@ import optax
 
 from vmonf_jax.mixture import Mixture
 from vmonf_jax.parameters import INITS, SEMI_MODES
+from vmonf_jax.train.consistency import AUTO
 from vmonf_jax.train.schedule import temperature_schedule
 
 AUTO_PATIENCE = (20, 4)  # early stopping's patience: max(20, main epochs // 4)
@@ -57,7 +58,11 @@ class LossExplodedError(NonFiniteLossError):
 class FitConfig:
     """Everything ``fit`` needs besides data: the model and the training recipe.
 
-    ``consistency`` weighs the regulariser of ``train.consistency`` (0: the paper's ELBO).
+    ``consistency`` weighs the regulariser of ``train.consistency`` (0: the paper's ELBO;
+    ``"auto"``: ``consistency.auto_weight`` decides per data set, the graph's partition
+    starts the warm start either way). ``steps``: gradient steps of the main phase
+    (overrides ``epochs``); with it or ``early_stopping``, ``train.budget.plan`` sets the
+    main epochs and batch size from the training rows.
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
     check happen between calls; per-epoch metrics are kept either way). ``dequantize``: the
     data are logit pixels at their bins' midpoints (``LogitPixels`` with this lambda) and
@@ -76,7 +81,8 @@ class FitConfig:
     weight_decay: float = 0.0
     decoupled_weight_decay: bool = False
     clip_norm: float | None = 100.0
-    consistency: float = 0.0
+    consistency: float | str = 0.0
+    steps: int | None = None
     temperature_start: float = 1.0
     temperature_decay: float = 0.98
     temperature_min: float = 0.05
@@ -103,8 +109,13 @@ class FitConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not (math.isfinite(self.consistency) and self.consistency >= 0):
-            raise ValueError(f"consistency must be a finite number >= 0, got {self.consistency}")
+        if self.consistency != AUTO and not (
+                isinstance(self.consistency, int | float) and math.isfinite(self.consistency)
+                and self.consistency >= 0):
+            raise ValueError(f"consistency must be 'auto' or a finite number >= 0, got "
+                             f"{self.consistency!r}")
+        if self.steps is not None and int(self.steps) < 1:
+            raise ValueError(f"steps must be a positive integer or None, got {self.steps}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not (self.temperature_start > 0 and self.temperature_min > 0
@@ -151,6 +162,8 @@ class FitResult:
         temperature: T of the kept parameters (with early stopping, that of the kept epoch).
         model: the ``Mixture`` of ``params``: ``config.model``, or with the sparse prior the
             same with K = the components kept.
+        consistency: the regulariser's weight used (``"auto"`` resolved).
+        budget: the main phase's ``train.budget.Budget`` (epochs, batch size, steps).
     """
 
     params: dict
@@ -160,3 +173,5 @@ class FitResult:
     restart: int
     temperature: float
     model: Mixture
+    consistency: float = 0.0
+    budget: tuple | None = None

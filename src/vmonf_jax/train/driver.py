@@ -15,6 +15,7 @@ from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
 from vmonf_jax.train import prune, start_run
+from vmonf_jax.train.budget import plan
 from vmonf_jax.train.config import (
     FitConfig,
     FitResult,
@@ -23,15 +24,19 @@ from vmonf_jax.train.config import (
     auto_patience,
     validation_rows,
 )
-from vmonf_jax.train.consistency import knn_graph, spectral_labels
+from vmonf_jax.train.consistency import (
+    AUTO,
+    auto_weight,
+    knn_graph,
+    spectral_labels,
+)
 from vmonf_jax.train.run import Data, Recipe, runner
 from vmonf_jax.train.schedule import PHASES, Schedule
 from vmonf_jax.train.step import evaluate, kmeans_labels
 from vmonf_jax.validation import held_out
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
-                "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha",
-                "consistency")
+                "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha")
 _METRICS = ("loss", "elbo", "loglik", "usage")
 _VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation split
 
@@ -89,10 +94,14 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         n_val = validation_rows(x.shape[0])
         if x.shape[0] - n_val >= 2 * model.n_components:
             fraction = n_val / x.shape[0]
+    x, labels, x_val = _split(x, labels, fraction, key)
+    budget = plan(x.shape[0], config.epochs, config.batch_size, config.steps,
+                  auto=config.early_stopping)
+    if config.steps is not None or config.early_stopping:
+        config = dataclasses.replace(config, epochs=budget.epochs, batch_size=budget.batch_size)
     patience = config.patience
     if config.early_stopping and patience is None:
         patience = auto_patience(config.epochs)
-    x, labels, x_val = _split(x, labels, fraction, key)
     has_labels = labels is not None and bool((labels >= 0).any())
     spec = resolve_parallel(parallel, mesh)  # None: one device
     if spec is not None:
@@ -101,17 +110,21 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             raise ValueError("prior='sparse' prunes components, which component-parallel "
                              "training cannot follow; use parallel='data'")
     schedule = Schedule.from_config(config, has_labels)
-    recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS}), schedule,
-                    _kinds(config.semi_supervised if has_labels else "unlabelled",
-                           schedule.warm),
-                    x_val is not None, patience,
-                    _chunk_length(len(schedule), config.chunk_epochs), spec)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     gaussian = config.init == "gaussian"
     noise = _noise(noise, model.dim)
     arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
-                     config.consistency > 0 and x.shape[0] > 1,  # one row: no neighbours
+                     config.consistency != 0 and x.shape[0] > 1,  # one row: no neighbours
                      partition=gaussian)._replace(noise=noise)
+    weight = _consistency_weight(config, x.shape[1], arrays.nbrs)
+    if not weight:  # "auto" may turn the penalty off: its graph then only partitioned
+        arrays = arrays._replace(nbrs=None)
+    recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS},
+                              consistency=weight), schedule,
+                    _kinds(config.semi_supervised if has_labels else "unlabelled",
+                           schedule.warm),
+                    x_val is not None, patience,
+                    _chunk_length(len(schedule), config.chunk_epochs), spec)
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
@@ -185,6 +198,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if start_scores is not None and res.score <= start_scores[res.restart]:
         warnings.warn("training did not raise the validation log-likelihood above the "
                       "Gaussian-mixture start's: the start is kept", stacklevel=2)
+    res = dataclasses.replace(res, consistency=weight, budget=budget)
     if model.prior != "sparse":
         return res
     idx = prune.keep_indices(res.params["prior_logits"][None], config.prune_threshold,
@@ -192,6 +206,16 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     kept = prune.prune_tree({"params": res.params, "state": res.state}, idx, res.model)
     return dataclasses.replace(res, params=kept["params"], state=kept["state"],
                                model=prune.with_components(res.model, len(idx)))
+
+
+def _consistency_weight(config, dim, nbrs) -> float:
+    """The regulariser's weight: ``config.consistency``, or ``"auto"``'s for ``dim`` columns.
+
+    ``nbrs``: the rows' neighbour graph (None: none was built, so no penalty).
+    """
+    if config.consistency != AUTO:
+        return float(config.consistency)
+    return 0.0 if nbrs is None else auto_weight(dim)
 
 
 def _mml_alive(model, run, x, protect) -> np.ndarray:

@@ -48,9 +48,9 @@ class Schedule:
     def from_config(cls, config, has_labels: bool) -> "Schedule":
         """The plan of ``config`` (a ``FitConfig``) for data with or without labels."""
         # with labels, only the consistency graph's warm start (spectral clusters matched to
-        # the labelled classes, docs/api.md) is run
+        # the labelled classes, docs/api.md) is run; "auto" always builds the graph
         warm_start = (config.init in ("kmeans", "gaussian")
-                      and (not has_labels or config.consistency > 0))
+                      and (not has_labels or config.consistency != 0))
         balanced = config.init == "balanced" and not has_labels and config.warm_epochs > 0
         warm = config.warm_epochs if warm_start or balanced else 0
         return cls(warm=int(warm), pretrain=int(config.pretrain_epochs) if has_labels else 0,
