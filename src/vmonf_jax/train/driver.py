@@ -110,7 +110,11 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
-            x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys))
+            x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys),
+            merge=model.prior == "sparse" and not has_labels)
+        if len(starts[0][2]) < model.n_components:  # the sparse start merged components
+            recipe = _resized(recipe, len(starts[0][2]))
+            model = recipe.step.model
     if spec is not None:
         arrays = spec.replicate(arrays)
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
@@ -160,6 +164,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     state = prune.prune_restarts(state, idx, recipe.step.model)
                     ids = np.take_along_axis(ids, idx, 1)
                     recipe = _resized(recipe, idx.shape[1])
+                    if recipe.validate:  # the kept parameters lost components too
+                        state = prune.rescored(recipe.step.model, state, arrays.x_val)
                     run, arrays = runner(recipe), arrays._replace(y_warm=None)
             # one statement: an interrupt anywhere resumes from a consistent point
             before, snap = snap, cb.Snapshot(end, state, snap.history + entries)
