@@ -126,6 +126,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     else:
         snap = cb.Snapshot(0, runner(recipe).init(keys), [])
     start = start_scores = None
+    pruned = False
     if starts is not None and not resume:
         run0, start = start_run.start_run(model, snap.run, starts, x, arrays.x_val,
                                           schedule.t_start, recipe.validate,
@@ -166,6 +167,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     recipe = _resized(recipe, idx.shape[1])
                     if recipe.validate:  # the kept parameters lost components too
                         state = prune.rescored(recipe.step.model, state, arrays.x_val)
+                    pruned = True  # the start's scores are of the unpruned mixture
                     run, arrays = runner(recipe), arrays._replace(y_warm=None)
             # one statement: an interrupt anywhere resumes from a consistent point
             before, snap = snap, cb.Snapshot(end, state, snap.history + entries)
@@ -182,7 +184,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
             model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
     res = _best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
-    if start_scores is not None and res.score <= start_scores[res.restart]:
+    if start_scores is not None and not pruned and res.score <= start_scores[res.restart]:
         warnings.warn("training did not raise the validation log-likelihood above the "
                       "Gaussian-mixture start's: the start is kept", stacklevel=2)
     if model.prior != "sparse":
