@@ -129,7 +129,11 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
             x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys),
-            None if noise is None else np.asarray(noise))
+            None if noise is None else np.asarray(noise),
+            merge=model.prior == "sparse" and not has_labels)
+        if len(starts[0][2]) < model.n_components:  # the sparse start merged components
+            recipe = _resized(recipe, len(starts[0][2]))
+            model = recipe.step.model
     if spec is not None:
         arrays = spec.replicate(arrays)
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
@@ -141,6 +145,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     else:
         snap = cb.Snapshot(0, runner(recipe).init(keys), [])
     start = start_scores = None
+    pruned = False
     if starts is not None and not resume:
         run0, start = start_run.start_run(model, snap.run, starts, x, arrays.x_val,
                                           schedule.t_start, recipe.validate,
@@ -179,6 +184,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     state = prune.prune_restarts(state, idx, recipe.step.model)
                     ids = np.take_along_axis(ids, idx, 1)
                     recipe = _resized(recipe, idx.shape[1])
+                    if recipe.validate:  # the kept parameters lost components too
+                        state = prune.rescored(recipe.step.model, state, arrays.x_val)
+                    pruned = True  # the start's scores are of the unpruned mixture
                     run, arrays = runner(recipe), arrays._replace(y_warm=None)
             # one statement: an interrupt anywhere resumes from a consistent point
             before, snap = snap, cb.Snapshot(end, state, snap.history + entries)
@@ -195,7 +203,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
             model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
     res = _best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
-    if start_scores is not None and res.score <= start_scores[res.restart]:
+    if start_scores is not None and not pruned and res.score <= start_scores[res.restart]:
         warnings.warn("training did not raise the validation log-likelihood above the "
                       "Gaussian-mixture start's: the start is kept", stacklevel=2)
     res = dataclasses.replace(res, consistency=weight, budget=budget)

@@ -62,7 +62,7 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
 
     x = np.asarray(x, np.float64)
     labels = np.asarray(labels)
-    part = _subsample(x, labels, seed)
+    part = subsample(x, labels, seed)
     with threadpool_limits(1):  # as kmeans_labels: OpenMP spinning on a busy machine
         rows = part[0]
         if x_val is None:
@@ -72,7 +72,7 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None):
             if reg is None:
                 scores = [_em(part[0], *part, k, seed, r).score(x_val) for r in REG_GRID]
                 reg = REG_GRID[int(np.argmax(scores))]
-            rows = _subsample(np.concatenate([x, x_val]), None, seed)[0]
+            rows = subsample(np.concatenate([x, x_val]), None, seed)[0]
             gmm = _em(rows, *part, k, seed, reg)
         free = _or_free(gmm, rows, k, seed)
         # the warm-start epochs train component j on cluster j: the partition's clusters
@@ -99,7 +99,7 @@ def _or_free(gmm, rows, k, seed):
     return free if free.score(rows) > gmm.score(rows) + FREE_MARGIN else gmm
 
 
-def _subsample(x, labels, seed):
+def subsample(x, labels, seed):
     """``(x, labels)`` cut to at most ``WARM_START_ROWS`` random rows (EM's cost stays flat)."""
     from vmonf_jax.train.consistency import WARM_START_ROWS
 

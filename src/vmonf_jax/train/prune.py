@@ -99,6 +99,27 @@ def prune_restarts(run, idx, model):
     return jax.vmap(lambda t, i: prune_tree(t, i, model))(run, jnp.asarray(idx))
 
 
+def rescored(model, run, x_val):
+    """A pruned run state whose kept parameters carry their own validation score again.
+
+    Early stopping keeps each restart's best parameters and their validation log-likelihood;
+    pruning removes components from both the training and the kept parameters, so the kept
+    score is stale (a component holding rows was removed from a mixture that used it). The
+    kept parameters of ``model`` (the pruned K) are scored afresh on ``x_val`` at their
+    temperature, and the patience count starts again: the pruned model needs epochs for the
+    other components to take over the rows.
+    """
+    from vmonf_jax.train.step import evaluate
+
+    keep, temps = jax.device_get((run["keep"], run["keep_t"]))
+    scores = np.array([evaluate(model, *(jax.tree.map(lambda a, r=r: a[r], keep[part])
+                                         for part in ("params", "state")), x_val, t)[0]
+                       for r, t in enumerate(temps)])
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    return {**run, "best_val": jnp.asarray(scores, run["best_val"].dtype),
+            "since_best": jnp.zeros_like(run["since_best"])}
+
+
 def with_components(model, k: int):
     """``model`` with K = ``k`` (same flow, posterior and prior)."""
     return dataclasses.replace(model, n_components=int(k))

@@ -10,22 +10,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax.train import gaussian_start
+from vmonf_jax.train import gaussian_start, merge
 from vmonf_jax.train.step import scores_of_rows
 
 
-def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None):
+def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False):
     """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
 
     ``noise``: (d,) dequantisation widths (``train.fit``), or None. With it the mixtures are
     fitted to one draw of the dequantised rows (training and validation), as training sees
     them: fitted to the integers themselves, a column that is constant within a cluster
-    gets a spike (digits: held-out log-likelihoods of -10^5 per row).
+    gets a spike (digits: held-out log-likelihoods of -10^5 per row). ``merge`` (the sparse
+    prior without labels): each restart's components that share a cluster are merged
+    (``merge.entropy_groups``), down to K = the most clusters any restart finds (restarts
+    share one K), each group one moment-matched Gaussian, and every row's warm-start label
+    is its most probable group.
 
     Returns:
-        ``(starts, arrays)``: one ``(means, covs, weights)`` per restart, and ``arrays`` with
-        the warm-start labels replaced by the mixture's assignments (labelled rows keep
-        their labels).
+        ``(starts, arrays)``: one ``(means, covs, weights)`` per restart (K = ``k``, or
+        fewer after merging), and ``arrays`` with the warm-start labels replaced by the
+        mixture's assignments (labelled rows keep their labels).
     """
     if noise is not None:
         rng = np.random.default_rng(seeds[0])
@@ -36,7 +40,22 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None):
         *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg)
         starts.append(start)
         y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
+    if merge:
+        starts, y_warm = _merged(x, starts)
     return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))
+
+
+def _merged(x, starts):
+    """Merged starts and warm-start labels (``gaussian_starts``'s ``merge``)."""
+    rows = gaussian_start.subsample(x, None, seed=0)[0]  # at most WARM_START_ROWS
+    resp = [merge.responsibilities(rows, *s) for s in starts]
+    k = max(merge.entropy_groups(r).max() + 1 for r in resp)
+    out, labels = [], []
+    for s, r in zip(starts, resp):
+        group = merge.entropy_groups(r, fewest=k)
+        out.append(merge.merged_gaussians(*s, group))
+        labels.append(merge.responsibilities(x, *out[-1]).argmax(1))
+    return out, labels
 
 
 def start_run(model, run, starts, x, x_val, t_start, validate, key):
