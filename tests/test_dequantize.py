@@ -74,6 +74,11 @@ def test_warnings_say_what_is_done():
     msgs = data_warnings(X, "standardize")
     assert any("columns 2 are constant: their density is a spike" in m for m in msgs)
     assert any("columns 0 take a few integer values" in m and "dequantize" in m for m in msgs)
+    pixels = np.zeros((6, 3))
+    pixels[:, 1] = [0, 255, 3, 7, 9, 12]
+    msgs = data_warnings(pixels, "logit-pixels")  # pixels: dequantised, never a spike
+    assert any("columns 0, 2 are constant: dequantised" in m for m in msgs)
+    assert not any("spike" in m or "few integer values" in m for m in msgs)
 
 
 @pytest.fixture(scope="module")

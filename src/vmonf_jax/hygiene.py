@@ -50,6 +50,8 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
     out = []
     spread = x.std(0)
     deq = np.isin(np.arange(x.shape[1]), np.asarray(dequantized, int))
+    if preprocess == "logit-pixels":  # every pixel is dequantised over its level's cell
+        deq[:] = True
     const = np.flatnonzero((spread == 0) & ~deq)
     if len(const):
         out.append(f"columns {_columns(const)} are constant: their density is a spike of "
