@@ -14,7 +14,7 @@ import numpy as np
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
-from vmonf_jax.train import prune, start_run
+from vmonf_jax.train import feeder, prune, start_run
 from vmonf_jax.train.config import (
     FitConfig,
     FitResult,
@@ -47,7 +47,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     Args:
         key: a ``jax.random`` key; everything random derives from it (restart r, epoch i use
             ``fold_in(fold_in(key, r), i)``), so a resumed fit equals an uninterrupted one.
-        data: (n, dim) array, already preprocessed (the estimator standardises).
+        data: (n, dim) array, already preprocessed (the estimator standardises); a
+            memory-mapped one (or a ``feeder.Rows``) is read a chunk at a time
+            (``train.feeder``: an epoch is then one chunk of rows; no labels).
         config: model and recipe.
         labels: optional ints, -1 = unlabelled; labelled points train their own component
             and the posterior (``config.semi_supervised``: "paper" = pre-train on the labelled
@@ -77,18 +79,33 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     from vmonf_jax.validation import check_data, check_labels
 
     model = config.model
-    x = check_data(data, dim=model.dim, min_rows=model.n_components)
+    rows = feeder.Rows(data) if feeder.is_mapped(data) else None
+    if rows is not None:
+        if labels is not None:
+            raise ValueError("labels need the data in memory (np.asarray(X)): a memory-mapped "
+                             "fit trains without labels")
+        rows.check(dim=model.dim, min_rows=model.n_components)
+    else:
+        x = check_data(data, dim=model.dim, min_rows=model.n_components)
+    n = x.shape[0] if rows is None else rows.n_rows
     if labels is not None:
-        labels = check_labels(labels, x.shape[0], model.n_components)
+        labels = check_labels(labels, n, model.n_components)
     fraction = config.val_fraction
     if config.early_stopping and not fraction:  # no split that leaves < 2 rows a component
-        n_val = validation_rows(x.shape[0])
-        if x.shape[0] - n_val >= 2 * model.n_components:
-            fraction = n_val / x.shape[0]
+        n_val = validation_rows(n)
+        if n - n_val >= 2 * model.n_components:
+            fraction = n_val / n
     patience = config.patience
     if config.early_stopping and patience is None:
         patience = auto_patience(config.epochs)
-    x, labels, x_val = _split(x, labels, fraction, key)
+    feed, graph = None, config.consistency > 0 and n > 1  # one row: no neighbours
+    if rows is None:
+        x, labels, x_val = _split(x, labels, fraction, key)
+    else:  # validation rows in memory, training rows a chunk an epoch
+        seed = _seeds([jax.random.fold_in(key, 2**20)])[0]
+        val, x_val = feeder.split(rows, held_out(n, fraction), seed)
+        feed = feeder.Feed(rows, val, seed, graph)
+        x = rows.read(feed.rows_of(0))
     has_labels = labels is not None and bool((labels >= 0).any())
     spec = resolve_parallel(parallel, mesh)  # None: one device
     if spec is not None:
@@ -101,11 +118,10 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     _kinds(config.semi_supervised if has_labels else "unlabelled",
                            schedule.warm),
                     x_val is not None, patience,
-                    _chunk_length(len(schedule), config.chunk_epochs), spec)
+                    _chunk_length(len(schedule), 1 if feed else config.chunk_epochs), spec)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     gaussian = config.init == "gaussian"
-    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
-                     config.consistency > 0 and x.shape[0] > 1,  # one row: no neighbours
+    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys, graph,
                      partition=gaussian)
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
@@ -113,6 +129,15 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys))
     if spec is not None:
         arrays = spec.replicate(arrays)
+    if feed is not None:
+        feed.start(arrays, schedule.warm)
+
+    def epoch_data(epoch):  # a mapped fit: this epoch's chunk
+        if feed is None:
+            return arrays
+        got = feed.arrays(epoch, arrays)
+        return got if spec is None else spec.replicate(got)
+
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
         def template(k):
             return runner(_resized(recipe, k or model.n_components)).init(keys)
@@ -139,7 +164,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every, checkpoint_seconds))
     try:
         while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
-            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
+            data = epoch_data(snap.epoch)
+            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), data)
             entries, failed = _entries(jax.device_get(records), snap.epoch, ids)
             if failed is not None:
                 err = _failure(failed, state, snap.history + entries)
@@ -153,7 +179,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             if model.prior == "sparse" and end > main_from:
                 alive = None  # the MML rule needs epochs after it, for rows to move
                 if end < len(schedule):
-                    alive = _mml_alive(recipe.step.model, state, arrays.x, protect)
+                    alive = _mml_alive(recipe.step.model, state, data.x, protect)
                 idx = prune.keep_indices(jax.device_get(state["params"]["prior_logits"]),
                                          config.prune_threshold, protect, alive)
                 if idx.shape[1] < _n_components(state):
@@ -172,6 +198,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     finally:
         for hook in hooks:
             hook.close()
+        if feed is not None:
+            feed.close()
     if start is not None and model.prior != "sparse":  # (pruning changes K)
         snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
             model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
