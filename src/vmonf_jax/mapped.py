@@ -46,9 +46,9 @@ def assign(fitted, X):
     ``fitted``: a ``FittedModel``; rows are scored ``feeder.chunk_rows`` at a time.
     """
     size = feeder.chunk_rows(X.shape[1])
-    labels, total = [], 0.0
+    labels, total = np.empty(len(X), np.int64), 0.0
     for start in range(0, len(X), size):
         proba = fitted.predict_proba(np.asarray(X[start : start + size], np.float64))
-        labels.append(proba.argmax(1))
+        labels[start : start + size] = proba.argmax(1)
         total = total + proba.sum(0, dtype=np.float64)
-    return np.concatenate(labels), total / len(X)
+    return labels, total / len(X)

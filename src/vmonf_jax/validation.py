@@ -5,7 +5,7 @@ import numpy as np
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-CHECK_ROWS = 65536  # rows checked at a time: bounded temporaries (a memory-mapped file too)
+CHECK_ROWS = 16384  # rows checked at a time: bounded temporaries (a memory-mapped file too)
 
 
 def first_bad_value(arr: np.ndarray):
