@@ -2,6 +2,7 @@
 
 import tracemalloc
 
+import jax
 import numpy as np
 import pytest
 
@@ -96,15 +97,29 @@ def test_mapped_fit_holds_no_copy_of_the_data(tmp_path, small_chunks):
     assert peak < x.nbytes / 2, peak  # NumPy's: labels_ (int64) and chunks, no copy of x
 
 
-def test_mapped_data_errors_name_the_problem(tmp_path):
+def test_mapped_data_errors_name_the_problem(tmp_path, small_chunks):
     x = _blobs(70_000, 0)
     x[68_000, 1] = np.nan
     with pytest.raises(ValueError, match="NaN.*row 68000, column 1"):
         VMoNF(**SMALL).fit(_mapped(tmp_path, x))
     with pytest.raises(ValueError, match="labels need the data in memory"):
-        y = np.full(100, -1)
+        y = np.full(3000, -1)
         y[:5] = 0
-        VMoNF(**SMALL).fit(_mapped(tmp_path, _blobs(100, 0), "y.npy"), y)
+        VMoNF(**SMALL).fit(_mapped(tmp_path, _blobs(3000, 0), "y.npy"), y)
+
+
+def test_a_map_of_one_chunk_fits_as_in_memory(tmp_path):
+    x = np.random.default_rng(0).normal(size=(200, 2))
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    kw = dict(n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,), epochs=2,
+              warm_epochs=1, n_init=1, batch_size=64, verbose=False)
+    mapped = np.load(path, mmap_mode="r")
+    a, b = VMoNF(**kw).fit(mapped), VMoNF(**kw).fit(np.load(path))
+    assert isinstance(mapped, np.memmap) and 200 <= feeder.chunk_rows(2)
+    for u, v in zip(jax.tree.leaves(a.params_), jax.tree.leaves(b.params_)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
 
 
 def test_cli_reads_a_npy_file_as_a_memory_map(tmp_path):

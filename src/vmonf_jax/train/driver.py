@@ -48,8 +48,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         key: a ``jax.random`` key; everything random derives from it (restart r, epoch i use
             ``fold_in(fold_in(key, r), i)``), so a resumed fit equals an uninterrupted one.
         data: (n, dim) array, already preprocessed (the estimator standardises); a
-            memory-mapped one (or a ``feeder.Rows``) is read a chunk at a time
-            (``train.feeder``: an epoch is then one chunk of rows; no labels).
+            memory-mapped one (or a ``feeder.Rows``) of more than ``feeder.chunk_rows`` rows
+            is read a chunk at a time (``train.feeder``: an epoch is one chunk; no labels).
         config: model and recipe.
         labels: optional ints, -1 = unlabelled; labelled points train their own component
             and the posterior (``config.semi_supervised``: "paper" = pre-train on the labelled
@@ -79,7 +79,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     from vmonf_jax.validation import check_data, check_labels
 
     model = config.model
-    rows = feeder.Rows(data) if feeder.is_mapped(data) else None
+    rows, data = feeder.source(data)  # a map of more than one chunk: read a chunk an epoch
     if rows is not None:
         if labels is not None:
             raise ValueError("labels need the data in memory (np.asarray(X)): a memory-mapped "

@@ -8,9 +8,9 @@ A memory-mapped array (``np.load(path, mmap_mode="r")``, ``np.memmap``) is never
   and ``FEED_BYTES`` of float32): epoch e trains on chunk e. The training rows are cut into
   blocks of ``BLOCK_ROWS`` consecutive rows; each pass over the data visits the blocks in a
   fresh random order, a chunk at a time (its blocks read in file order, for locality), and
-  the compiled epoch shuffles the chunk's rows into batches. So with more training rows
-  than one chunk, an *epoch is one chunk*: ``ceil(n / chunk_rows)`` epochs make one pass;
-  with fewer, every epoch sees every row, as in memory;
+  the compiled epoch shuffles the chunk's rows into batches. So an *epoch is one chunk*:
+  ``ceil(n / chunk_rows)`` epochs make one pass (a map of at most one chunk is read whole
+  and fitted as in memory: ``source``);
 - each chunk brings its own neighbour graph (the consistency regulariser's) and, for the
   warm-start epochs, its rows' warm-start labels: those of their nearest row among a
   labelled sample of the first chunk (where the warm start and the Gaussian start were
@@ -41,6 +41,19 @@ LABEL_ROWS = 20_000
 def is_mapped(x) -> bool:
     """True for a memory-mapped array (``np.memmap``, ``np.load(..., mmap_mode=...)``)."""
     return isinstance(x, np.memmap | Rows)
+
+
+def source(data):
+    """``(rows, data)``: a ``Rows`` to feed a chunk an epoch, or None and the rows in memory.
+
+    A map of at most ``chunk_rows`` rows is read whole: its fit is the in-memory fit.
+    """
+    if not is_mapped(data):
+        return None, data
+    rows = Rows(data)
+    if rows.n_rows <= chunk_rows(rows.dim):
+        return None, rows.read(slice(None))
+    return rows, None
 
 
 def chunk_rows(dim: int) -> int:
