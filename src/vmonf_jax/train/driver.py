@@ -130,7 +130,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if spec is not None:
         arrays = spec.replicate(arrays)
     if feed is not None:
-        feed.start(arrays, schedule.warm)
+        feed.start(arrays, schedule.warm, len(schedule))
 
     def epoch_data(epoch):  # a mapped fit: this epoch's chunk
         if feed is None:

@@ -117,13 +117,12 @@ class Feed:
 
     def __init__(self, rows: Rows, val, seed: int, graph: bool, size: int | None = None):
         self.rows, self.val, self.seed, self.graph = rows, np.asarray(val, np.int64), seed, graph
-        self.warm = 0
         self.n_train = rows.n_rows - len(self.val)
         size = min(size or chunk_rows(rows.dim), self.n_train)
         self.block = min(BLOCK_ROWS, size) if size < self.n_train else size
         self.size = size // self.block * self.block
         self.per_pass = -(-self.n_train // self.size)
-        self.first, self._labels, self._next = None, None, None
+        self.first, self._labels, self._next, self.warm, self.epochs = None, None, None, 0, 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vmonf-feed")
 
     def train_rows(self, t) -> np.ndarray:
@@ -141,13 +140,14 @@ class Feed:
         t = (pick[:, None] * b + np.arange(b)).ravel()
         return self.train_rows(np.sort(t[t < self.n_train][: self.size]))
 
-    def start(self, arrays, warm: int) -> None:
+    def start(self, arrays, warm: int, epochs: int) -> None:
         """Take epoch 0's prepared ``arrays`` (its graph, warm-start labels) as the reference.
 
         The other chunks' warm-start labels are those of their nearest row among at most
-        ``LABEL_ROWS`` rows of this chunk, for the ``warm`` warm-start epochs (-1 after).
+        ``LABEL_ROWS`` rows of this chunk, for the ``warm`` warm-start epochs (-1 after);
+        ``epochs``: the plan's length (no chunk is prefetched past it).
         """
-        self.first, self.warm = arrays, warm
+        self.first, self.warm, self.epochs = arrays, warm, epochs
         if arrays.y_warm is not None and self.per_pass > 1:
             from sklearn.neighbors import NearestNeighbors
 
@@ -167,7 +167,7 @@ class Feed:
             got = self.first._replace(x=jnp.asarray(x),
                                       nbrs=None if nbrs is None else jnp.asarray(nbrs),
                                       y_warm=None if y is None else jnp.asarray(y))
-        if self.per_pass > 1:
+        if self.per_pass > 1 and epoch + 1 < self.epochs:
             self._next = (epoch + 1, self._pool.submit(self._prepare, epoch + 1))
         return got._replace(y_warm=None if base.y_warm is None else got.y_warm,
                             x_val=base.x_val, x_lab=base.x_lab, y_lab=base.y_lab)
