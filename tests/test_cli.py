@@ -263,23 +263,21 @@ def _sub_parser(name="fit"):
 
 def test_fit_options_are_the_estimator_parameters():
     """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
-    from vmonf_jax import VMoNF, flows, inference, mixture, modeldir, preprocess, settings
+    from vmonf_jax import VMoNF, flows, inference, modeldir, preprocess, settings
     from vmonf_jax.cli import options
-    from vmonf_jax.train import config
 
     params = VMoNF().get_params()
     assert settings.estimator_defaults() == params
-    assert sorted(o.param for o in options.FIT_OPTIONS) == sorted(params)  # each once
+    assert sorted(o.name for o in options.FIT_OPTIONS) == sorted(params)  # each once
     dests = {a.dest for a in _sub_parser()._actions}
     assert set(params) <= dests
-    library = {"flow": set(flows.FLOWS), "prior": set(mixture.PRIORS),
-               "init": set(config.INITS), "semi_supervised": set(config.SEMI_MODES),
+    library = {"flow": set(flows.FLOWS),  # the others' names live in parameters.py only
                "preprocess": {c.name for c in vars(preprocess).values()
                               if isinstance(c, type) and isinstance(getattr(c, "name", None),
                                                                     str)}}
     for o in options.FIT_OPTIONS:
-        if o.param in library:
-            assert set(o.choices) == library[o.param], o.param
+        if o.name in library:
+            assert set(o.kind.values) == library[o.name], o.name
     assert options.SEED_LIMIT == modeldir.LIMITS["seed"]
     posterior = next(a for a in _sub_parser("predict")._actions if a.dest == "posterior")
     assert set(posterior.choices) == set(inference.POSTERIORS)
@@ -287,12 +285,15 @@ def test_fit_options_are_the_estimator_parameters():
 
 def _other_value(o, default):
     """Command-line words setting ``o`` to a valid value other than ``default``."""
-    if o.switch:
-        return [o.flags[0] if not default else "--no-" + o.flags[0][2:]]
+    from vmonf_jax import kinds
+
+    kind = o.kind.kind if isinstance(o.kind, kinds.Optional) else o.kind
     if o.const is not None:
         return [o.flags[0]]
-    if o.choices:
-        return [o.flags[0], next(c for c in o.choices if c != default)]
+    if isinstance(kind, kinds.Bool):
+        return [o.flags[0] if not default else "--no-" + o.flags[0][2:]]
+    if isinstance(kind, kinds.Choice):
+        return [o.flags[0], next(c for c in kind.values if c != default)]
     if isinstance(default, tuple):
         return [o.flags[0], "3,5"]
     if isinstance(default, float):
@@ -309,9 +310,9 @@ def test_every_fit_option_reaches_the_estimator():
     defaults = estimator_defaults()
     parser = _sub_parser()
     for o in options.FIT_OPTIONS:
-        args = parser.parse_args(["d.csv", "--out", "m", *_other_value(o, defaults[o.param])])
+        args = parser.parse_args(["d.csv", "--out", "m", *_other_value(o, defaults[o.name])])
         got = options.given(args)
-        assert list(got) == [o.param] and got[o.param] != defaults[o.param], (o.param, got)
+        assert list(got) == [o.name] and got[o.name] != defaults[o.name], (o.name, got)
         VMoNF(**{**defaults, **got})._config(2)  # a valid setting of the estimator
     assert options.given(parser.parse_args(["d.csv", "--out", "m"])) == {}
     args = parser.parse_args(["d.csv", "--out", "m", "--clip-norm", "none", "--patience", "4"])
@@ -422,7 +423,7 @@ BAD = {
     "unknown flow": (["fit", "toy.csv", "--flow", "nope", "--out", "o13"],
                      ["--flow", "invalid choice", "nope"], "o13"),
     "zero components": (["fit", "toy.csv", "-k", "0", "--out", "o14"],
-                        ["--components", "positive"], "o14"),
+                        ["--components", "in [1, 1024], got 0"], "o14"),
     "zero hidden size": (["fit", "toy.csv", "--hidden", "4,0", "--out", "o15"],
                          ["--hidden", "positive"], "o15"),
     "negative batch size": (["fit", "toy.csv", "--batch-size", "-3", "--out", "o16"],

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from vmonf_jax import VMoNF, manifest, train
+from vmonf_jax import VMoNF, parameters, train
 from vmonf_jax.data import train_test, two_circles
 from vmonf_jax.metrics import clustering_scores
 from vmonf_jax.mixture import Mixture
@@ -139,7 +139,7 @@ def test_bad_consistency_is_a_clear_value_error(bad):
         train.FitConfig(model=Mixture(dim=2, n_components=2, n_blocks=1, hidden=(4,)),
                         consistency=bad)
     with pytest.raises(ValueError, match="consistency"):
-        manifest.check_params({"consistency": bad}, 2)
+        parameters.check({"consistency": bad})
     with pytest.raises(ValueError, match="consistency"):
         VMoNF(consistency=bad, verbose=False).fit(np.random.default_rng(0).normal(size=(8, 2)))
 

@@ -13,7 +13,6 @@ import pytest
 
 from vmonf_jax import VMoNF, modeldir
 from vmonf_jax.preprocess import make_preprocessor
-from vmonf_jax.settings import estimator_defaults
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
@@ -114,7 +113,7 @@ def test_a_failed_save_leaves_nothing_behind(perturb, tmp_path, monkeypatch):
 def test_a_manifest_that_load_would_refuse_is_never_written(tmp_path):
     tree = {"params": {"a": np.zeros(2, np.float32)}, "state": None}
     with pytest.raises(ValueError, match="cannot save this model: .*format_version"):
-        modeldir.save(tmp_path / "m", tree, {"format_version": 99}, estimator_defaults())
+        modeldir.save(tmp_path / "m", tree, {"format_version": 99})
     assert not os.path.exists(tmp_path / "m")
 
 

@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vmonf_jax.cli import options
+from vmonf_jax import kinds
 from vmonf_jax.metrics import cluster_accuracy
 from vmonf_jax.parallel import host_rows, host_shard
 from vmonf_jax.preprocess import (
@@ -233,55 +233,68 @@ def test_dead_components_are_those_below_a_tenth_of_uniform(usage):
     assert dead_components(None) == []
 
 
-# -- CLI option parsers -------------------------------------------------------------------
+# -- parameter kinds: what the CLI parses and the manifest checks ------------------------
 @given(v=st.integers(-10**6, 10**6), lo=st.integers(-5, 5), span=st.none() | st.integers(0, 50))
-def test_int_in_accepts_exactly_its_range(v, lo, span):
+def test_int_accepts_exactly_its_range(v, lo, span):
     hi = None if span is None else lo + span
-    parse = options.int_in(lo, "in range", hi)
+    kind = kinds.Int(lo, hi)
     if lo <= v and (hi is None or v <= hi):
-        assert parse(str(v)) == v and parse(f" {v} ") == v
+        assert kind.parse(str(v)) == v and kind.parse(f" {v} ") == v and kind.check(v) is None
     else:
-        with pytest.raises(argparse.ArgumentTypeError, match=f"must be in range, got {v}"):
-            parse(str(v))
+        with pytest.raises(argparse.ArgumentTypeError, match=f"must be .*, got {v}$"):
+            kind.parse(str(v))
+        assert kind.check(v).endswith(f"got {v}")
 
 
 @given(text=st.text(max_size=6))
-def test_int_in_refuses_what_is_not_an_integer(text):
+def test_int_refuses_what_is_not_an_integer(text):
     try:
         int(text)
     except ValueError:
         with pytest.raises(argparse.ArgumentTypeError, match="is not an integer"):
-            options.int_in(0, "x")(text)
+            kinds.Int(0).parse(text)
 
 
 @given(v=st.floats(allow_nan=True, allow_infinity=True))
 def test_real_parses_finite_numbers_only(v):
-    parse = options.real(lambda x: x >= 0, ">= 0")
+    kind = kinds.Real(0)
     if not math.isfinite(v):
-        with pytest.raises(argparse.ArgumentTypeError, match="must be finite"):
-            parse(repr(v))
+        with pytest.raises(argparse.ArgumentTypeError, match="must be a finite number"):
+            kind.parse(repr(v))
     elif v < 0:
         with pytest.raises(argparse.ArgumentTypeError, match=">= 0"):
-            parse(repr(v))
+            kind.parse(repr(v))
     else:
-        assert parse(repr(v)) == v
+        assert kind.parse(repr(v)) == v and kind.check(v) is None
 
 
-@given(layers=st.lists(st.integers(-3, 10**5), min_size=1, max_size=6),
+@given(v=st.floats(-2, 3), open_lo=st.booleans(), open_hi=st.booleans())
+def test_real_bounds_open_and_closed(v, open_lo, open_hi):
+    kind = kinds.Real(0, 1, open_lo=open_lo, open_hi=open_hi)
+    inside = (v > 0 if open_lo else v >= 0) and (v < 1 if open_hi else v <= 1)
+    assert (kind.check(v) is None) == inside
+
+
+@given(layers=st.lists(st.integers(-3, 10**5), min_size=1, max_size=10),
        pad=st.sampled_from(["", " "]))
 def test_sizes_round_trip(layers, pad):
     text = ",".join(f"{pad}{s}{pad}" for s in layers)
-    if all(s >= 1 for s in layers):
-        assert options.sizes(text) == tuple(layers)
-    else:
+    kind = kinds.Sizes(layers=8, width=65536)
+    if any(s < 1 for s in layers):
         with pytest.raises(argparse.ArgumentTypeError, match="layer sizes must be positive"):
-            options.sizes(text)
+            kind.parse(text)
+    elif len(layers) > 8 or max(layers) > 65536:
+        with pytest.raises(argparse.ArgumentTypeError, match="must be a list of 1 to 8"):
+            kind.parse(text)
+    else:
+        assert kind.parse(text) == tuple(layers) and kind.check(list(layers)) is None
 
 
 @given(text=st.sampled_from(["none", "None", " NONE "]) | st.integers(1, 99).map(str))
-def test_or_none(text):
-    parse = options.or_none(options.positive_int)
-    assert parse(text) == (None if text.strip().lower() == "none" else int(text))
+def test_optional(text):
+    kind = kinds.Optional(kinds.Int(1))
+    assert kind.parse(text) == (None if text.strip().lower() == "none" else int(text))
+    assert kind.check(None) is None
 
 
 # -- preprocessing: refusals, by message ----------------------------------------------------

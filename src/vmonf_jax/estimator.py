@@ -30,6 +30,7 @@ from vmonf_jax import __version__, manifest, mapped, modeldir
 from vmonf_jax.chunked import bucket
 from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
+from vmonf_jax.parameters import estimator_init
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.settings import fit_config
 from vmonf_jax.train import FitConfig, fit
@@ -51,7 +52,8 @@ SAMPLE_CHUNK = 65536
 class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     """Variational Mixture of Normalizing Flows (Pires & Figueiredo, 2020).
 
-    Args mirror ``FitConfig`` and ``Mixture``; see docs/api.md for every default and why.
+    Parameters: the rows of ``parameters.PARAMS`` (all keyword; they go to ``Mixture`` and
+    ``FitConfig``); docs/api.md gives every default and why.
     Fitted attributes: ``params_``, ``state_``, ``model_``, ``config_``, ``preprocessor_``,
     ``n_components_`` (K; with ``prior="sparse"`` the components kept), ``usage_`` (mean
     p(k|x) over the training rows; components below 1/(10K) are named in a warning),
@@ -61,46 +63,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     ``feature_names_in_`` when ``X`` had string column names.
     """
 
-    def __init__(self, *, n_components=2, flow="realnvp", n_blocks=8, hidden=(8,),
-                 batch_norm=False, prelu=False, posterior_hidden=(16,), prior="uniform",
-                 temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
-                 epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
-                 decoupled_weight_decay=False, clip_norm=100.0, consistency=1.0, n_init=3,
-                 init="gaussian", warm_epochs=200, semi_supervised="joint", pretrain_epochs=0,
-                 val_fraction=0.0, patience=None, early_stopping=True,
-                 preprocess="standardize", seed=0,
-                 verbose=True, parallel=None, devices=None):
-        self.n_components = n_components
-        self.flow = flow
-        self.n_blocks = n_blocks
-        self.hidden = hidden
-        self.batch_norm = batch_norm
-        self.prelu = prelu  # PReLU layers between flow blocks (docs/api.md, Flows)
-        self.posterior_hidden = posterior_hidden
-        self.prior = prior
-        self.temperature_start = temperature_start
-        self.temperature_decay = temperature_decay
-        self.temperature_min = temperature_min
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.decoupled_weight_decay = decoupled_weight_decay
-        self.clip_norm = clip_norm
-        self.consistency = consistency  # weight of train.consistency's regulariser
-        self.n_init = n_init
-        self.init = init
-        self.warm_epochs = warm_epochs
-        self.semi_supervised = semi_supervised
-        self.pretrain_epochs = pretrain_epochs
-        self.val_fraction = val_fraction
-        self.patience = patience
-        self.early_stopping = early_stopping  # validation split and stop by default
-        self.preprocess = preprocess
-        self.seed = seed
-        self.verbose = verbose
-        self.parallel = parallel  # None | "data" | "components" (docs/distributed.md)
-        self.devices = devices  # None = all devices when parallel is set, or a count
+    __init__ = estimator_init()  # every parameter of parameters.PARAMS, by keyword
 
     # -- configuration --------------------------------------------------------------------
     def _config(self, dim, n_components=None) -> FitConfig:
@@ -365,8 +328,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          "usage": self.usage_, "dead_components": dead_components(self.usage_)},
             "history": self.history_,
         }
-        modeldir.save(path, {"params": self.params_, "state": self.state_}, man,
-                      self.get_params())
+        modeldir.save(path, {"params": self.params_, "state": self.state_}, man)
 
     @classmethod
     def load(cls, path):

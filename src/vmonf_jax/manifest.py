@@ -1,20 +1,24 @@
 """The schema of a model directory's manifest: types, ranges and documented limits.
 
-``check_manifest`` validates a parsed ``manifest.json`` before anything is built from it;
-``check_params`` applies the same limits to an estimator's parameters before a fit. Every
-failure is an ``Invalid`` (a ``ValueError``) whose message starts with the field's name.
+``check_manifest`` validates a parsed ``manifest.json`` before anything is built from it
+(the estimator's parameters by their rows of ``parameters.PARAMS``); ``check_dim`` and
+``check_size`` apply the limits to a fit before anything is allocated. Every failure is an
+``Invalid`` (a ``ValueError``) whose message starts with the field's name.
 """
 
 import functools
 import math
-import numbers
 
 from vmonf_jax import checkpoint as ckpt
+from vmonf_jax import parameters
+from vmonf_jax.kinds import BIG as _BIG
+from vmonf_jax.kinds import Int, Real, is_int, is_num
+from vmonf_jax.kinds import show as _show
+from vmonf_jax.parameters import BY_NAME
 
 FORMAT_VERSION = 2  # 2: split coupling with one two-headed network (0.2.0)
 LIMITS = {
-    "n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
-    "dim": 1_000_000, "parameters": 2**30, "history": 200_000, "seed": 2**32,
+    **parameters.LIMITS, "dim": 1_000_000, "parameters": 2**30, "history": 200_000,
     "manifest_bytes": ckpt.MAX_JSON_BYTES,
 }
 """Documented caps on what a model (and so a manifest) may describe (docs/api.md)."""
@@ -22,7 +26,6 @@ _TOP = ("format_version", "library_version", "estimator", "dim", "preprocessing"
         "training", "history")
 _OPTIONAL_TOP = ("feature_names",)  # absent in models saved before it was recorded
 _NUMBERS = ("loss", "elbo", "loglik", "T")  # history fields that are always numbers
-_BIG = 10**12  # loose bound on counts that size nothing (epochs, batch size, ...)
 
 
 class Invalid(ValueError):
@@ -30,87 +33,14 @@ class Invalid(ValueError):
 
 
 # -- schema -------------------------------------------------------------------------------
-def is_int(v) -> bool:
-    """An integer (Python or numpy), not a bool."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _show(v):
-    text = repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _int(lo, hi):
-    def rule(v):
-        if not (is_int(v) and lo <= v <= hi):
-            return f"must be an integer in [{lo}, {hi}], got {_show(v)}"
-    return rule
-
-
-def _finite(v):
-    if not (_is_num(v) and math.isfinite(v)):
-        return f"must be a finite number, got {_show(v)}"
-
-
-def _nonneg(v):
-    if v < 0:
-        return f"must be >= 0, got {_show(v)}"
-
-
-def _bool(v):
-    if not isinstance(v, bool):
-        return f"must be true or false, got {_show(v)}"
-
-
-def _optional(rule):
-    return lambda v: None if v is None else rule(v)
-
-
-def _sizes(v):
-    lo, hi, n = 1, LIMITS["width"], LIMITS["hidden_layers"]
-    if not (isinstance(v, list | tuple) and 1 <= len(v) <= n
-            and all(is_int(h) and lo <= h <= hi for h in v)):
-        return f"must be a list of 1 to {n} integers in [{lo}, {hi}], got {_show(v)}"
+    return Int(lo, hi).check
 
 
 def _scalar(v):
     if v is None or isinstance(v, bool | str) and len(str(v)) <= 200 or is_int(v):
         return None
-    return _finite(v) if _is_num(v) else f"must be a number, string or null, got {_show(v)}"
-
-
-def _plain(v):
-    """Any parameter this schema does not know: a JSON scalar or a short list of them."""
-    if isinstance(v, list | tuple):
-        if len(v) > 64:
-            return f"must be at most 64 values long, got {len(v)}"
-        return next((p for p in map(_scalar, v) if p), None)
-    return _scalar(v)
-
-
-_ARCHITECTURE = {
-    "n_components": _int(1, LIMITS["n_components"]),
-    "n_blocks": _int(1, LIMITS["n_blocks"]),
-    "hidden": _sizes,
-    "posterior_hidden": _sizes,
-    "seed": _int(0, LIMITS["seed"] - 1),
-    "consistency": lambda v: _finite(v) or _nonneg(v),
-}
-_ESTIMATOR = {
-    **_ARCHITECTURE,
-    **{k: _int(1, _BIG) for k in ("epochs", "batch_size", "n_init")},
-    **{k: _int(0, _BIG) for k in ("warm_epochs", "pretrain_epochs")},
-    "patience": _optional(_int(0, _BIG)), "devices": _optional(_int(1, 2**20)),
-    **{k: _finite for k in ("learning_rate", "weight_decay", "temperature_start",
-                            "temperature_decay", "temperature_min", "val_fraction")},
-    "clip_norm": _optional(_finite),
-    **{k: _bool for k in ("batch_norm", "verbose", "decoupled_weight_decay",
-                          "early_stopping")},
-}
+    return Real().check(v) if is_num(v) else f"must be a number, string or null, got {_show(v)}"
 
 
 def _check(field, v, rule):
@@ -119,15 +49,12 @@ def _check(field, v, rule):
         raise Invalid(f"{field} {problem}")
 
 
-def check_params(params: dict, dim: int) -> None:
-    """Check an estimator's architecture and seed against ``LIMITS`` before fitting.
+def check_dim(dim: int) -> None:
+    """Check a data dimension against ``LIMITS["dim"]`` before fitting.
 
     Raises:
-        ValueError: naming the parameter, its limit and the value.
+        ValueError: naming the limit and the value.
     """
-    for name, rule in _ARCHITECTURE.items():
-        if name in params:
-            _check(name, params[name], rule)
     _check("data dimension", dim, _int(1, LIMITS["dim"]))
 
 
@@ -188,13 +115,13 @@ def check_size(model, n_init: int = 1) -> None:
                       f"{LIMITS['parameters']}")
 
 
-def _check_estimator(est, known):
+def _check_estimator(est):
     if not isinstance(est, dict):
         raise Invalid(f"estimator must be an object, got {_show(est)}")
     for name, v in est.items():
-        if name not in known:
+        if name not in BY_NAME:
             raise Invalid(f"estimator.{name} is not a parameter of this library's VMoNF")
-        _check(f"estimator.{name}", v, _ESTIMATOR.get(name, _plain))
+        _check(f"estimator.{name}", v, BY_NAME[name].kind.check)
 
 
 def _check_entry(field, e, k_max):
@@ -209,19 +136,18 @@ def _check_entry(field, e, k_max):
             if not (isinstance(v, str) and len(v) <= 64):
                 raise Invalid(f"{field}.{key} must be a short string, got {_show(v)}")
         elif isinstance(v, list | tuple):
-            if len(v) > k_max or not all(_is_num(x) for x in v):
+            if len(v) > k_max or not all(is_num(x) for x in v):
                 raise Invalid(f"{field}.{key} must be a list of at most {k_max} numbers, got "
                               f"{_show(v)}")
-        elif not (_is_num(v) or v is None and key not in _NUMBERS):
+        elif not (is_num(v) or v is None and key not in _NUMBERS):
             raise Invalid(f"{field}.{key} must be a number, got {_show(v)}")
 
 
-def check_manifest(m, known_params) -> None:
+def check_manifest(m) -> None:
     """Check a parsed manifest against the schema and ``LIMITS``.
 
     Args:
         m: the parsed JSON.
-        known_params: names of the estimator's parameters.
 
     Raises:
         Invalid: the first problem, naming its field.
@@ -243,7 +169,7 @@ def check_manifest(m, known_params) -> None:
     if not (isinstance(m["library_version"], str) and len(m["library_version"]) <= 64):
         raise Invalid(f"library_version must be a short string, got "
                       f"{_show(m['library_version'])}")
-    _check_estimator(m["estimator"], known_params)
+    _check_estimator(m["estimator"])
     _check("dim", m["dim"], _int(1, LIMITS["dim"]))
     if not isinstance(m["preprocessing"], dict):
         raise Invalid(f"preprocessing must be an object, got {_show(m['preprocessing'])}")
@@ -271,11 +197,11 @@ def check_manifest(m, known_params) -> None:
     _check("training.epochs_run", t["epochs_run"], _int(0, LIMITS["history"]))
     _check("training.restart", t["restart"],
            _int(0, max(0, m["estimator"].get("n_init", _BIG) - 1)))
-    if not (t["score"] is None or _is_num(t["score"])):
+    if not (t["score"] is None or is_num(t["score"])):
         raise Invalid(f"training.score must be a number, got {_show(t['score'])}")
     _check_entry("training.final", t["final"], k_max)
     _check_components(t, k_max, m["estimator"].get("prior"))
-    if "temperature" in t and not (_is_num(t["temperature"]) and math.isfinite(t["temperature"])
+    if "temperature" in t and not (is_num(t["temperature"]) and math.isfinite(t["temperature"])
                                    and t["temperature"] > 0):
         raise Invalid(f"training.temperature must be a positive number, got "
                       f"{_show(t['temperature'])}")
@@ -294,7 +220,7 @@ def _check_components(t, k_max, prior):
                       f"unless the prior is 'sparse', got {k}")
     usage = t.get("usage")
     if usage is not None and not (isinstance(usage, list) and len(usage) == k
-                                  and all(_is_num(u) and 0 <= u <= 1.001 for u in usage)):
+                                  and all(is_num(u) and 0 <= u <= 1.001 for u in usage)):
         raise Invalid(f"training.usage must be null or a list of {k} numbers in [0, 1] "
                       f"(training.n_components), got {_show(usage)}")
     dead = t.get("dead_components", [])

@@ -22,8 +22,8 @@ import numpy as np
 
 from vmonf_jax.flows import Flow, make_flow
 from vmonf_jax.nets import MLP
+from vmonf_jax.parameters import PRIORS
 
-PRIORS = ("uniform", "learned", "em", "sparse")
 FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False,
                  "affine": False}
 """Options of a flow given by name (as ``flows.make_flow`` takes them)."""

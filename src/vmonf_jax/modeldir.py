@@ -96,7 +96,7 @@ def check_replaceable(path) -> None:
                          "replaced)")
 
 
-def save(path, tree, manifest: dict, known_params) -> None:
+def save(path, tree, manifest: dict) -> None:
     """Write a model directory at ``path`` (see the module docstring).
 
     Args:
@@ -104,7 +104,6 @@ def save(path, tree, manifest: dict, known_params) -> None:
         tree: ``{"params": ..., "state": ...}`` (pytrees of arrays; a state without arrays
             is stored as None, as format 2 always did).
         manifest: the manifest (JSON-serialisable; numpy values and tuples allowed).
-        known_params: names of the estimator's parameters (for the schema).
 
     Raises:
         ValueError: ``path`` may not be replaced, or the model is one that ``load`` would
@@ -116,7 +115,7 @@ def save(path, tree, manifest: dict, known_params) -> None:
     text = json.dumps(manifest, indent=1, default=outputs.json_default)
     try:
         parsed = json.loads(text)
-        check_manifest(parsed, known_params)
+        check_manifest(parsed)
         built = _build(parsed, "the manifest")
         ckpt.compare_shapes(_shapes_of(tree), _stored(built.template), "the fitted arrays")
     except ValueError as err:
@@ -217,7 +216,7 @@ def check_numbers(pre, temperature):
     return None
 
 
-def read_manifest(found, path, known_params):
+def read_manifest(found, path):
     """Read and check the manifest of the model directory ``found`` (named ``path``).
 
     Raises:
@@ -230,7 +229,7 @@ def read_manifest(found, path, known_params):
         raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
     try:
         manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
-        check_manifest(manifest, known_params)
+        check_manifest(manifest)
     except Invalid as err:
         raise damaged(os.path.join(path, MANIFEST), err) from None
     except (ValueError, OSError) as err:
@@ -265,7 +264,7 @@ def load(path) -> Loaded:
 
 
 def _load(found, path):
-    m = read_manifest(found, path, estimator_defaults())
+    m = read_manifest(found, path)
     built = _build(m, os.path.join(path, MANIFEST))
     state_dir = os.path.join(path, STATE)
     if os.path.islink(os.path.join(found, STATE)):

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import optax
 
 from vmonf_jax.mixture import Mixture
+from vmonf_jax.parameters import INITS, SEMI_MODES
 from vmonf_jax.train.schedule import temperature_schedule
 
-SEMI_MODES = ("paper", "joint")
 AUTO_PATIENCE = (20, 4)  # early stopping's patience: max(20, main epochs // 4)
 AUTO_VAL = (0.15, 40, 10, 20_000)  # fraction; fewest rows to split; fewest, most held out
 
@@ -32,7 +32,6 @@ def validation_rows(n: int) -> int:
     """
     fraction, least_n, fewest, most = AUTO_VAL
     return 0 if n < least_n else int(min(max(round(fraction * n), fewest), most))
-INITS = ("random", "kmeans", "balanced", "gaussian")
 
 
 class NonFiniteLossError(FloatingPointError):
