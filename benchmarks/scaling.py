@@ -76,15 +76,60 @@ def _rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _anon_peak():
+    """Start sampling this process's anonymous resident memory (Linux ``RssAnon``).
+
+    Returns a function that stops sampling and gives the peak beyond the start in bytes
+    (None off Linux). A memory map's pages are file-backed: they count in ``ru_maxrss``
+    (reclaimable page cache), not here.
+    """
+    import threading
+
+    def anon():
+        try:
+            with open("/proc/self/status") as f:
+                return next(int(line.split()[1]) * 1024 for line in f
+                            if line.startswith("RssAnon:"))
+        except (OSError, StopIteration):
+            return None
+
+    start = anon()
+    peak, done = [start or 0], threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], anon() or 0)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+
+    def stop():
+        done.set()
+        thread.join()
+        return None if start is None else peak[0] - start
+    return stop
+
+
 def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: int = 1,
-                **params) -> dict:
-    """One instrumented cold fit in this process (see the module's docstring)."""
+                mapped: bool = False, **params) -> dict:
+    """One instrumented cold fit in this process (see the module's docstring).
+
+    ``mapped``: the rows are saved to a temporary ``.npy`` and fitted through its memory
+    map (``train.feeder``: a map of more than one chunk trains a chunk an epoch).
+    """
+    import tempfile
+
     import jax
 
     from vmonf_jax import VMoNF, inference
     from vmonf_jax.train import driver, start_run
 
     x = make_rows(rows, dim)
+    if mapped:
+        path = Path(tempfile.mkdtemp()) / "x.npy"
+        np.save(path, x)
+        del x
+        x = np.load(path, mmap_mode="r")
     phase = defaultdict(float)
     compile_s = [0.0]
     busy = []  # the phase running now: nested timers count in the outer one only
@@ -132,6 +177,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
     model = VMoNF(n_components=k, epochs=epochs, warm_epochs=warm_epochs, verbose=False,
                   **params)
     rss0, cpu0, c0, t0 = _rss_bytes(), time.process_time(), compile_s[0], time.perf_counter()
+    anon_stop = _anon_peak()
     try:
         for obj, name, fn in patches:
             setattr(obj, name, fn)
@@ -140,10 +186,14 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
         for obj, name, fn in saved:
             setattr(obj, name, fn)
     wall = time.perf_counter() - t0
+    anon = anon_stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     phase["compile"] = compile_s[0] - c0  # all of it, wherever it happened
     phase["other"] = wall - sum(phase.values())
-    steps_per_epoch = -(-rows // min(model.batch_size, rows))
+    from vmonf_jax.train.feeder import chunk_rows
+
+    fed = min(rows, chunk_rows(dim)) if mapped else rows  # a fed map: an epoch is a chunk
+    steps_per_epoch = -(-fed // min(model.batch_size, fed))
     return {"rows": rows, "dim": dim, "k": k, "n_init": model.n_init, "epochs_run": epochs_run[0],
             "steps_per_epoch": steps_per_epoch, "wall_s": wall,
             "cpu_s": time.process_time() - cpu0, "phases_s": dict(phase),
@@ -152,6 +202,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
             "outside_steps_frac": 1 - (phase["steps"] + phase["compile"]) / wall,
             "outside_steps_and_compile_frac": 1 - phase["steps"] / wall,
             "data_bytes": x.nbytes, "peak_extra_bytes": max(peak - rss0, 0),
+            "peak_extra_anon_bytes": anon, "mapped": mapped,
             "loadavg": os.getloadavg()}
 
 
