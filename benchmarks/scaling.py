@@ -6,6 +6,8 @@ by phase:
 
 - ``graph``: the consistency regulariser's neighbour graph (``consistency.knn_graph``);
 - ``warm_start``: the spectral / k-means warm-start labels;
+- ``gaussian_start``: the Gaussian start (``init="gaussian"``: EM on a subsample, every row
+  assigned, q(k|x) fitted to it, its validation score);
 - ``compile``: JAX tracing, lowering and XLA compilation anywhere in the fit
   (``jax.monitoring`` events), taken out of the phase it happened in;
 - ``steps``: the compiled epochs (gradient steps); ``epoch_s`` = steps / epochs run;
@@ -24,6 +26,7 @@ least-squares fits of log(epoch_s) on log(rows) over rows >= 10^4. Writes
 
     python benchmarks/scaling.py [--quick] [--max-rows 1000000] [--out results/scaling.json]
     python benchmarks/scaling.py --one '{"rows": 1000000, "dim": 2, "epochs": 2}'   # one point
+    python benchmarks/scaling.py --bars      # issue 24's bars only (results/scaling-bars.json)
 """
 
 import argparse
@@ -49,6 +52,9 @@ QUICK = dict(rows=(256, 512), dims=(2,), rows_32=(), ks=(2,), k_rows=256, cols=(
              col_rows=256, warm_epochs=1, epochs=1, flowjax_rows=(256,), n_blocks=1,
              hidden=(4,), in_process=True, flowjax_epochs=2)
 TIMEOUT_S = 3600
+# issue 24's "Done when": defaults but a fixed budget; 2-D rows 10^4..10^6
+BARS = dict(rows=(10**4, 10**5, 10**6), warm_epochs=2, epochs=8, outside=0.15,
+            peak_gib=2.0, slope=(1.0, 1.15))
 
 
 def make_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -70,15 +76,60 @@ def _rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _anon_peak():
+    """Start sampling this process's anonymous resident memory (Linux ``RssAnon``).
+
+    Returns a function that stops sampling and gives the peak beyond the start in bytes
+    (None off Linux). A memory map's pages are file-backed: they count in ``ru_maxrss``
+    (reclaimable page cache), not here.
+    """
+    import threading
+
+    def anon():
+        try:
+            with open("/proc/self/status") as f:
+                return next(int(line.split()[1]) * 1024 for line in f
+                            if line.startswith("RssAnon:"))
+        except (OSError, StopIteration):
+            return None
+
+    start = anon()
+    peak, done = [start or 0], threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], anon() or 0)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+
+    def stop():
+        done.set()
+        thread.join()
+        return None if start is None else peak[0] - start
+    return stop
+
+
 def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: int = 1,
-                **params) -> dict:
-    """One instrumented cold fit in this process (see the module's docstring)."""
+                mapped: bool = False, **params) -> dict:
+    """One instrumented cold fit in this process (see the module's docstring).
+
+    ``mapped``: the rows are saved to a temporary ``.npy`` and fitted through its memory
+    map (``train.feeder``: a map of more than one chunk trains a chunk an epoch).
+    """
+    import tempfile
+
     import jax
 
     from vmonf_jax import VMoNF, inference
-    from vmonf_jax.train import driver
+    from vmonf_jax.train import driver, start_run
 
     x = make_rows(rows, dim)
+    if mapped:
+        path = Path(tempfile.mkdtemp()) / "x.npy"
+        np.save(path, x)
+        del x
+        x = np.load(path, mmap_mode="r")
     phase = defaultdict(float)
     compile_s = [0.0]
     busy = []  # the phase running now: nested timers count in the outer one only
@@ -117,6 +168,8 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
                (driver, "knn_graph", timed("graph", driver.knn_graph)),
                (driver, "spectral_labels", timed("warm_start", driver.spectral_labels)),
                (driver, "kmeans_labels", timed("warm_start", driver.kmeans_labels)),
+               (start_run, "gaussian_starts", timed("gaussian_start", start_run.gaussian_starts)),
+               (start_run, "start_run", timed("gaussian_start", start_run.start_run)),
                (driver, "_best", timed("scoring", driver._best)),
                (inference.FittedModel, "predict_proba",
                 timed("labels", inference.FittedModel.predict_proba))]
@@ -124,6 +177,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
     model = VMoNF(n_components=k, epochs=epochs, warm_epochs=warm_epochs, verbose=False,
                   **params)
     rss0, cpu0, c0, t0 = _rss_bytes(), time.process_time(), compile_s[0], time.perf_counter()
+    anon_stop = _anon_peak()
     try:
         for obj, name, fn in patches:
             setattr(obj, name, fn)
@@ -132,10 +186,14 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
         for obj, name, fn in saved:
             setattr(obj, name, fn)
     wall = time.perf_counter() - t0
+    anon = anon_stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     phase["compile"] = compile_s[0] - c0  # all of it, wherever it happened
     phase["other"] = wall - sum(phase.values())
-    steps_per_epoch = -(-rows // min(model.batch_size, rows))
+    from vmonf_jax.train.feeder import chunk_rows
+
+    fed = min(rows, chunk_rows(dim)) if mapped else rows  # a fed map: an epoch is a chunk
+    steps_per_epoch = -(-fed // min(model.batch_size, fed))
     return {"rows": rows, "dim": dim, "k": k, "n_init": model.n_init, "epochs_run": epochs_run[0],
             "steps_per_epoch": steps_per_epoch, "wall_s": wall,
             "cpu_s": time.process_time() - cpu0, "phases_s": dict(phase),
@@ -144,6 +202,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
             "outside_steps_frac": 1 - (phase["steps"] + phase["compile"]) / wall,
             "outside_steps_and_compile_frac": 1 - phase["steps"] / wall,
             "data_bytes": x.nbytes, "peak_extra_bytes": max(peak - rss0, 0),
+            "peak_extra_anon_bytes": anon, "mapped": mapped,
             "loadavg": os.getloadavg()}
 
 
@@ -276,13 +335,47 @@ def run(cfg: dict, max_rows: int, log=print) -> dict:
     return res
 
 
+def bars(log=print) -> dict:
+    """Issue 24's bars, each 2-D point a cold fit of ``BARS``' budget in a fresh process.
+
+    The 10^6-row fit's share of wall time outside the gradient steps and compiling, its
+    peak memory beyond the data, and the slope of epoch time against rows.
+    """
+    budget = {"warm_epochs": BARS["warm_epochs"], "epochs": BARS["epochs"]}
+    points = []
+    for n in BARS["rows"]:
+        points.append(one_point({"rows": n, "dim": 2, **budget}))
+        log(json.dumps(points[-1]))
+    big = points[-1]
+    got = {"outside_steps_frac": big.get("outside_steps_frac"),
+           "peak_extra_gib": big.get("peak_extra_bytes", 0) / 2**30,
+           "slope_epoch_s_vs_rows": slope(points)}
+    lo, hi = BARS["slope"]
+    passed = {"outside": got["outside_steps_frac"] is not None
+              and got["outside_steps_frac"] <= BARS["outside"],
+              "peak": "error" not in big and got["peak_extra_gib"] <= BARS["peak_gib"],
+              "slope": got["slope_epoch_s_vs_rows"] is not None
+              and lo <= round(got["slope_epoch_s_vs_rows"], 2) <= hi}
+    return {"config": {**budget, "note": "VMoNF defaults otherwise"}, "points": points,
+            **got, "passed": passed}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny shapes: seconds, for a test")
     p.add_argument("--max-rows", type=int, default=10**6)
     p.add_argument("--one", help="measure one point (JSON spec) in this process, print JSON")
+    p.add_argument("--bars", action="store_true",
+                   help="issue 24's bars only: 2-D fits of 10^4-10^6 rows (about 10 minutes)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.bars:
+        out = args.out or ROOT / "results" / "scaling-bars.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        res = bars()
+        out.write_text(json.dumps(res, indent=1))
+        print(json.dumps({k: res[k] for k in res if k not in ("points", "config")}))
+        return
     if args.one:
         spec = json.loads(args.one)
         fn = measure_flowjax if spec.pop("flowjax", False) else measure_fit

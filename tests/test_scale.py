@@ -1,4 +1,4 @@
-"""Issue 24: costs linear in the rows: chunked scores, memory-mapped data, the scaling bench."""
+"""Issue 24: costs linear in the rows: chunked scores and the scaling bench (maps: test_feeder)."""
 
 import json
 import os
@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmonf_jax import VMoNF
 from vmonf_jax.chunked import map_rows, mean_rows
 from vmonf_jax.mixture import Mixture
 from vmonf_jax.train import step
@@ -30,20 +29,6 @@ def test_chunked_evaluation_equals_one_pass(perturb):
     np.testing.assert_allclose(rows, whole, rtol=1e-5, atol=1e-5)  # 5 chunks, last padded
     got = step.evaluate(model, params, state, x, 0.7)
     np.testing.assert_allclose(got, whole.mean(0), rtol=1e-5)
-
-
-def test_memmap_fit_equals_in_memory_fit(tmp_path):
-    x = np.random.default_rng(0).normal(size=(200, 2))
-    path = tmp_path / "x.npy"
-    np.save(path, x)
-    kw = dict(n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,), epochs=2,
-              warm_epochs=1, n_init=1, batch_size=64, verbose=False)
-    mapped = np.load(path, mmap_mode="r")
-    a, b = VMoNF(**kw).fit(mapped), VMoNF(**kw).fit(np.load(path))
-    assert isinstance(mapped, np.memmap)
-    for u, v in zip(jax.tree.leaves(a.params_), jax.tree.leaves(b.params_)):
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
-    np.testing.assert_array_equal(a.labels_, b.labels_)
 
 
 def test_scaling_bench_quick(tmp_path):

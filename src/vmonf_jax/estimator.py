@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from vmonf_jax import __version__, manifest, modeldir
+from vmonf_jax import __version__, manifest, mapped, modeldir
 from vmonf_jax.chunked import bucket
 from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
@@ -110,6 +110,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             ``(X, estimator)``: the array and the estimator it was checked against.
         """
         est = clone(self) if reset else self
+        if mapped.feeder.is_mapped(X):  # checked in blocks, never read whole
+            return mapped.validated(est, X, reset), est
         X = validate_data(est, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
         check_values(X, "X")
         return X, est
@@ -147,29 +149,29 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         config = self._config(X.shape[1])
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
-        pre = make_preprocessor(self.preprocess, self.dequantize).fit(X)
-        warn_about(X, self.preprocess, pre.dequantized)
+        stats = mapped.sample(X)  # X, or a sample of a memory-mapped X
+        pre = make_preprocessor(self.preprocess, self.dequantize).fit(stats)
+        warn_about(stats, self.preprocess, pre.dequantized)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
             resume = modeldir.start_or_resume(checkpoint_dir, settings, (X, codes), resume)
         elif resume:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted fit")
-        Z, _ = pre.transform(X)  # integers, pixels: at the midpoints; noise in every step
+        Z = mapped.training_rows(pre, X)  # integers, pixels: at the midpoints; noise each step
         res = fit(jax.random.key(int(self.seed)), Z, config, labels=codes,
                   noise=pre.noise_width(),
                   checkpoint_dir=checkpoint_dir, resume=resume,
                   checkpoint_seconds=checkpoint_seconds, parallel=self.parallel,
                   mesh=self.devices)
         fitted = FittedModel(res.model, pre, res.params, res.state, res.temperature)
-        proba = fitted.predict_proba(X)
-        usage = np.asarray(proba.mean(0), np.float64)
+        labels, usage = mapped.assign(fitted, X)
         warn_dead(usage)
         self._set_fitted(model_=res.model, config_=replace(config, model=res.model),
                          preprocessor_=pre, usage_=usage,
                          classes_=classes, n_features_in_=X.shape[1], params_=res.params,
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
-                         labels_=proba.argmax(1), consistency_=res.consistency,
+                         labels_=labels, consistency_=res.consistency,
                          budget_=res.budget,
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self

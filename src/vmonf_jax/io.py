@@ -118,7 +118,8 @@ def read_data(path, *, key=None, label_column=None) -> Table:
         j = _column_index(path, label_column, None, arr.shape[1])
         labels = arr[:, j]
         arr = np.delete(arr, j, axis=1)
-    X = _as_float(path, arr)
+    # a memory map stays one (VMoNF.fit reads it a chunk at a time); checks go by blocks
+    X = arr if isinstance(arr, np.memmap) and arr.dtype.kind in "iuf" else _as_float(path, arr)
     _check_table(path, X, csv_lines=None)
     return Table(X, None if labels is None else _as_labels(path, labels), None)
 
@@ -148,9 +149,11 @@ def fingerprint(*arrays) -> str:
         if a is None:
             h.update(b"none")
             continue
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a)  # hashed a block of rows at a time: a memory map is not read whole
         h.update(f"{a.shape}{a.dtype}".encode())
-        h.update(a.tobytes())
+        rows = np.atleast_1d(a)
+        for start in range(0, max(len(rows), 1), 65536):
+            h.update(np.ascontiguousarray(rows[start : start + 65536]).tobytes())
     return h.hexdigest()
 
 

@@ -5,20 +5,32 @@ import numpy as np
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+CHECK_ROWS = 16384  # rows checked at a time: bounded temporaries (a memory-mapped file too)
+
+
 def first_bad_value(arr: np.ndarray):
-    """The first NaN, infinity or value beyond float32's range in a float (n, d) array.
+    """The first NaN, infinity or value beyond float32's range in a numeric (n, d) array.
+
+    Checked ``CHECK_ROWS`` rows at a time, so a memory-mapped array is never read whole.
 
     Returns:
         ``None``, or ``(row, column, what, count)``: the position of the first bad value
         (row-major), what is wrong with it ("non-finite value" or "value outside the float32
         range (...)") and how many such values the array holds.
     """
-    for bad, what in ((~np.isfinite(arr), "non-finite value"),
-                      (np.abs(arr) > FLOAT32_MAX,
-                       f"value outside the float32 range (|x| <= {FLOAT32_MAX:.4g})")):
-        if bad.any():
-            row, col = (int(v) for v in np.argwhere(bad)[0])
-            return row, col, what, int(bad.sum())
+    for test, what in ((lambda a: ~np.isfinite(a), "non-finite value"),
+                       (lambda a: np.abs(a) > FLOAT32_MAX,
+                        f"value outside the float32 range (|x| <= {FLOAT32_MAX:.4g})")):
+        first, count = None, 0
+        for start in range(0, max(len(arr), 1), CHECK_ROWS):
+            bad = test(np.asarray(arr[start : start + CHECK_ROWS]))
+            if bad.any():
+                count += int(bad.sum())
+                if first is None:
+                    row, col = np.argwhere(bad)[0]
+                    first = (start + int(row), int(col))
+        if first is not None:
+            return *first, what, count
     return None
 
 

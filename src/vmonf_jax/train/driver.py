@@ -14,7 +14,7 @@ import numpy as np
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
-from vmonf_jax.train import prune, start_run
+from vmonf_jax.train import feeder, prune, start_run
 from vmonf_jax.train.budget import plan
 from vmonf_jax.train.config import (
     FitConfig,
@@ -52,7 +52,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     Args:
         key: a ``jax.random`` key; everything random derives from it (restart r, epoch i use
             ``fold_in(fold_in(key, r), i)``), so a resumed fit equals an uninterrupted one.
-        data: (n, dim) array, already preprocessed (the estimator standardises).
+        data: (n, dim) array, already preprocessed (the estimator standardises); a
+            memory-mapped one (or a ``feeder.Rows``) of more than ``feeder.chunk_rows`` rows
+            is read a chunk at a time (``train.feeder``: an epoch is one chunk; no labels).
         config: model and recipe.
         labels: optional ints, -1 = unlabelled; labelled points train their own component
             and the posterior (``config.semi_supervised``: "paper" = pre-train on the labelled
@@ -86,17 +88,33 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     from vmonf_jax.validation import check_data, check_labels
 
     model = config.model
-    x = check_data(data, dim=model.dim, min_rows=model.n_components)
+    rows, data = feeder.source(data)  # a map of more than one chunk: read a chunk an epoch
+    if rows is not None:
+        if labels is not None:
+            raise ValueError("labels need the data in memory (np.asarray(X)): a memory-mapped "
+                             "fit trains without labels")
+        rows.check(dim=model.dim, min_rows=model.n_components)
+    else:
+        x = check_data(data, dim=model.dim, min_rows=model.n_components)
+    n = x.shape[0] if rows is None else rows.n_rows
     if labels is not None:
-        labels = check_labels(labels, x.shape[0], model.n_components)
+        labels = check_labels(labels, n, model.n_components)
     fraction = config.val_fraction
     if config.early_stopping and not fraction:  # no split that leaves < 2 rows a component
-        n_val = validation_rows(x.shape[0])
-        if x.shape[0] - n_val >= 2 * model.n_components:
-            fraction = n_val / x.shape[0]
-    x, labels, x_val = _split(x, labels, fraction, key)
+        n_val = validation_rows(n)
+        if n - n_val >= 2 * model.n_components:
+            fraction = n_val / n
+    feed, graph = None, config.consistency != 0 and n > 1  # one row: no neighbours
+    if rows is None:
+        x, labels, x_val = _split(x, labels, fraction, key)
+    else:  # validation rows in memory, training rows a chunk an epoch
+        seed = _seeds([jax.random.fold_in(key, 2**20)])[0]
+        val, x_val = feeder.split(rows, held_out(n, fraction), seed)
+        penalised = graph and _consistency_weight(config, model.dim, True) > 0
+        feed = feeder.Feed(rows, val, seed, penalised)
+        x = rows.read(feed.rows_of(0))
     budget = plan(x.shape[0], config.epochs, config.batch_size, config.steps,
-                  auto=config.early_stopping)
+                  auto=config.early_stopping)  # with a feed: the rows of one chunk, an epoch
     if config.steps is not None or config.early_stopping:
         config = dataclasses.replace(config, epochs=budget.epochs, batch_size=budget.batch_size)
     patience = config.patience
@@ -113,8 +131,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     gaussian = config.init == "gaussian"
     noise = _noise(noise, model.dim)
-    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys,
-                     config.consistency != 0 and x.shape[0] > 1,  # one row: no neighbours
+    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys, graph,
                      partition=gaussian)._replace(noise=noise)
     weight = _consistency_weight(config, x.shape[1], arrays.nbrs)
     if not weight:  # "auto" may turn the penalty off: its graph then only partitioned
@@ -124,7 +141,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                     _kinds(config.semi_supervised if has_labels else "unlabelled",
                            schedule.warm),
                     x_val is not None, patience,
-                    _chunk_length(len(schedule), config.chunk_epochs), spec)
+                    _chunk_length(len(schedule), 1 if feed else config.chunk_epochs), spec)
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
@@ -136,6 +153,15 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             model = recipe.step.model
     if spec is not None:
         arrays = spec.replicate(arrays)
+    if feed is not None:
+        feed.start(arrays, schedule.warm, len(schedule))
+
+    def epoch_data(epoch):  # a mapped fit: this epoch's chunk
+        if feed is None:
+            return arrays
+        got = feed.arrays(epoch, arrays)
+        return got if spec is None else spec.replicate(got)
+
     if resume:  # a sparse fit may have pruned before it was saved: its K is in the metadata
         def template(k):
             return runner(_resized(recipe, k or model.n_components)).init(keys)
@@ -163,7 +189,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         hooks.append(cb.Checkpoint(checkpoint_dir, checkpoint_every, checkpoint_seconds))
     try:
         while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
-            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), arrays)
+            data = epoch_data(snap.epoch)
+            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), data)
             entries, failed = _entries(jax.device_get(records), snap.epoch, ids)
             if failed is not None:
                 err = _failure(failed, state, snap.history + entries)
@@ -177,7 +204,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             if model.prior == "sparse" and end > main_from:
                 alive = None  # the MML rule needs epochs after it, for rows to move
                 if end < len(schedule):
-                    alive = _mml_alive(recipe.step.model, state, arrays.x, protect)
+                    alive = _mml_alive(recipe.step.model, state, data.x, protect)
                 idx = prune.keep_indices(jax.device_get(state["params"]["prior_logits"]),
                                          config.prune_threshold, protect, alive)
                 if idx.shape[1] < _n_components(state):
@@ -199,6 +226,8 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     finally:
         for hook in hooks:
             hook.close()
+        if feed is not None:
+            feed.close()
     if start is not None and model.prior != "sparse":  # (pruning changes K)
         snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
             model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
