@@ -11,7 +11,7 @@ by phase:
 - ``compile``: JAX tracing, lowering and XLA compilation anywhere in the fit
   (``jax.monitoring`` events), taken out of the phase it happened in;
 - ``steps``: the compiled epochs (gradient steps); ``epoch_s`` = steps / epochs run;
-- ``scoring``: choosing the restart (``driver._best``: the ELBO of every row per restart);
+- ``scoring``: choosing the restart (``records.best``: the ELBO of every row per restart);
 - ``labels``: the fitted ``labels_`` (exact posterior of every row);
 - ``other``: the rest of ``fit`` (checks, standardisation, transfers);
 
@@ -122,7 +122,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
     import jax
 
     from vmonf_jax import VMoNF, inference
-    from vmonf_jax.train import driver, start_run
+    from vmonf_jax.train import driver, prepare, records, start_run
 
     x = make_rows(rows, dim)
     if mapped:
@@ -165,12 +165,12 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
         return run._replace(chunk=chunk)
 
     patches = [(driver, "runner", timed_runner),
-               (driver, "knn_graph", timed("graph", driver.knn_graph)),
-               (driver, "spectral_labels", timed("warm_start", driver.spectral_labels)),
-               (driver, "kmeans_labels", timed("warm_start", driver.kmeans_labels)),
+               (prepare, "knn_graph", timed("graph", prepare.knn_graph)),
+               (prepare, "spectral_labels", timed("warm_start", prepare.spectral_labels)),
+               (prepare, "kmeans_labels", timed("warm_start", prepare.kmeans_labels)),
                (start_run, "gaussian_starts", timed("gaussian_start", start_run.gaussian_starts)),
                (start_run, "start_run", timed("gaussian_start", start_run.start_run)),
-               (driver, "_best", timed("scoring", driver._best)),
+               (records, "best", timed("scoring", records.best)),
                (inference.FittedModel, "predict_proba",
                 timed("labels", inference.FittedModel.predict_proba))]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]

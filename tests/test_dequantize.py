@@ -114,7 +114,7 @@ def test_samples_of_a_constant_column_spread_over_its_cell(constant_column_model
 
 
 def test_noise_widths_are_checked():
-    from vmonf_jax.train.driver import _noise
+    from vmonf_jax.train.prepare import noise_widths as _noise
 
     assert _noise(None, 3) is None and _noise(np.zeros(3), 3) is None
     for bad in (np.ones(2), np.array([1.0, -1.0, 0.0]), np.array([np.inf, 0, 0])):

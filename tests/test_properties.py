@@ -336,7 +336,7 @@ def test_logit_pixels_lambda_bounds():
 # -- the training driver's host-side helpers ------------------------------------------------
 @given(n=st.integers(1, 2000), most=st.integers(1, 300))
 def test_chunks_cover_the_epochs_in_the_fewest_calls(n, most):
-    from vmonf_jax.train.driver import _chunk_length
+    from vmonf_jax.train.prepare import chunk_length as _chunk_length
 
     length = _chunk_length(n, most)
     calls = -(-n // length)
@@ -357,7 +357,7 @@ def clusterings(draw):
 @FAST
 @given(case=clusterings(), perm_seed=st.integers(0, 100))
 def test_warm_start_clusters_are_renamed_to_the_labels(case, perm_seed):
-    from vmonf_jax.train.driver import _matched_to_labels
+    from vmonf_jax.train.prepare import matched_to_labels as _matched_to_labels
 
     clusters, labels, k = case
     out = _matched_to_labels(clusters, labels, k)
@@ -387,7 +387,7 @@ def test_warm_start_clusters_are_renamed_to_the_labels(case, perm_seed):
 def test_validation_split_is_a_partition(n, fraction, seed):
     import jax
 
-    from vmonf_jax.train.driver import _split
+    from vmonf_jax.train.prepare import split as _split
 
     x = np.arange(2.0 * n).reshape(n, 2)
     labels = np.arange(n) % 3 - 1

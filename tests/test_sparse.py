@@ -181,7 +181,7 @@ def test_sparse_fit_gives_each_blob_one_flow():
 def test_sparse_warm_start_clusters_the_rows_not_the_graph(x):
     """At the upper bound K the graph's spectral clusters cut connected clusters in pieces
     (README, "Automatic K"): with the sparse prior the warm start runs k-means on the rows."""
-    from vmonf_jax.train import driver
+    from vmonf_jax.train import prepare
     from vmonf_jax.train.schedule import Schedule
     from vmonf_jax.train.step import kmeans_labels
 
@@ -189,7 +189,7 @@ def test_sparse_warm_start_clusters_the_rows_not_the_graph(x):
     seed = int(jax.random.randint(keys[0], (), 0, 2**31 - 1))
     for prior, spectral in (("sparse", False), ("uniform", True)):
         model = Mixture(2, 3, n_blocks=1, hidden=(4,), posterior_hidden=(4,), prior=prior)
-        data = driver._arrays(x, None, None, Schedule(warm=2), model, keys, graph=True)
+        data = prepare.arrays_of(x, None, None, Schedule(warm=2), model, keys, graph=True)
         assert data.nbrs is not None  # the penalty's graph is built either way
         rows = kmeans_labels(x, 3, seed)
         assert np.array_equal(np.asarray(data.y_warm[0]), rows) != spectral

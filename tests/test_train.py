@@ -20,7 +20,7 @@ from sklearn.metrics import adjusted_rand_score
 from vmonf_jax import NonFiniteLossError, train
 from vmonf_jax.data import toy
 from vmonf_jax.mixture import Mixture
-from vmonf_jax.train import callbacks, driver, run, step
+from vmonf_jax.train import callbacks, driver, prepare, records, run, step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
@@ -208,7 +208,7 @@ def test_semi_supervised_warm_start_follows_the_labels():
     """Clusters take the class their labelled rows hold most of; labelled rows keep theirs."""
     clusters = np.array([2, 2, 2, 0, 0, 0, 1, 1, 1])
     labels = np.array([1, -1, -1, 0, -1, 2, -1, -1, 2])  # cluster 2 holds class 1, ...
-    got = driver._matched_to_labels(clusters, labels, 3)
+    got = prepare.matched_to_labels(clusters, labels, 3)
     np.testing.assert_array_equal(got, [1, 1, 1, 0, 0, 2, 2, 2, 2])
 
 
@@ -538,7 +538,7 @@ def test_validation_split_and_early_stopping(data):
     # the returned parameters and temperature are those of the best validation epoch
     assert res.temperature == pytest.approx(main[best]["T"], rel=1e-6)
     assert res.temperature != main[-1]["T"]
-    x_tr, _, x_val = driver._split(np.asarray(data), None, 0.3, key)
+    x_tr, _, x_val = prepare.split(np.asarray(data), None, 0.3, key)
     assert x_val.shape[0] == round(0.3 * data.shape[0]) and x_tr.shape[0] + x_val.shape[0] == 50
     val_ll, _ = train.evaluate(model, res.params, None, x_val, res.temperature)
     np.testing.assert_allclose(val_ll, max(vals), rtol=1e-5)
@@ -563,7 +563,7 @@ def test_nan_restart_score_counts_as_worst(data, monkeypatch):
         calls.append(args)
         return (np.nan, np.nan) if len(calls) == 1 else real(*args)
 
-    monkeypatch.setattr(driver, "evaluate", nan_first)
+    monkeypatch.setattr(records, "evaluate", nan_first)
     res = train.fit(jax.random.key(0), data, _config(n_init=2))
     assert len(calls) == 2 and res.restart == 1 and np.isfinite(res.score)
 

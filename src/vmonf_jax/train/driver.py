@@ -14,31 +14,20 @@ import numpy as np
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import callbacks as cb
-from vmonf_jax.train import feeder, prune, start_run
+from vmonf_jax.train import feeder, prepare, prune, records, start_run
 from vmonf_jax.train.budget import plan
 from vmonf_jax.train.config import (
     FitConfig,
     FitResult,
-    LossExplodedError,
-    NonFiniteLossError,
     auto_patience,
     validation_rows,
 )
-from vmonf_jax.train.consistency import (
-    AUTO,
-    auto_weight,
-    knn_graph,
-    spectral_labels,
-)
-from vmonf_jax.train.run import Data, Recipe, runner
-from vmonf_jax.train.schedule import PHASES, Schedule
-from vmonf_jax.train.step import evaluate, kmeans_labels
+from vmonf_jax.train.run import Recipe, runner
+from vmonf_jax.train.schedule import Schedule
 from vmonf_jax.validation import held_out
 
 _STEP_FIELDS = ("model", "batch_size", "learning_rate", "weight_decay",
                 "decoupled_weight_decay", "clip_norm", "dequantize", "dirichlet_alpha")
-_METRICS = ("loss", "elbo", "loglik", "usage")
-_VAL_METRICS = ("val_loglik", "val_elbo")  # of main epochs, with a validation split
 
 
 def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resume=False,
@@ -106,11 +95,11 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             fraction = n_val / n
     feed, graph = None, config.consistency != 0 and n > 1  # one row: no neighbours
     if rows is None:
-        x, labels, x_val = _split(x, labels, fraction, key)
+        x, labels, x_val = prepare.split(x, labels, fraction, key)
     else:  # validation rows in memory, training rows a chunk an epoch
-        seed = _seeds([jax.random.fold_in(key, 2**20)])[0]
+        seed = prepare.seeds([jax.random.fold_in(key, 2**20)])[0]
         val, x_val = feeder.split(rows, held_out(n, fraction), seed)
-        penalised = graph and _consistency_weight(config, model.dim, True) > 0
+        penalised = graph and prepare.consistency_weight(config, model.dim, True) > 0
         feed = feeder.Feed(rows, val, seed, penalised)
         x = rows.read(feed.rows_of(0))
     budget = plan(x.shape[0], config.epochs, config.batch_size, config.steps,
@@ -130,22 +119,23 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     schedule = Schedule.from_config(config, has_labels)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
     gaussian = config.init == "gaussian"
-    noise = _noise(noise, model.dim)
-    arrays = _arrays(x, labels if has_labels else None, x_val, schedule, model, keys, graph,
-                     partition=gaussian)._replace(noise=noise)
-    weight = _consistency_weight(config, x.shape[1], arrays.nbrs)
+    noise = prepare.noise_widths(noise, model.dim)
+    arrays = prepare.arrays_of(x, labels if has_labels else None, x_val, schedule, model,
+                               keys, graph, partition=gaussian)._replace(noise=noise)
+    weight = prepare.consistency_weight(config, x.shape[1], arrays.nbrs)
     if not weight:  # "auto" may turn the penalty off: its graph then only partitioned
         arrays = arrays._replace(nbrs=None)
     recipe = Recipe(FitConfig(**{f: getattr(config, f) for f in _STEP_FIELDS},
                               consistency=weight), schedule,
-                    _kinds(config.semi_supervised if has_labels else "unlabelled",
+                    prepare.kind_of(config.semi_supervised if has_labels else "unlabelled",
                            schedule.warm),
                     x_val is not None, patience,
-                    _chunk_length(len(schedule), 1 if feed else config.chunk_epochs), spec)
+                    prepare.chunk_length(len(schedule), 1 if feed else config.chunk_epochs), spec)
     starts = None
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
-            x, labels if has_labels else None, x_val, arrays, model.n_components, _seeds(keys),
+            x, labels if has_labels else None, x_val, arrays, model.n_components,
+            prepare.seeds(keys),
             None if noise is None else np.asarray(noise),
             merge=model.prior == "sparse" and not has_labels)
         if len(starts[0][2]) < model.n_components:  # the sparse start merged components
@@ -180,7 +170,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         if start is not None:
             start_scores = np.where(np.isnan(start[2].mean(1)), -np.inf, start[2].mean(1))
     run = runner(recipe)
-    ids = _component_ids(snap.history, config.n_init, _n_components(snap.run)) \
+    ids = records.component_ids(snap.history, config.n_init, _n_components(snap.run)) \
         if model.prior == "sparse" else None
     protect = int(labels.max()) + 1 if has_labels else 0
     main_from = schedule.warm + schedule.pretrain
@@ -190,10 +180,10 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     try:
         while snap.epoch < len(schedule) and np.any(jax.device_get(snap.run["active"])):
             data = epoch_data(snap.epoch)
-            state, records = run.chunk(snap.run, keys, jnp.int32(snap.epoch), data)
-            entries, failed = _entries(jax.device_get(records), snap.epoch, ids)
+            state, recs = run.chunk(snap.run, keys, jnp.int32(snap.epoch), data)
+            entries, failed = records.entries(jax.device_get(recs), snap.epoch, ids)
             if failed is not None:
-                err = _failure(failed, state, snap.history + entries)
+                err = records.failure(failed, state, snap.history + entries)
                 if start_scores is None:
                     raise err
                 # every restart has a validated candidate (its Gaussian start): the failed
@@ -231,7 +221,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     if start is not None and model.prior != "sparse":  # (pruning changes K)
         snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
             model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
-    res = _best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
+    res = records.best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
     if start_scores is not None and not pruned and res.score <= start_scores[res.restart]:
         warnings.warn("training did not raise the validation log-likelihood above the "
                       "Gaussian-mixture start's: the start is kept", stacklevel=2)
@@ -243,16 +233,6 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     kept = prune.prune_tree({"params": res.params, "state": res.state}, idx, res.model)
     return dataclasses.replace(res, params=kept["params"], state=kept["state"],
                                model=prune.with_components(res.model, len(idx)))
-
-
-def _consistency_weight(config, dim, nbrs) -> float:
-    """The regulariser's weight: ``config.consistency``, or ``"auto"``'s for ``dim`` columns.
-
-    ``nbrs``: the rows' neighbour graph (None: none was built, so no penalty).
-    """
-    if config.consistency != AUTO:
-        return float(config.consistency)
-    return 0.0 if nbrs is None else auto_weight(dim)
 
 
 def _mml_alive(model, run, x, protect) -> np.ndarray:
@@ -275,16 +255,6 @@ def _responsibilities(model, params, state, x):
         params, state)
 
 
-def _noise(noise, dim):
-    """``noise`` as a (dim,) float32 device array of finite widths >= 0, or None."""
-    if noise is None:
-        return None
-    noise = np.asarray(noise, np.float64)
-    if noise.shape != (dim,) or not np.all(np.isfinite(noise) & (noise >= 0)):
-        raise ValueError(f"noise must be {dim} finite widths >= 0, got shape {noise.shape}")
-    return jnp.asarray(noise, jnp.float32) if noise.any() else None
-
-
 def _resized(recipe, k):
     """``recipe`` with K = ``k`` components."""
     step = dataclasses.replace(recipe.step, model=prune.with_components(recipe.step.model, k))
@@ -295,151 +265,3 @@ def _n_components(run) -> int:
     """K of a stacked run state."""
     return int(run["params"]["prior_logits"].shape[-1])
 
-
-def _chunk_length(n_epochs: int, most: int) -> int:
-    """Epochs per call: at most ``most``, evened out so the last call wastes few epochs."""
-    calls = -(-n_epochs // most)
-    return -(-n_epochs // calls)
-
-
-def _split(x, labels, fraction, key):
-    """``(x_train, labels_train, x_val)``; the validation rows are drawn from ``key``."""
-    if not fraction:
-        return x, labels, None
-    n = x.shape[0]
-    n_val = held_out(n, fraction)
-    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 2**20), n))
-    val, tr = perm[:n_val], perm[n_val:]
-    return x[tr], None if labels is None else labels[tr], x[val]
-
-
-def _seeds(keys) -> list:
-    """One integer seed per restart key (k-means and the Gaussian start's EM)."""
-    return [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
-
-
-def _arrays(x, labels, x_val, schedule, model, keys, graph, partition=False) -> Data:
-    """Device arrays of the run; a k-means warm start labels the rows once per restart.
-
-    ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
-    warm start then clusters the graph's spectral embedding (spectral clustering), except
-    with the sparse prior. Both warm starts fit on at most ``WARM_START_ROWS`` rows and
-    extend to the rest (``consistency.spectral_labels``, ``step.kmeans_labels``).
-    ``partition``: label the rows even without warm-start epochs (the Gaussian start needs
-    the partition).
-    """
-    y_warm, nbrs = None, knn_graph(x) if graph else None
-    if (schedule.warm and not schedule.balanced) or partition:
-        seeds = _seeds(keys)
-        # the sparse prior's upper bound K would cut connected clusters into spectral pieces
-        # large enough to survive pruning (README, "Automatic K"): it clusters the rows
-        if nbrs is not None and model.prior != "sparse":
-            y_warm = spectral_labels(x, nbrs, model.n_components, seeds, kmeans_labels)
-        else:
-            y_warm = [kmeans_labels(x, model.n_components, s) for s in seeds]
-        if labels is not None:
-            y_warm = [_matched_to_labels(y, labels, model.n_components) for y in y_warm]
-        y_warm = jnp.stack(y_warm)
-    lab = (None, None) if labels is None else (jnp.asarray(x[labels >= 0]),
-                                               jnp.asarray(labels[labels >= 0]))
-    return Data(jnp.asarray(x), y_warm, *lab, None if x_val is None else jnp.asarray(x_val),
-                None if nbrs is None else jnp.asarray(nbrs))
-
-
-def _kinds(setting: str, warm: int) -> str:
-    """The key of ``run.KINDS``: joint semi-supervised fits with a warm start need its kind."""
-    return "joint-warm" if setting == "joint" and warm else setting
-
-
-def _matched_to_labels(clusters, labels, k: int) -> np.ndarray:
-    """Warm-start labels of a semi-supervised fit.
-
-    Clusters are renamed to the labelled classes they hold most of (one-to-one); labelled
-    rows keep their own labels.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    known = labels >= 0
-    counts = np.zeros((k, k))
-    np.add.at(counts, (clusters[known], labels[known]), 1)
-    rows, cols = linear_sum_assignment(-counts)
-    rename = np.empty(k, np.int32)
-    rename[rows] = cols
-    return np.where(known, labels, rename[clusters]).astype(np.int32)
-
-
-def _component_ids(history, n_init: int, k: int) -> np.ndarray:
-    """(R, k) indices, among the K of the start, of each restart's current components.
-
-    A sparse fit's history entries carry them as ``components`` (pruning removes entries
-    of ``usage``); a resumed fit reads them from its last entries.
-    """
-    ids = np.tile(np.arange(k), (n_init, 1))
-    for e in history:
-        if len(e.get("components", ())) == k:
-            ids[e["restart"]] = e["components"]
-    return ids
-
-
-def _entries(rec, start, ids=None):
-    """Turn a chunk's records into history entries (epoch-major).
-
-    ``ids``: (R, K) component indices of a sparse fit, recorded with each entry.
-
-    Returns:
-        ``(entries, failed)``: ``failed`` is the first failure,
-        ``(restart, epoch, phase, step, loss)``, or None.
-    """
-    ran, bad = rec["ran"], rec["bad_step"]
-    entries, failed = [], None
-    for c, r in zip(*np.nonzero(ran)):
-        phase, t = PHASES[int(rec["phase"][c])], float(rec["T"][c])
-        if bad[c, r] >= 0:
-            failed = failed or (int(r), start + int(c), phase, int(bad[c, r]),
-                                float(rec["bad_loss"][c, r]))
-            continue
-        names = _METRICS + (_VAL_METRICS if phase == "main" else ())
-        entries.append({"restart": int(r), "phase": phase, "epoch": start + int(c), "T": t,
-                        **{k: rec[k][c, r].tolist() for k in names if k in rec}})
-        if ids is not None:
-            entries[-1]["components"] = ids[r].tolist()
-    return entries, failed
-
-
-def _restart_major(history):
-    return sorted(history, key=lambda e: (e["restart"], e["epoch"]))
-
-
-@jax.jit
-def _pick(tree, r):
-    """Restart ``r`` of a stacked tree (on the devices, with the shardings, it has)."""
-    return jax.tree.map(lambda a: a[r], tree)
-
-
-def _failure(failed, run, history):
-    r, epoch, phase, step, loss = failed
-    kept = "kept the parameters from before that epoch (try a lower learning_rate or clip_norm)"
-    where = f"restart {r}, epoch {epoch} ({phase}), step {step}"
-    if np.isfinite(loss):
-        err, msg = LossExplodedError, (f"loss exploded in {where}: {loss:.3g} is orders of "
-                                       f"magnitude above its best so far; {kept}")
-    else:
-        err, msg = NonFiniteLossError, f"non-finite loss in {where}; {kept}"
-    return err(msg, _pick(run["params"], r), _pick(run["state"], r),
-               _restart_major(history), restart=r, epoch=epoch, step=step)
-
-
-def _best(model, snap, x, t_final, validate) -> FitResult:
-    """The restart with the best score (non-finite scores count as the worst)."""
-    run = snap.run
-    n_init = len(run["active"])
-    if validate:
-        kept, scores, temps = run["keep"], np.asarray(run["best_val"]), np.asarray(run["keep_t"])
-    else:
-        kept, temps = {"params": run["params"], "state": run["state"]}, [t_final] * n_init
-        scores = np.array([evaluate(model, _pick(kept["params"], r), _pick(kept["state"], r),
-                                    x, t_final)[1] for r in range(n_init)])
-    scores = np.where(np.isnan(scores), -np.inf, scores)
-    r = int(np.argmax(scores))
-    return FitResult(_pick(kept["params"], r), _pick(kept["state"], r),
-                     _restart_major(snap.history), float(scores[r]), r, float(temps[r]), model)
