@@ -329,8 +329,9 @@ def test_logit_pixels_lambda_bounds():
         with pytest.raises(ValueError, match=r"lam must be in \[0, 0.5\)"):
             LogitPixels(lam)
     assert LogitPixels(0.0).lam == 0.0
-    assert make_preprocessor("standardize").to_dict() == {"name": "standardize", "dim": None,
-                                                          "mean": None, "scale": None}
+    assert make_preprocessor("standardize").to_dict() == {
+        "name": "standardize", "dim": None, "mean": None, "scale": None, "dequantized": [],
+        "options": {"dequantize": False}}
 
 
 # -- the training driver's host-side helpers ------------------------------------------------
