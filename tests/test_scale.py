@@ -13,6 +13,7 @@ import pytest
 
 from vmonf_jax.chunked import map_rows, mean_rows
 from vmonf_jax.mixture import Mixture
+from vmonf_jax.priors import PRIORS
 from vmonf_jax.train import step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -57,7 +58,7 @@ def test_mean_rows_in_chunks_equals_the_plain_mean():
     for chunk in (64, 100, 300, 4096):  # padded last chunk, exact split, one chunk, larger
         got = jax.jit(lambda a, c=chunk: mean_rows(fn, a, c))(x)
         np.testing.assert_allclose(got, want, rtol=1e-5)
-    em = step.em_prior_logits  # the EM prior's mean of q(k|x), through mean_rows
+    em = PRIORS["em"].logits  # the EM prior's mean of q(k|x), through mean_rows
     model = Mixture(dim=3, n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,))
     params, _ = step.init_params(model, jax.random.key(0))
     np.testing.assert_allclose(

@@ -22,7 +22,7 @@ import numpy as np
 
 from vmonf_jax.flows import Flow, make_flow
 from vmonf_jax.nets import MLP
-from vmonf_jax.parameters import PRIORS
+from vmonf_jax.priors import Prior, prior_named
 
 FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False,
                  "affine": False}
@@ -63,7 +63,7 @@ class Mixture:
     n_components: int
     flow: Flow
     posterior_hidden: tuple[int, ...]
-    prior: str
+    prior: Prior
 
     def __init__(self, dim: int, n_components: int = 2, flow=None, *, n_blocks=None,
                  hidden=None, batch_norm=None, prelu=None, affine=None,
@@ -76,8 +76,7 @@ class Mixture:
         flow = _build_flow(flow_name if flow is None else flow, int(dim), options)
         if int(n_components) < 1:
             raise ValueError(f"n_components must be >= 1, got {n_components}")
-        if prior not in PRIORS:
-            raise ValueError(f"unknown prior {prior!r}; choose one of {list(PRIORS)}")
+        prior = prior_named(prior)
         posterior_hidden = tuple(int(h) for h in posterior_hidden)
         if any(h < 1 for h in posterior_hidden):
             raise ValueError(f"posterior_hidden sizes must be positive, got {posterior_hidden}")
@@ -129,7 +128,7 @@ class Mixture:
         prior is uniform (then they stay at zero).
         """
         params = dict(params)
-        if self.prior == "uniform":
+        if self.prior.fixed:
             params.pop("prior_logits", None)
         return int(sum(np.prod(a.shape, dtype=np.int64) for a in jax.tree.leaves(params)))
 

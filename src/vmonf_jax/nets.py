@@ -18,6 +18,15 @@ class MLP(nn.Module):
     activation: Callable = nn.tanh
     zero_last: bool = True
 
+    @staticmethod
+    def output_layer(n_hidden: int) -> str:
+        """The key of the output layer in the parameters of an MLP of ``n_hidden`` layers.
+
+        Flax names the layers ``Dense_0``, ``Dense_1``, ... in order; saved models store
+        these keys, so they stay (``train.prune`` slices this layer's K outputs).
+        """
+        return f"Dense_{n_hidden}"
+
     @nn.compact
     def __call__(self, x):
         """Apply the hidden layers (each followed by ``activation``), then the output layer."""

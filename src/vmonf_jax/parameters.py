@@ -10,6 +10,7 @@ it). docs/api.md explains each default.
 import inspect
 from dataclasses import dataclass
 
+from vmonf_jax import priors
 from vmonf_jax.kinds import Auto, Bool, Choice, Int, Optional, Real, Sizes
 
 LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
@@ -17,7 +18,7 @@ LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 655
 """Documented caps on what a model's parameters may describe (docs/api.md)."""
 
 FLOW_NAMES = ("realnvp", "maf", "glow")
-PRIORS = ("uniform", "learned", "em", "sparse")
+PRIORS = tuple(priors.PRIORS)
 INITS = ("random", "kmeans", "balanced", "gaussian")
 SEMI_MODES = ("paper", "joint")
 PREPROCESSING = ("none", "standardize", "logit-pixels")

@@ -13,7 +13,6 @@ from vmonf_jax.train.driver import fit
 from vmonf_jax.train.schedule import PHASES, Schedule, temperature_schedule
 from vmonf_jax.train.step import (
                                     batch_indices,
-                                    em_prior_logits,
                                     evaluate,
                                     kmeans_labels,
                                     make_epoch,
@@ -23,6 +22,6 @@ from vmonf_jax.train.step import (
 
 __all__ = [
     "PHASES", "FitConfig", "FitResult", "LossExplodedError", "NonFiniteLossError", "Schedule",
-    "batch_indices", "em_prior_logits", "evaluate", "fit", "kmeans_labels", "make_epoch",
+    "batch_indices", "evaluate", "fit", "kmeans_labels", "make_epoch",
     "make_optimizer", "point_losses", "temperature_schedule",
 ]

@@ -113,7 +113,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     spec = resolve_parallel(parallel, mesh)  # None: one device
     if spec is not None:
         spec.check(model.n_components)
-        if model.prior == "sparse" and spec.mode == "components":
+        if model.prior.prunes and spec.mode == "components":
             raise ValueError("prior='sparse' prunes components, which component-parallel "
                              "training cannot follow; use parallel='data'")
     schedule = Schedule.from_config(config, has_labels)
@@ -137,7 +137,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             x, labels if has_labels else None, x_val, arrays, model.n_components,
             prepare.seeds(keys),
             None if noise is None else np.asarray(noise),
-            merge=model.prior == "sparse" and not has_labels)
+            merge=model.prior.prunes and not has_labels)
         if len(starts[0][2]) < model.n_components:  # the sparse start merged components
             recipe = _resized(recipe, len(starts[0][2]))
             model = recipe.step.model
@@ -171,7 +171,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             start_scores = np.where(np.isnan(start[2].mean(1)), -np.inf, start[2].mean(1))
     run = runner(recipe)
     ids = records.component_ids(snap.history, config.n_init, _n_components(snap.run)) \
-        if model.prior == "sparse" else None
+        if model.prior.prunes else None
     protect = int(labels.max()) + 1 if has_labels else 0
     main_from = schedule.warm + schedule.pretrain
     hooks = [cb.Progress(len(schedule), snap.epoch, config.n_init, config.verbose)]
@@ -191,7 +191,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
                 warnings.warn(f"{err}; restart {failed[0]} stops there and keeps its best "
                               "validated parameters", stacklevel=2)
             end = min(snap.epoch + recipe.chunk, len(schedule))
-            if model.prior == "sparse" and end > main_from:
+            if model.prior.prunes and end > main_from:
                 alive = None  # the MML rule needs epochs after it, for rows to move
                 if end < len(schedule):
                     alive = _mml_alive(recipe.step.model, state, data.x, protect)
@@ -218,7 +218,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
             hook.close()
         if feed is not None:
             feed.close()
-    if start is not None and model.prior != "sparse":  # (pruning changes K)
+    if start is not None and not model.prior.prunes:  # (pruning changes K)
         snap = cb.Snapshot(snap.epoch, start_run.clear_gains(
             model, snap.run, start, arrays.x_val, schedule.t_start), snap.history)
     res = records.best(recipe.step.model, snap, x, schedule.final_temperature(), recipe.validate)
@@ -226,7 +226,7 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
         warnings.warn("training did not raise the validation log-likelihood above the "
                       "Gaussian-mixture start's: the start is kept", stacklevel=2)
     res = dataclasses.replace(res, consistency=weight, budget=budget)
-    if model.prior != "sparse":
+    if not model.prior.prunes:
         return res
     idx = prune.keep_indices(res.params["prior_logits"][None], config.prune_threshold,
                              protect)[0]

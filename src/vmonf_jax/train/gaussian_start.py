@@ -159,7 +159,7 @@ def apply(model, params, means, covs, weights) -> dict:
     dtype = params["prior_logits"].dtype
     comps = (*params["components"][:-1], location_scale(means, covs, dtype))
     logits = params["prior_logits"]
-    if model.prior != "uniform":
+    if not model.prior.fixed:
         logits = jnp.asarray(np.log(np.maximum(weights, 1e-12)), dtype)
     return {**params, "components": comps, "prior_logits": logits}
 

@@ -72,7 +72,7 @@ def arrays_of(x, labels, x_val, schedule, model, keys, graph, partition=False) -
         restart_seeds = seeds(keys)
         # the sparse prior's upper bound K would cut connected clusters into spectral pieces
         # large enough to survive pruning (README, "Automatic K"): it clusters the rows
-        if nbrs is not None and model.prior != "sparse":
+        if nbrs is not None and not model.prior.prunes:
             y_warm = spectral_labels(x, nbrs, model.n_components, restart_seeds,
                                      kmeans_labels)
         else:

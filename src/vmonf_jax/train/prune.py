@@ -1,7 +1,7 @@
 """The sparse prior's pruning, and the dead-component check of every prior.
 
 ``prior="sparse"`` treats K as an upper bound: after each main epoch the weights are set from
-the responsibilities under a sparse Dirichlet prior (``step.sparse_prior_logits``), and at
+the responsibilities under a sparse Dirichlet prior (``priors.SparsePrior``), and at
 every chunk boundary of the main phase the components whose weight fell below
 ``FitConfig.prune_threshold`` are removed from the stacked parameters, the optimiser state
 and the posterior network's output layer, so the chunks after it compile for the smaller K.
@@ -19,6 +19,8 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from vmonf_jax.nets import MLP
 
 DictKey = jax.tree_util.DictKey
 
@@ -81,7 +83,7 @@ def prune_tree(tree, idx, model):
     under a ``components``, ``state`` or ``prior_logits`` key lose their leading K axis
     entries, the posterior network's output layer (kernel and bias) its last axis ones.
     """
-    out_layer = f"Dense_{len(model.posterior_hidden)}"
+    out_layer = MLP.output_layer(len(model.posterior_hidden))
 
     def take(path, a):
         keys = {k.key for k in path if isinstance(k, DictKey)}

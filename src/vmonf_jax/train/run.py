@@ -21,13 +21,11 @@ import jax.numpy as jnp
 from vmonf_jax.chunked import mean_rows
 from vmonf_jax.train.schedule import MAIN, WARM, Schedule
 from vmonf_jax.train.step import (
-    em_prior_logits,
     first_bad_step,
     init_params,
     make_epoch,
     make_optimizer,
     score_rows,
-    sparse_prior_logits,
 )
 
 # epoch kinds of each data setting, and the kind of each phase (warm, pretrain, main, main-sup)
@@ -95,8 +93,7 @@ def runner(recipe: Recipe) -> Runner:
                                consistency=recipe.step.consistency,
                                balanced=sched.balanced and name == "rows")
               for name in set(names)}
-    prior_logits = (em_prior_logits if model.prior == "em" else partial(
-        sparse_prior_logits, alpha=recipe.step.dirichlet_alpha))
+    prior_logits = partial(model.prior.logits, alpha=recipe.step.dirichlet_alpha)
 
     def init_one(key):
         params, state = init_params(model, key)
@@ -145,7 +142,7 @@ def runner(recipe: Recipe) -> Runner:
         go = ran & (bad < 0)
         params, opt_state, state = _where(go, new, carry)
         main = phase == MAIN
-        if model.prior in ("em", "sparse"):  # pi from q(k|x) after each main epoch
+        if model.prior.from_posterior:  # pi from q(k|x) after each main epoch
             em = jax.lax.cond(main, lambda p: {**p, "prior_logits": prior_logits(
                 model, p, data.x, t)}, lambda p: p, params)
             params = _where(go, em, params)

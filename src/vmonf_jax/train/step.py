@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vmonf_jax.chunked import map_rows, mean_rows
+from vmonf_jax.chunked import map_rows
 from vmonf_jax.mixture import Mixture, elbo_from_terms
 from vmonf_jax.preprocess import PIXEL_LEVELS
 from vmonf_jax.train.consistency import WARM_START_ROWS, neighbour_rows, penalty
@@ -24,8 +24,8 @@ PCA_DIMS = 50  # the k-means warm start of wider data runs on this many principa
 def make_optimizer(config) -> optax.GradientTransformation:
     """Clip, then Adam with coupled L2 (the paper's) or AdamW, from a ``FitConfig``.
 
-    The prior is trained only when ``prior == "learned"`` (``em`` sets it after each main
-    epoch, ``uniform`` keeps it).
+    The prior's logits are trained only when ``model.prior.trained`` (learned; em and sparse
+    set them after each main epoch, uniform keeps them at zero).
     """
     steps = []
     if config.clip_norm:
@@ -36,7 +36,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
         if config.weight_decay:
             steps.append(optax.add_decayed_weights(config.weight_decay))
         steps.append(optax.adam(config.learning_rate))
-    prior = "train" if config.model.prior == "learned" else "frozen"
+    prior = "train" if config.model.prior.trained else "frozen"
     labels = {"components": "train", "posterior": "train", "prior_logits": prior}
     return optax.multi_transform({"train": optax.chain(*steps), "frozen": optax.set_to_zero()},
                                  lambda params: {k: labels[k] for k in params})
@@ -199,24 +199,6 @@ def evaluate(model, params, state, x, temperature):
     """Mean exact log-likelihood and mean ELBO of ``x`` (chunked; any number of rows)."""
     rows = scores_of_rows(model, params, state, x, temperature)
     return float(rows[:, 0].mean()), float(rows[:, 1].mean())
-
-
-def em_prior_logits(model, params, x, temperature):
-    """log pi for pi = mean_x q(k|x): the prior that maximises the ELBO for the current q."""
-    q = mean_rows(lambda c: model.posterior(params, c, temperature), x)
-    return jnp.log(jnp.maximum(q, 1e-12)).astype(params["prior_logits"].dtype)
-
-
-def sparse_prior_logits(model, params, x, temperature, alpha):
-    """log pi under a Dirichlet(``alpha``) prior, as variational Bayesian mixtures set it.
-
-    pi_k = exp(E[log pi_k]) / Z with E[log pi_k] = digamma(alpha + N_k) - digamma(K alpha +
-    N), N_k = sum_x q(k|x): with ``alpha`` << 1 a component with few points gets a weight far
-    below its share (digamma(a) ~ -1/a), so small components die.
-    """
-    counts = mean_rows(lambda c: model.posterior(params, c, temperature), x) * x.shape[0]
-    return jax.nn.log_softmax(jax.scipy.special.digamma(alpha + counts)).astype(
-        params["prior_logits"].dtype)
 
 
 @partial(jax.jit, static_argnums=0)
