@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 
 from vmonf_jax import __version__, manifest, modeldir
 from vmonf_jax.chunked import bucket
+from vmonf_jax.flows import ONE_FEATURE_FLOWS
 from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
 from vmonf_jax.preprocess import make_preprocessor
@@ -62,7 +63,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     """
 
     def __init__(self, *, n_components=2, flow="realnvp", n_blocks=8, hidden=(8,),
-                 batch_norm=False, prelu=False, posterior_hidden=(16,), prior="uniform",
+                 batch_norm=False, prelu=False, base="normal", spline_bins=8,
+                 spline_bound=4.0, posterior_hidden=(16,), prior="uniform",
                  temperature_start=1.0, temperature_decay=0.98, temperature_min=0.05,
                  epochs=100, batch_size=256, learning_rate=1e-3, weight_decay=0.0,
                  decoupled_weight_decay=False, clip_norm=100.0, consistency=1.0, n_init=3,
@@ -76,6 +78,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         self.hidden = hidden
         self.batch_norm = batch_norm
         self.prelu = prelu  # PReLU layers between flow blocks (docs/api.md, Flows)
+        self.base = base  # "normal" or "student_t" (docs/api.md, Flows)
+        self.spline_bins = spline_bins  # spline flows only
+        self.spline_bound = spline_bound  # spline flows only, standardised units
         self.posterior_hidden = posterior_hidden
         self.prior = prior
         self.temperature_start = temperature_start
@@ -176,9 +181,10 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = getattr(probe, "feature_names_in_", None)  # as save stores them
         manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
-        if X.shape[1] == 1 and self.flow != "maf":
+        if X.shape[1] == 1 and self.flow not in ONE_FEATURE_FLOWS:
             raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
-                             "(a coupling layer splits the features); flow='maf' takes 1")
+                             "(a coupling layer splits the features); flow='maf' or "
+                             "'spline_ar' takes 1")
         config = self._config(X.shape[1])
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)

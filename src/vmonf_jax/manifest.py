@@ -10,12 +10,13 @@ import math
 import numbers
 
 from vmonf_jax import checkpoint as ckpt
+from vmonf_jax.bases import BASES
 
 FORMAT_VERSION = 2  # 2: split coupling with one two-headed network (0.2.0)
 LIMITS = {
     "n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
     "dim": 1_000_000, "parameters": 2**30, "history": 200_000, "seed": 2**32,
-    "manifest_bytes": ckpt.MAX_JSON_BYTES,
+    "manifest_bytes": ckpt.MAX_JSON_BYTES, "spline_bins": 64,
 }
 """Documented caps on what a model (and so a manifest) may describe (docs/api.md)."""
 _TOP = ("format_version", "library_version", "estimator", "dim", "preprocessing", "classes",
@@ -66,6 +67,18 @@ def _bool(v):
         return f"must be true or false, got {_show(v)}"
 
 
+def _positive(v):
+    if v <= 0:
+        return f"must be > 0, got {_show(v)}"
+
+
+def _choice(*names):
+    def rule(v):
+        if v not in names:
+            return f"must be one of {list(names)}, got {_show(v)}"
+    return rule
+
+
 def _optional(rule):
     return lambda v: None if v is None else rule(v)
 
@@ -99,6 +112,9 @@ _ARCHITECTURE = {
     "posterior_hidden": _sizes,
     "seed": _int(0, LIMITS["seed"] - 1),
     "consistency": lambda v: _finite(v) or _nonneg(v),
+    "base": _choice(*BASES),
+    "spline_bins": _int(2, LIMITS["spline_bins"]),
+    "spline_bound": lambda v: _finite(v) or _positive(v),
 }
 _ESTIMATOR = {
     **_ARCHITECTURE,

@@ -52,7 +52,8 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
     model = Mixture(dim=dim, n_components=k, flow_name=p["flow"],
                     n_blocks=int(p["n_blocks"]), hidden=tuple(p["hidden"]),
                     batch_norm=bool(p["batch_norm"]), prelu=bool(p["prelu"]),
-                    affine=p["init"] == "gaussian",
+                    affine=p["init"] == "gaussian", base=p["base"],
+                    spline_bins=int(p["spline_bins"]), spline_bound=float(p["spline_bound"]),
                     posterior_hidden=tuple(p["posterior_hidden"]), prior=p["prior"])
     manifest.check_size(model, int(p["n_init"]))  # before anything is built
     return FitConfig(

@@ -119,13 +119,22 @@ FIT_OPTIONS = (
     Option("n_components", ("--components", "-k"), "number of mixture components K",
            positive_int, metavar="K"),
     Option("flow", ("--flow",), "flow of each component; glow = per block LU-affine mixing, "
-           "then affine coupling", choices=("realnvp", "maf", "glow")),
+           "then affine coupling; spline = rational-quadratic spline couplings; spline_ar = "
+           "MADE autoregressive splines (takes 1 column)",
+           choices=("realnvp", "maf", "glow", "spline", "spline_ar")),
     Option("n_blocks", ("--blocks",), "flow layers per component", positive_int, metavar="N"),
     Option("hidden", ("--hidden",), "hidden layer sizes of each flow layer's networks", sizes,
            metavar="H[,H...]"),
     Option("batch_norm", ("--batch-norm",), "batch-normalisation layers between the flow "
            "blocks", switch=True),
     Option("prelu", ("--prelu",), "PReLU layers between the flow blocks", switch=True),
+    Option("base", ("--base",), "base distribution of each flow: standard normal, or a "
+           "product of Student-t marginals with a learned degrees of freedom per component",
+           choices=("normal", "student_t")),
+    Option("spline_bins", ("--spline-bins",), "bins of each spline (spline flows)",
+           int_in(2, "an integer in [2, 64]", 64), metavar="B"),
+    Option("spline_bound", ("--spline-bound",), "splines act on [-bound, bound] in "
+           "standardised units, the identity outside (spline flows)", positive, metavar="A"),
     Option("posterior_hidden", ("--posterior-hidden",), "hidden layer sizes of the posterior "
            "network q(k|x)", sizes, metavar="H[,H...]"),
     Option("prior", ("--prior",), "mixture weights: fixed uniform, learned by gradient, "
