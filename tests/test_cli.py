@@ -263,7 +263,7 @@ def _sub_parser(name="fit"):
 
 def test_fit_options_are_the_estimator_parameters():
     """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
-    from vmonf_jax import VMoNF, flows, inference, mixture, modeldir, preprocess, settings
+    from vmonf_jax import VMoNF, bases, flows, inference, mixture, modeldir, preprocess, settings
     from vmonf_jax.cli import options
     from vmonf_jax.train import config
 
@@ -272,8 +272,9 @@ def test_fit_options_are_the_estimator_parameters():
     assert sorted(o.param for o in options.FIT_OPTIONS) == sorted(params)  # each once
     dests = {a.dest for a in _sub_parser()._actions}
     assert set(params) <= dests
-    library = {"flow": set(flows.FLOWS), "prior": set(mixture.PRIORS),
-               "init": set(config.INITS), "semi_supervised": set(config.SEMI_MODES),
+    library = {"flow": set(flows.FLOWS), "base": set(bases.BASES),
+               "prior": set(mixture.PRIORS), "init": set(config.INITS),
+               "semi_supervised": set(config.SEMI_MODES),
                "preprocess": {c.name for c in vars(preprocess).values()
                               if isinstance(c, type) and isinstance(getattr(c, "name", None),
                                                                     str)}}

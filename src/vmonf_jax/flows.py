@@ -15,11 +15,12 @@ Example:
     >>> xs = flow.sample(params, jax.random.key(1), 100)    # (100, 2)
 
 ``init`` returns ``(params, state)``: parameters are a tuple with one pytree per layer (then
-the base's, if it has parameters: Student-t), and the state has one entry per layer (running statistics of batch-norm layers; an empty dict for every other layer,
-so a flow without batch-norm has a state with no arrays). ``jax.vmap(flow.init)(keys)``
-stacks K flows and ``jax.vmap(flow.log_prob, in_axes=(0, None))`` evaluates them together.
-Methods take ``state=`` (None is the empty state of a flow without batch-norm) and
-``train=`` (with ``train=True`` they also return the updated state).
+the base's, if it has parameters: Student-t), and the state one entry per layer (running
+statistics of batch-norm layers; an empty dict for every other layer, so a flow without
+batch-norm has a state with no arrays). ``jax.vmap(flow.init)(keys)`` stacks K flows and
+``jax.vmap(flow.log_prob, in_axes=(0, None))`` evaluates them together. Methods take
+``state=`` (None is the empty state of a flow without batch-norm) and ``train=`` (with
+``train=True`` they also return the updated state).
 """
 
 import math
@@ -76,8 +77,10 @@ class Flow:
         return any(layer.stateful for layer in self.layers)
 
     def init(self, key, dtype=jnp.float32):
-        """``(params, state)``: one entry per layer (state: ``{}`` if stateless), and in
-        ``params`` the base's, last, if it has parameters."""
+        """``(params, state)``: one entry per layer (state: ``{}`` if stateless).
+
+        ``params`` ends with the base's entry if the base has parameters.
+        """
         keys = jax.random.split(key, len(self.layers))
         params = tuple(layer.init(k, dtype) for layer, k in zip(self.layers, keys))
         base = self.base.init(dtype)
@@ -217,14 +220,20 @@ def _check_spline(bins, bound):
 
 def spline(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
            prelu=False, affine=False, bins: int = 8, bound: float = 4.0) -> Flow:
-    """Neural spline flow (Durkan et al. 2019): ``n_blocks`` rational-quadratic spline
-    coupling layers (``bijectors.SplineCoupling``), halves alternating as in ``realnvp``.
+    """Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings.
+
+    ``n_blocks`` ``bijectors.SplineCoupling`` layers, halves alternating as in ``realnvp``.
 
     Args:
+        dim: data dimension (>= 2).
+        n_blocks: coupling layers.
+        hidden: hidden sizes of the conditioner MLP (tanh).
+        batch_norm: a batch-norm layer between consecutive blocks.
+        prelu: a PReLU layer between consecutive blocks.
+        affine: end with a location-scale layer (as in ``realnvp``).
         bins: bins of each spline.
         bound: the splines act on [-bound, bound] (standardised units), the identity
             outside.
-        dim, n_blocks, hidden, batch_norm, prelu, affine: as in ``realnvp``.
 
     Raises:
         ValueError: ``dim < 2``, non-positive sizes or bins, a bound not finite and > 0.
@@ -239,8 +248,10 @@ def spline(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm
 
 def spline_ar(dim: int, n_blocks: int = 5, hidden: Sequence[int] = (200,), batch_norm=False,
               prelu=False, affine=False, bins: int = 8, bound: float = 4.0) -> Flow:
-    """Autoregressive neural spline flow: ``n_blocks`` MADE-conditioned spline layers
-    (``bijectors.SplineARLayer``), ordering reversed per block as in ``maf``; takes dim 1.
+    """Autoregressive neural spline flow; takes dim 1.
+
+    ``n_blocks`` MADE-conditioned spline layers (``bijectors.SplineARLayer``), ordering
+    reversed per block as in ``maf``.
 
     ``bins`` and ``bound`` as in ``spline``; the other options as in ``maf``.
     """

@@ -52,8 +52,11 @@ class MaskedAutoregressiveSpline(Bijector):
 
 @dataclass(frozen=True)
 class SplineARLayer:
-    """One autoregressive spline block: MADE (``hidden`` sizes, ReLU) with one head per spline
-    parameter, zero-initialised output (identity at init); ``reverse`` flips the ordering."""
+    """One autoregressive spline block over a MADE conditioner (``hidden`` sizes, ReLU).
+
+    MADE has one head per spline parameter and a zero-initialised output layer (identity at
+    init); ``reverse`` flips the ordering.
+    """
 
     dim: int
     hidden: tuple[int, ...] = (200,)
