@@ -183,8 +183,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         check_rows(X.shape[0], _n_components(self.n_components), "X")
         if X.shape[1] == 1 and self.flow not in ONE_FEATURE_FLOWS:
             raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
-                             "(a coupling layer splits the features); flow='maf' or "
-                             "'spline_ar' takes 1")
+                             "(a coupling layer splits the features); flow='maf' and "
+                             "'spline_ar' take 1")
         config = self._config(X.shape[1])
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
