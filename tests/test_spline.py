@@ -177,3 +177,21 @@ def test_spline_ar_on_one_feature_fits_saves_and_loads(tmp_path):
     assert np.all(np.isfinite(fitted.score_samples(x)))
     fitted.save(tmp_path / "m")
     _same_model(VMoNF.load(tmp_path / "m"), fitted, x)
+
+
+def test_a_fit_recorded_before_the_spline_options_resumes(tmp_path):
+    """A checkpoint folder's fit.json without base/spline_* took their defaults."""
+    import json
+
+    from vmonf_jax import modeldir
+
+    settings = {k: v for k, v in VMoNF().get_params().items() if k != "verbose"}
+    data = (np.zeros((4, 2)), None)
+    modeldir.start_or_resume(tmp_path, settings, data, resume=False)
+    record = json.loads((tmp_path / "fit.json").read_text())
+    for k in ("base", "spline_bins", "spline_bound"):
+        del record["estimator"][k]
+    (tmp_path / "fit.json").write_text(json.dumps(record))
+    assert modeldir.start_or_resume(tmp_path, settings, data, resume=True) is False
+    with pytest.raises(ValueError, match=r"these differ: base='student_t' \(was 'normal'\)"):
+        modeldir.start_or_resume(tmp_path, {**settings, "base": "student_t"}, data, True)
