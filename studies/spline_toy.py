@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
@@ -53,7 +54,9 @@ def run(target, config, seed):
     wall = time.perf_counter() - t
     pred = m.predict(xt)
     rows = 0.85 * len(x) if m.early_stopping else len(x)  # early stopping holds out 15%
-    steps = len(m.history_) * math.ceil(rows / settings["batch_size"])  # restarts stacked
+    # the restarts train stacked: the steps are those of the longest restart's epochs
+    epochs = max(Counter(e["restart"] for e in m.history_).values())
+    steps = epochs * math.ceil(rows / settings["batch_size"])
     out = {"target": target, "config": config, "seed": seed,
            "settings": {**settings, **extra}, "test_loglik": m.score(xt),
            "ari": adjusted_rand_score(yt, pred), "n_parameters": m.n_parameters(),
