@@ -30,6 +30,26 @@ def _jacobian_log_det(fn, points):
     return jax.vmap(one)(points)
 
 
+def _grid_density(log_prob, half_width=16.0, n=801):
+    """``(mass, density)`` of a 2-D ``log_prob(points)`` on an n x n grid over +-half_width.
+
+    The mass is the trapezoid rule's integral; the density (n, n) is evaluated in one jit.
+    """
+    g = np.linspace(-half_width, half_width, n)
+    xx, yy = np.meshgrid(g, g, indexing="ij")
+    grid = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], 1), jnp.float32)
+    density = np.exp(np.asarray(jax.jit(log_prob)(grid), np.float64)).reshape(n, n)
+    w = np.full(n, g[1] - g[0])
+    w[[0, -1]] /= 2
+    return w @ density @ w, density
+
+
+@pytest.fixture(scope="session")
+def grid_density():
+    """``grid_density(log_prob, half_width=16, n=801)``: ``(mass, density)`` on a 2-D grid."""
+    return _grid_density
+
+
 @pytest.fixture(scope="session")
 def perturb():
     """``perturb(seed, tree, scale=0.5)``: a random draw around a (usually identity) init."""

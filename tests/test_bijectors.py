@@ -18,6 +18,8 @@ from vmonf_jax.bijectors import (
     MAFLayer,
     PermutationLayer,
     PReLULayer,
+    SplineARLayer,
+    SplineCoupling,
     Whiten,
 )
 from vmonf_jax.nets import made_masks
@@ -34,6 +36,16 @@ def _default_draw(perturb):
     def draw(layer, rng):
         params = layer.init(jax.random.key(int(rng.integers(2**31))), jnp.float32)
         return perturb(rng, params), {}
+
+    return draw
+
+
+def _spline_draw(perturb):
+    # milder than the default 0.5: those draws give bins 1e-3 wide of slope ~1e3, where
+    # float32's own spacing of x moves z by 4e-4 (conditioning, not an error of the layer)
+    def draw(layer, rng):
+        params = layer.init(jax.random.key(int(rng.integers(2**31))), jnp.float32)
+        return perturb(rng, params, 0.3), {}
 
     return draw
 
@@ -63,6 +75,12 @@ LAYERS = {
     "coupling-parity1": (AffineCoupling(5, (6,), parity=1), 5, _default_draw),
     "maf-natural": (MAFLayer(4, (8,), reverse=False), 4, _default_draw),
     "maf-reversed": (MAFLayer(5, (8, 8), reverse=True), 5, _default_draw),
+    "spline-coupling-parity0": (SplineCoupling(4, (8,), parity=0, bins=4, bound=2.0), 4,
+                                _spline_draw),
+    "spline-coupling-parity1": (SplineCoupling(5, (6,), parity=1, bins=6), 5, _spline_draw),
+    "spline-ar-natural": (SplineARLayer(3, (8,), reverse=False, bins=5, bound=2.0), 3,
+                          _spline_draw),
+    "spline-ar-reversed": (SplineARLayer(4, (8,), reverse=True, bins=3), 4, _spline_draw),
     "lu-affine": (LUAffine(4, seed=3), 4, _default_draw),
     "whiten": (Whiten(4), 4, _default_draw),
     "prelu": (PReLULayer(5), 5, _prelu_draw),

@@ -29,11 +29,16 @@ LAYERS = {
     "batchnorm": (BatchNorm(3), 3),
 }
 
-# both coupling parities and batch-norm; both MADE orderings; LU mixing with PReLU between
+# both coupling parities and batch-norm; both MADE orderings; LU mixing with PReLU between;
+# spline coupling over a Student-t base, autoregressive splines with batch-norm
 FLOWS = {
     "realnvp-bn": lambda: flows.realnvp(3, n_blocks=2, hidden=(8,), batch_norm=True),
     "maf": lambda: flows.maf(3, n_blocks=2, hidden=(8,)),
     "glow-prelu": lambda: flows.glow(3, n_blocks=2, hidden=(8,), prelu=True),
+    "spline-student_t": lambda: flows.make_flow("spline", 3, n_blocks=2, hidden=(8,),
+                                                base="student_t"),
+    "spline_ar-bn": lambda: flows.make_flow("spline_ar", 3, n_blocks=2, hidden=(8,),
+                                            batch_norm=True),
 }
 
 

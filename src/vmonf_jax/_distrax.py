@@ -6,8 +6,10 @@ Other modules take the pieces they reuse from here, so a distrax or tfp change t
 from distrax import (
     Bijector,
     Chain,
+    Inverse,
     LowerUpperTriangularAffine,
     MultivariateNormalDiag,
+    RationalQuadraticSpline,
     ScalarAffine,
     SplitCoupling,
 )
@@ -15,8 +17,10 @@ from distrax import (
 __all__ = [
     "Bijector",
     "Chain",
+    "Inverse",
     "LowerUpperTriangularAffine",
     "MultivariateNormalDiag",
+    "RationalQuadraticSpline",
     "ScalarAffine",
     "SplitCoupling",
 ]

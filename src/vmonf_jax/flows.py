@@ -1,7 +1,9 @@
-"""Single normalizing flows: a standard-normal base and a chain of layers, as pure functions.
+"""Single normalizing flows: a base distribution and a chain of layers, as pure functions.
 
-Factories: ``realnvp`` (affine couplings), ``maf`` (MADE autoregressive layers) and ``glow``
-(LU-affine mixing + affine coupling per block), by name through ``make_flow``; each takes
+Factories: ``realnvp`` (affine couplings), ``maf`` (MADE autoregressive layers), ``glow``
+(LU-affine mixing + affine coupling per block), ``spline`` (rational-quadratic spline
+couplings) and ``spline_ar`` (MADE autoregressive splines), by name through ``make_flow``,
+which also chooses the base (``bases``: standard normal or Student-t); each takes
 ``batch_norm=`` and ``prelu=`` to add those layers between blocks, and ``affine=`` to end the
 flow (data side) with a location and a triangular scale: the layer a Gaussian start sets, so
 that the flow begins as a full-covariance Gaussian (``train.gaussian_start``).
@@ -12,27 +14,31 @@ Example:
     >>> lp = flow.log_prob(params, x)                       # (n,)
     >>> xs = flow.sample(params, jax.random.key(1), 100)    # (100, 2)
 
-``init`` returns ``(params, state)``: parameters are a tuple with one pytree per layer, and so
-is the state (running statistics of batch-norm layers; an empty dict for every other layer,
-so a flow without batch-norm has a state with no arrays). ``jax.vmap(flow.init)(keys)``
-stacks K flows and ``jax.vmap(flow.log_prob, in_axes=(0, None))`` evaluates them together.
-Methods take ``state=`` (None is the empty state of a flow without batch-norm) and
-``train=`` (with ``train=True`` they also return the updated state).
+``init`` returns ``(params, state)``: parameters are a tuple with one pytree per layer (then
+the base's, if it has parameters: Student-t), and the state one entry per layer (running
+statistics of batch-norm layers; an empty dict for every other layer, so a flow without
+batch-norm has a state with no arrays). ``jax.vmap(flow.init)(keys)`` stacks K flows and
+``jax.vmap(flow.log_prob, in_axes=(0, None))`` evaluates them together. Methods take
+``state=`` (None is the empty state of a flow without batch-norm) and ``train=`` (with
+``train=True`` they also return the updated state).
 """
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
 
-from vmonf_jax._distrax import MultivariateNormalDiag
+from vmonf_jax.bases import NormalBase, make_base
 from vmonf_jax.bijectors import (
     AffineCoupling,
     BatchNorm,
     LUAffine,
     MAFLayer,
     PReLULayer,
+    SplineARLayer,
+    SplineCoupling,
     Whiten,
 )
 
@@ -55,10 +61,15 @@ def _check_coupling_dim(name, dim):
 
 @dataclass(frozen=True)
 class Flow:
-    """A flow: ``layers[0]`` acts first on base samples, ``layers[-1]`` produces the data."""
+    """A flow: ``layers[0]`` acts first on base samples, ``layers[-1]`` produces the data.
+
+    ``base``: the base distribution (``bases``; the standard normal by default). Its
+    parameters, if it has any (Student-t), are one extra entry after the layers'.
+    """
 
     dim: int
     layers: tuple
+    base: object = NormalBase()
 
     @property
     def has_state(self) -> bool:
@@ -66,14 +77,22 @@ class Flow:
         return any(layer.stateful for layer in self.layers)
 
     def init(self, key, dtype=jnp.float32):
-        """``(params, state)``: tuples with one entry per layer (state: ``{}`` if stateless)."""
+        """``(params, state)``: one entry per layer (state: ``{}`` if stateless).
+
+        ``params`` ends with the base's entry if the base has parameters.
+        """
         keys = jax.random.split(key, len(self.layers))
         params = tuple(layer.init(k, dtype) for layer, k in zip(self.layers, keys))
-        return params, self.init_state(dtype)
+        base = self.base.init(dtype)
+        return params + (() if base is None else (base,)), self.init_state(dtype)
 
     def init_state(self, dtype=jnp.float32):
         """The state of a fresh flow (no arrays unless it has batch-norm layers)."""
         return tuple(ly.init_state(dtype) if ly.stateful else {} for ly in self.layers)
+
+    def base_params(self, params):
+        """The base distribution's entry of ``params`` (None for the normal base)."""
+        return params[len(self.layers)] if len(params) > len(self.layers) else None
 
     def _state(self, state):
         if state is not None:
@@ -106,20 +125,17 @@ class Flow:
             log_det = log_det + ld
         return (x, log_det, tuple(new_state)) if train else (x, log_det)
 
-    def _base(self, dtype):
-        return MultivariateNormalDiag(jnp.zeros(self.dim, dtype), jnp.ones(self.dim, dtype))
-
     def log_prob(self, params, x, *, state=None, train=False):
         """Exact log-density per row; ``(log_prob, new_state)`` with ``train=True``."""
         out = self.inverse(params, x, state=state, train=train)
-        lp = self._base(x.dtype).log_prob(out[0]) + out[1]
+        lp = self.base.log_prob(self.base_params(params), out[0]) + out[1]
         return (lp, out[2]) if train else lp
 
     def sample(self, params, key, n: int, *, state=None):
         """``n`` samples, shape (n, dim), in the dtype of the parameters."""
         leaves = jax.tree.leaves(params)
-        z = self._base(leaves[0].dtype if leaves else jnp.float32).sample(
-            seed=key, sample_shape=(n,))
+        dtype = leaves[0].dtype if leaves else jnp.float32
+        z = self.base.sample(self.base_params(params), key, n, self.dim, dtype)
         return self.forward(params, z, state=state)[0]
 
 
@@ -194,17 +210,79 @@ def glow(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=F
     return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
 
 
-FLOWS = {"realnvp": realnvp, "maf": maf, "glow": glow}
+def _check_spline(bins, bound):
+    if not (int(bins) == bins and bins >= 1):
+        raise ValueError(f"spline bins must be a positive integer, got {bins}")
+    if not (math.isfinite(bound) and bound > 0):
+        raise ValueError(f"spline bound must be a finite number > 0, got {bound}")
+    return int(bins), float(bound)
+
+
+def spline(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
+           prelu=False, affine=False, bins: int = 8, bound: float = 4.0) -> Flow:
+    """Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings.
+
+    ``n_blocks`` ``bijectors.SplineCoupling`` layers, halves alternating as in ``realnvp``.
+
+    Args:
+        dim: data dimension (>= 2).
+        n_blocks: coupling layers.
+        hidden: hidden sizes of the conditioner MLP (tanh).
+        batch_norm: a batch-norm layer between consecutive blocks.
+        prelu: a PReLU layer between consecutive blocks.
+        affine: end with a location-scale layer (as in ``realnvp``).
+        bins: bins of each spline.
+        bound: the splines act on [-bound, bound] (standardised units), the identity
+            outside.
+
+    Raises:
+        ValueError: ``dim < 2``, non-positive sizes or bins, a bound not finite and > 0.
+    """
+    dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
+    _check_coupling_dim("spline", dim)
+    bins, bound = _check_spline(bins, bound)
+    blocks = [[SplineCoupling(dim, hidden, parity=i % 2, bins=bins, bound=bound)]
+              for i in range(n_blocks)]
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
+
+
+def spline_ar(dim: int, n_blocks: int = 5, hidden: Sequence[int] = (200,), batch_norm=False,
+              prelu=False, affine=False, bins: int = 8, bound: float = 4.0) -> Flow:
+    """Autoregressive neural spline flow; takes dim 1.
+
+    ``n_blocks`` MADE-conditioned spline layers (``bijectors.SplineARLayer``), ordering
+    reversed per block as in ``maf``.
+
+    ``bins`` and ``bound`` as in ``spline``; the other options as in ``maf``.
+    """
+    dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
+    bins, bound = _check_spline(bins, bound)
+    blocks = [[SplineARLayer(dim, hidden, reverse=bool(i % 2), bins=bins, bound=bound)]
+              for i in range(n_blocks)]
+    return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
+
+
+FLOWS = {"realnvp": realnvp, "maf": maf, "glow": glow, "spline": spline,
+         "spline_ar": spline_ar}
+SPLINE_FLOWS = ("spline", "spline_ar")
+"""Flows that take ``bins`` and ``bound`` (``make_flow``'s ``spline_bins``/``spline_bound``)."""
+ONE_FEATURE_FLOWS = ("maf", "spline_ar")
+"""Flows that take dim 1 (the others split the coordinates in coupling layers)."""
 
 
 def make_flow(name: str, dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,),
-              batch_norm=False, prelu=False, affine=False) -> Flow:
-    """Build a flow by name (a key of ``FLOWS``).
+              batch_norm=False, prelu=False, affine=False, base: str = "normal",
+              spline_bins: int = 8, spline_bound: float = 4.0) -> Flow:
+    """Build a flow by name (a key of ``FLOWS``) over a base by name (``bases.BASES``).
+
+    ``spline_bins`` and ``spline_bound`` reach the spline flows only (``SPLINE_FLOWS``).
 
     Raises:
-        ValueError: an unknown name, or sizes the named flow rejects.
+        ValueError: an unknown name or base, or sizes the named flow rejects.
     """
     if name not in FLOWS:
         raise ValueError(f"unknown flow {name!r}; choose one of {sorted(FLOWS)}")
-    return FLOWS[name](dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu,
-                       affine=affine)
+    spline_options = {"bins": spline_bins, "bound": spline_bound} if name in SPLINE_FLOWS else {}
+    flow = FLOWS[name](dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu,
+                       affine=affine, **spline_options)
+    return replace(flow, base=make_base(base))

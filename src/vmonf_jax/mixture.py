@@ -25,7 +25,7 @@ from vmonf_jax.nets import MLP
 from vmonf_jax.priors import Prior, prior_named
 
 FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False,
-                 "affine": False}
+                 "affine": False, "base": "normal", "spline_bins": 8, "spline_bound": 4.0}
 """Options of a flow given by name (as ``flows.make_flow`` takes them)."""
 
 
@@ -45,6 +45,10 @@ class Mixture:
         prelu: option of a flow given by name (default no PReLU layers).
         affine: option of a flow given by name (default none): a last, location-scale
             layer, the one a Gaussian start sets (``train.gaussian_start``).
+        base: option of a flow given by name: ``"normal"`` (default) or ``"student_t"``
+            (``bases``).
+        spline_bins, spline_bound: options of a spline flow given by name (8 bins on
+            [-4, 4] by default).
         posterior_hidden: hidden sizes of the posterior network q(k|x) (tanh MLP).
         prior: ``"uniform"``, ``"learned"``, ``"em"`` or ``"sparse"`` (K an upper bound:
             ``train.fit`` prunes components; docs/api.md, "Automatic K").
@@ -66,12 +70,14 @@ class Mixture:
     prior: Prior
 
     def __init__(self, dim: int, n_components: int = 2, flow=None, *, n_blocks=None,
-                 hidden=None, batch_norm=None, prelu=None, affine=None,
-                 posterior_hidden=(16,), prior="uniform", flow_name=None):
+                 hidden=None, batch_norm=None, prelu=None, affine=None, base=None,
+                 spline_bins=None, spline_bound=None, posterior_hidden=(16,),
+                 prior="uniform", flow_name=None):
         if flow is not None and flow_name is not None:
             raise ValueError("give the flow as flow= or flow_name=, not both")
         options = {"n_blocks": n_blocks, "hidden": hidden, "batch_norm": batch_norm,
-                   "prelu": prelu, "affine": affine}
+                   "prelu": prelu, "affine": affine, "base": base, "spline_bins": spline_bins,
+                   "spline_bound": spline_bound}
         options = {k: v for k, v in options.items() if v is not None}
         flow = _build_flow(flow_name if flow is None else flow, int(dim), options)
         if int(n_components) < 1:

@@ -343,10 +343,12 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
             json.dump({"estimator": settings, "data": data_id}, f, indent=1)
         return False
     stored = read_fit_record(directory)
-    changed = {k: v for k, v in settings.items() if stored["estimator"].get(k) != v}
+    # a parameter newer than the record (e.g. base) was at its default in that fit
+    recorded = {**outputs.plain(estimator_defaults()), **stored["estimator"]}
+    changed = {k: v for k, v in settings.items() if recorded.get(k) != v}
     if changed:
         raise ValueError("a resumed fit continues with the interrupted fit's settings; these "
-                         "differ: " + ", ".join(f"{k}={v!r} (was {stored['estimator'].get(k)!r})"
+                         "differ: " + ", ".join(f"{k}={v!r} (was {recorded.get(k)!r})"
                                                 for k, v in changed.items()))
     if stored["data"] != data_id:
         raise ValueError(f"{directory}: not the data the interrupted fit started on (rows, "

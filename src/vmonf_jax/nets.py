@@ -68,15 +68,16 @@ def made_degrees(dim: int, hidden: Sequence[int], reverse: bool) -> list[np.ndar
     return degrees
 
 
-def made_masks(dim: int, hidden: Sequence[int], reverse: bool) -> list[np.ndarray]:
+def made_masks(dim: int, hidden: Sequence[int], reverse: bool,
+               heads: int = 2) -> list[np.ndarray]:
     """Connectivity masks of MADE: hidden >= previous degree, output > last hidden degree.
 
-    The output mask is tiled twice (shift and log-scale heads).
+    The output mask is tiled ``heads`` times (by default two: shift and log-scale).
     """
     deg = made_degrees(dim, hidden, reverse)
     masks = [(d_out[None, :] >= d_in[:, None]) for d_in, d_out in zip(deg[:-1], deg[1:])]
     out = deg[0][None, :] > deg[-1][:, None]
-    masks.append(np.concatenate([out, out], axis=1))
+    masks.append(np.concatenate([out] * heads, axis=1))
     return [m.astype(np.float32) for m in masks]
 
 
@@ -96,21 +97,26 @@ class MaskedDense(nn.Module):
 
 
 class MADE(nn.Module):
-    """Masked autoencoder: maps x to (shift, log_scale) with output i a function of x_<i."""
+    """Masked autoencoder: maps x to ``heads`` outputs of width ``dim``, output i from x_<i.
+
+    By default two heads, (shift, raw log-scale), for an affine layer; a spline layer asks
+    for one head per spline parameter.
+    """
 
     dim: int
     hidden: Sequence[int]
     reverse: bool = False
     activation: Callable = nn.relu
+    heads: int = 2
 
     @nn.compact
     def __call__(self, x):
-        """``(shift, raw log-scale)``, each of width ``dim``; output i sees only earlier inputs.
+        """A tuple of ``heads`` arrays of width ``dim``; output i sees only earlier inputs.
 
         "Earlier" is in the MADE ordering: the coordinate order, or its reverse when ``reverse``.
         """
-        masks = made_masks(self.dim, self.hidden, self.reverse)
+        masks = made_masks(self.dim, self.hidden, self.reverse, self.heads)
         for m in masks[:-1]:
             x = self.activation(MaskedDense(m)(x))
         out = MaskedDense(masks[-1], zero_init=True)(x)
-        return out[..., : self.dim], out[..., self.dim :]
+        return tuple(out[..., h * self.dim:(h + 1) * self.dim] for h in range(self.heads))

@@ -13,6 +13,8 @@ from vmonf_jax.bijectors.lu import LUAffine
 from vmonf_jax.bijectors.maf import MAFLayer, MaskedAutoregressiveAffine
 from vmonf_jax.bijectors.permutation import Permutation, PermutationLayer
 from vmonf_jax.bijectors.prelu import PReLU, PReLULayer
+from vmonf_jax.bijectors.spline import SplineCoupling
+from vmonf_jax.bijectors.spline_ar import MaskedAutoregressiveSpline, SplineARLayer
 from vmonf_jax.bijectors.whiten import TriangularWhiten, Whiten
 
 __all__ = [
@@ -22,10 +24,13 @@ __all__ = [
     "LUAffine",
     "MAFLayer",
     "MaskedAutoregressiveAffine",
+    "MaskedAutoregressiveSpline",
     "Permutation",
     "PermutationLayer",
     "PReLU",
     "PReLULayer",
+    "SplineARLayer",
+    "SplineCoupling",
     "TriangularWhiten",
     "Whiten",
 ]

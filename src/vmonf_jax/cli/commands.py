@@ -139,8 +139,8 @@ def cmd_info(args):
         f"data        {info['dim']} columns, preprocess {info['preprocessing']}",
         f"mixture     K={t['n_components']}{_bound(e)} {e['flow']} components, "
         f"{e['n_blocks']} blocks, "
-        f"hidden {tuple(e['hidden'])}; posterior hidden {tuple(e['posterior_hidden'])}; "
-        f"prior {e['prior']}",
+        f"hidden {tuple(e['hidden'])}{_spline(e)}, {e['base']} base; posterior hidden "
+        f"{tuple(e['posterior_hidden'])}; prior {e['prior']}",
         f"parameters  {info['n_parameters']}",
         f"training    {t['epochs_run']} epochs run ({t['by_phase']}); kept restart "
         f"{t['restart'] + 1} of {e['n_init']} (selection score {_num(t['score'])}); "
@@ -168,6 +168,14 @@ def cmd_info(args):
 
 def _bound(e):
     return f" kept of at most {e['n_components']}" if e["prior"] == "sparse" else ""
+
+
+def _spline(e):
+    from vmonf_jax.flows import SPLINE_FLOWS  # JAX is loaded: the model is
+
+    if e["flow"] not in SPLINE_FLOWS:
+        return ""
+    return f", {e['spline_bins']} bins on [-{e['spline_bound']:g}, {e['spline_bound']:g}]"
 
 
 def _num(v, spec=".6g"):

@@ -154,10 +154,13 @@ def apply(model, params, means, covs, weights) -> dict:
     """
     from vmonf_jax.bijectors import Whiten
 
-    if not isinstance(model.flow.layers[-1], Whiten):
+    last = len(model.flow.layers) - 1  # the base's parameters, if any, come after it
+    if not isinstance(model.flow.layers[last], Whiten):
         raise ValueError("a Gaussian start needs flows built with affine=True")
     dtype = params["prior_logits"].dtype
-    comps = (*params["components"][:-1], location_scale(means, covs, dtype))
+    comps = list(params["components"])
+    comps[last] = location_scale(means, covs, dtype)
+    comps = tuple(comps)
     logits = params["prior_logits"]
     if not model.prior.fixed:
         logits = jnp.asarray(np.log(np.maximum(weights, 1e-12)), dtype)
