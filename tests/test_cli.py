@@ -263,7 +263,7 @@ def _sub_parser(name="fit"):
 
 def test_fit_options_are_the_estimator_parameters():
     """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
-    from vmonf_jax import VMoNF, bases, flows, inference, modeldir, preprocess, settings
+    from vmonf_jax import VMoNF, inference, modeldir, preprocess, registry, settings
     from vmonf_jax.cli import options
 
     params = VMoNF().get_params()
@@ -271,7 +271,7 @@ def test_fit_options_are_the_estimator_parameters():
     assert sorted(o.name for o in options.FIT_OPTIONS) == sorted(params)  # each once
     dests = {a.dest for a in _sub_parser()._actions}
     assert set(params) <= dests
-    library = {"flow": set(flows.FLOWS), "base": set(bases.BASES),  # the others: parameters.py
+    library = {"flow": set(registry.FLOWS), "base": set(registry.BASES),  # others: parameters.py
                "preprocess": {c.name for c in vars(preprocess).values()
                               if isinstance(c, type) and isinstance(getattr(c, "name", None),
                                                                     str)}}

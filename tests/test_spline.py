@@ -96,7 +96,7 @@ def test_spline_mixture_vmap_equals_per_component(perturb):
 
 
 def test_spline_options_are_checked():
-    with pytest.raises(ValueError, match="spline needs dim >= 2"):
+    with pytest.raises(ValueError, match="spline needs at least 2 features"):
         flows.spline(1)
     assert flows.spline_ar(1, n_blocks=2, hidden=(4,)).dim == 1
     with pytest.raises(ValueError, match="bins must be a positive integer"):
@@ -122,7 +122,7 @@ def test_estimator_limits_name_the_parameter(kw, match):
 
 def test_one_feature_needs_an_autoregressive_flow():
     x = np.random.default_rng(0).normal(size=(40, 1))
-    with pytest.raises(ValueError, match="flow='spline' needs at least 2"):
+    with pytest.raises(ValueError, match="spline needs at least 2 features"):
         VMoNF(flow="spline", verbose=False).fit(x)
 
 

@@ -81,16 +81,5 @@ class StudentTBase:
         return jax.random.t(key, self.df(params).astype(dtype), (n, dim), dtype)
 
 
-BASES = {"normal": NormalBase(), "student_t": StudentTBase()}
-"""Base distributions by name (the estimator's and the CLI's ``base``)."""
-
-
-def make_base(name: str):
-    """The base distribution called ``name`` (a key of ``BASES``).
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    if name not in BASES:
-        raise ValueError(f"unknown base {name!r}; choose one of {sorted(BASES)}")
-    return BASES[name]
+NORMAL, STUDENT_T = NormalBase(), StudentTBase()
+"""The built-in bases (``registry.BASES`` names them)."""

@@ -28,7 +28,6 @@ from sklearn.utils.validation import (
 
 from vmonf_jax import __version__, manifest, mapped, modeldir
 from vmonf_jax.chunked import bucket
-from vmonf_jax.flows import ONE_FEATURE_FLOWS
 from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
 from vmonf_jax.parameters import estimator_init
@@ -144,10 +143,6 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = getattr(probe, "feature_names_in_", None)  # as save stores them
         manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
-        if X.shape[1] == 1 and self.flow not in ONE_FEATURE_FLOWS:
-            raise ValueError(f"X has n_features = 1, but flow={self.flow!r} needs at least 2 "
-                             "(a coupling layer splits the features); flow='maf' and "
-                             "'spline_ar' take 1")
         config = self._config(X.shape[1])
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)

@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 import jax
 import jax.numpy as jnp
 
-from vmonf_jax.bases import NormalBase, make_base
+from vmonf_jax import registry
+from vmonf_jax.bases import NormalBase
 from vmonf_jax.bijectors import (
     AffineCoupling,
     BatchNorm,
@@ -41,6 +42,7 @@ from vmonf_jax.bijectors import (
     SplineCoupling,
     Whiten,
 )
+from vmonf_jax.bijectors.layer import Layer
 
 
 def _check_sizes(dim, n_blocks, hidden):
@@ -56,7 +58,8 @@ def _check_sizes(dim, n_blocks, hidden):
 
 def _check_coupling_dim(name, dim):
     if dim < 2:
-        raise ValueError(f"{name} needs dim >= 2 (coupling splits the coordinates), got {dim}")
+        raise ValueError(f"{name} needs at least 2 features (a coupling layer splits them), "
+                         f"got n_features = {dim}; flows 'maf' and 'spline_ar' take 1")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class Flow:
     dim: int
     layers: tuple
     base: object = NormalBase()
+
+    def __post_init__(self):
+        bad = [layer for layer in self.layers if not isinstance(layer, Layer)]
+        if bad:
+            raise ValueError(f"flow layers need init() and bijector() and a stateful flag "
+                             f"(bijectors.Layer); {bad[0]!r} lacks them")
 
     @property
     def has_state(self) -> bool:
@@ -219,7 +228,7 @@ def _check_spline(bins, bound):
 
 
 def spline(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm=False,
-           prelu=False, affine=False, bins: int = 8, bound: float = 4.0) -> Flow:
+           prelu=False, affine=False, spline_bins: int = 8, spline_bound: float = 4.0) -> Flow:
     """Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings.
 
     ``n_blocks`` ``bijectors.SplineCoupling`` layers, halves alternating as in ``realnvp``.
@@ -231,58 +240,52 @@ def spline(dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,), batch_norm
         batch_norm: a batch-norm layer between consecutive blocks.
         prelu: a PReLU layer between consecutive blocks.
         affine: end with a location-scale layer (as in ``realnvp``).
-        bins: bins of each spline.
-        bound: the splines act on [-bound, bound] (standardised units), the identity
-            outside.
+        spline_bins: bins of each spline.
+        spline_bound: the splines act on [-bound, bound] (standardised units), the
+            identity outside.
 
     Raises:
         ValueError: ``dim < 2``, non-positive sizes or bins, a bound not finite and > 0.
     """
     dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
     _check_coupling_dim("spline", dim)
-    bins, bound = _check_spline(bins, bound)
+    bins, bound = _check_spline(spline_bins, spline_bound)
     blocks = [[SplineCoupling(dim, hidden, parity=i % 2, bins=bins, bound=bound)]
               for i in range(n_blocks)]
     return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
 
 
 def spline_ar(dim: int, n_blocks: int = 5, hidden: Sequence[int] = (200,), batch_norm=False,
-              prelu=False, affine=False, bins: int = 8, bound: float = 4.0) -> Flow:
+              prelu=False, affine=False, spline_bins: int = 8,
+              spline_bound: float = 4.0) -> Flow:
     """Autoregressive neural spline flow; takes dim 1.
 
     ``n_blocks`` MADE-conditioned spline layers (``bijectors.SplineARLayer``), ordering
     reversed per block as in ``maf``.
 
-    ``bins`` and ``bound`` as in ``spline``; the other options as in ``maf``.
+    ``spline_bins`` and ``spline_bound`` as in ``spline``; the other options as in ``maf``.
     """
     dim, n_blocks, hidden = _check_sizes(dim, n_blocks, hidden)
-    bins, bound = _check_spline(bins, bound)
+    bins, bound = _check_spline(spline_bins, spline_bound)
     blocks = [[SplineARLayer(dim, hidden, reverse=bool(i % 2), bins=bins, bound=bound)]
               for i in range(n_blocks)]
     return Flow(dim, _with_layers_between(blocks, dim, batch_norm, prelu, affine))
 
 
-FLOWS = {"realnvp": realnvp, "maf": maf, "glow": glow, "spline": spline,
-         "spline_ar": spline_ar}
-SPLINE_FLOWS = ("spline", "spline_ar")
-"""Flows that take ``bins`` and ``bound`` (``make_flow``'s ``spline_bins``/``spline_bound``)."""
-ONE_FEATURE_FLOWS = ("maf", "spline_ar")
-"""Flows that take dim 1 (the others split the coordinates in coupling layers)."""
-
-
 def make_flow(name: str, dim: int, n_blocks: int = 8, hidden: Sequence[int] = (8,),
               batch_norm=False, prelu=False, affine=False, base: str = "normal",
               spline_bins: int = 8, spline_bound: float = 4.0) -> Flow:
-    """Build a flow by name (a key of ``FLOWS``) over a base by name (``bases.BASES``).
+    """Build a flow by name over a base by name (``registry``: built-in or registered).
 
-    ``spline_bins`` and ``spline_bound`` reach the spline flows only (``SPLINE_FLOWS``).
+    ``spline_bins`` and ``spline_bound`` reach the flows whose factory takes them (the
+    spline flows).
 
     Raises:
         ValueError: an unknown name or base, or sizes the named flow rejects.
     """
-    if name not in FLOWS:
-        raise ValueError(f"unknown flow {name!r}; choose one of {sorted(FLOWS)}")
-    spline_options = {"bins": spline_bins, "bound": spline_bound} if name in SPLINE_FLOWS else {}
-    flow = FLOWS[name](dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu,
-                       affine=affine, **spline_options)
-    return replace(flow, base=make_base(base))
+    factory = registry.flow(name)
+    extra = {"spline_bins": spline_bins, "spline_bound": spline_bound}
+    takes = registry.flow_options(name)
+    flow = factory(dim, n_blocks, hidden, batch_norm=batch_norm, prelu=prelu, affine=affine,
+                   **{k: v for k, v in extra.items() if k in takes})
+    return replace(flow, base=registry.base(base))

@@ -145,9 +145,17 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Choice:
-    """One of the named strings."""
+    """One of the named strings.
 
-    values: tuple
+    ``source``: a tuple, or a function returning one (names a registry can extend).
+    """
+
+    source: object
+
+    @property
+    def values(self) -> tuple:
+        """The names accepted now."""
+        return tuple(self.source() if callable(self.source) else self.source)
 
     def check(self, v):
         """The problem with ``v`` (``"must be ..., got ..."``), or None."""

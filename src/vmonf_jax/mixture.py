@@ -37,7 +37,7 @@ class Mixture:
         dim: data dimension.
         n_components: K.
         flow: the components' flow: a ``flows.Flow`` (used as is), a name of
-            ``flows.FLOWS`` (built with the options below) or a mapping
+            ``registry.FLOWS`` (built with the options below) or a mapping
             ``{"name": ..., **options}``. The flow is built once, here.
         n_blocks: option of a flow given by name (default 8 blocks).
         hidden: option of a flow given by name (default hidden (8,)).

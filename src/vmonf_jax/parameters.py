@@ -10,15 +10,13 @@ it). docs/api.md explains each default.
 import inspect
 from dataclasses import dataclass
 
-from vmonf_jax import priors
+from vmonf_jax import priors, registry
 from vmonf_jax.kinds import Auto, Bool, Choice, Int, Optional, Real, Sizes
 
 LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
           "seed": 2**32, "devices": 2**20, "spline_bins": 64}
 """Documented caps on what a model's parameters may describe (docs/api.md)."""
 
-FLOW_NAMES = ("realnvp", "maf", "glow", "spline", "spline_ar")
-BASES = ("normal", "student_t")
 PRIORS = tuple(priors.PRIORS)
 INITS = ("random", "kmeans", "balanced", "gaussian")
 SEMI_MODES = ("paper", "joint")
@@ -63,10 +61,10 @@ _SIZES = Sizes(LIMITS["hidden_layers"], LIMITS["width"])
 PARAMS = (
     Param("n_components", 2, Int(1, LIMITS["n_components"]),
           "number of mixture components K", ("--components", "-k"), "K", to="model"),
-    Param("flow", "realnvp", Choice(FLOW_NAMES), "flow of each component; glow = per block "
-          "LU-affine mixing, then affine coupling; spline = rational-quadratic spline "
-          "couplings; spline_ar = MADE autoregressive splines (takes 1 column)", ("--flow",),
-          to="model"),
+    Param("flow", "realnvp", Choice(registry.flow_names), "flow of each component; glow = "
+          "per block LU-affine mixing, then affine coupling; spline = rational-quadratic "
+          "spline couplings; spline_ar = MADE autoregressive splines (takes 1 column)",
+          ("--flow",), to="model"),
     Param("n_blocks", 8, Int(1, LIMITS["n_blocks"]), "flow layers per component",
           ("--blocks",), "N", to="model"),
     Param("hidden", (8,), _SIZES, "hidden layer sizes of each flow layer's networks",
@@ -75,9 +73,9 @@ PARAMS = (
           ("--batch-norm",), to="model"),
     Param("prelu", False, Bool(), "PReLU layers between the flow blocks", ("--prelu",),
           to="model"),
-    Param("base", "normal", Choice(BASES), "base distribution of each flow: standard normal, "
-          "or a product of Student-t marginals with a learned degrees of freedom per "
-          "component", ("--base",), to="model"),
+    Param("base", "normal", Choice(registry.base_names), "base distribution of each flow: "
+          "standard normal, or a product of Student-t marginals with a learned degrees of "
+          "freedom per component", ("--base",), to="model"),
     Param("spline_bins", 8, Int(2, LIMITS["spline_bins"]), "bins of each spline (spline "
           "flows)", ("--spline-bins",), "B", to="model"),
     Param("spline_bound", 4.0, Real(0, open_lo=True), "splines act on [-bound, bound] in "

@@ -9,6 +9,7 @@ Layers with running statistics (batch-norm) are ``stateful``: they also carry a 
 
 from vmonf_jax.bijectors.batchnorm import BatchNorm, BatchNormAffine
 from vmonf_jax.bijectors.coupling import AffineCoupling
+from vmonf_jax.bijectors.layer import Layer
 from vmonf_jax.bijectors.lu import LUAffine
 from vmonf_jax.bijectors.maf import MAFLayer, MaskedAutoregressiveAffine
 from vmonf_jax.bijectors.permutation import Permutation, PermutationLayer
@@ -21,6 +22,7 @@ __all__ = [
     "AffineCoupling",
     "BatchNorm",
     "BatchNormAffine",
+    "Layer",
     "LUAffine",
     "MAFLayer",
     "MaskedAutoregressiveAffine",

@@ -171,9 +171,9 @@ def _bound(e):
 
 
 def _spline(e):
-    from vmonf_jax.flows import SPLINE_FLOWS  # JAX is loaded: the model is
+    from vmonf_jax import registry
 
-    if e["flow"] not in SPLINE_FLOWS:
+    if "spline_bins" not in registry.flow_options(e["flow"]):
         return ""
     return f", {e['spline_bins']} bins on [-{e['spline_bound']:g}, {e['spline_bound']:g}]"
 
