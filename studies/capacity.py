@@ -35,9 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 sys.path.insert(0, str(ROOT / "studies"))
-from harness.jsonio import read_json, write_json  # noqa: E402
 from realdata import _guarded, _loadavg, vmonf_method  # noqa: E402
 from realdata_sets import load, split  # noqa: E402
+
+from harness.jsonio import read_json, write_json  # noqa: E402
 
 SETTINGS = {
     "defaults": {},
@@ -79,11 +80,11 @@ def table(results):
             gaps = [s["best_epoch_val"] - s["fit_score"] for s in ok
                     if s.get("best_epoch_val") is not None and s.get("fit_score") is not None]
             delta = "-" if ll is None or base is None else f"{ll - base:+.3f}"
-            acc = _median(splits, "acc")
+            acc, gap = _median(splits, "acc"), np.median(gaps) if gaps else None
             lines.append(
                 f"| {name} | {setting} | {_fmt(ll)} | {delta} | {_fmt(acc)} | "
-                f"{sum(s['kept_start'] for s in ok)}/{len(splits)} | "
-                f"{_fmt(np.median(gaps) if gaps else None)} | {_fmt(_median(splits, 'wall_s'), '.0f')} |")
+                f"{sum(s['kept_start'] for s in ok)}/{len(splits)} | {_fmt(gap)} | "
+                f"{_fmt(_median(splits, 'wall_s'), '.0f')} |")
     return "\n".join(lines)
 
 
