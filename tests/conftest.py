@@ -1,5 +1,8 @@
 """Shared test helpers, exposed as fixtures. Nothing global is configured here."""
 
+import importlib.util
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,3 +84,16 @@ def fast_compile():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", old)
+
+
+@pytest.fixture(scope="session")
+def load_study():
+    """``load_study(name)``: the module ``studies/<name>.py`` (studies are scripts)."""
+    def load(name):
+        path = Path(__file__).resolve().parent.parent / "studies" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_study", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

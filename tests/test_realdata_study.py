@@ -1,15 +1,12 @@
 """studies/realdata.py (issue 21's measuring instrument) on one tiny data set and budget."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
-STUDY = Path(__file__).resolve().parent.parent / "studies" / "realdata.py"
 TINY = {"epochs": 1, "warm_epochs": 1, "n_init": 1, "n_blocks": 2, "hidden": [4],
         "posterior_hidden": [4]}
 METHODS = {"vmonf", "gmm_full_K", "gmm_full_2K", "gmm_diag_K", "gmm_diag_2K", "gmm_bic",
@@ -17,11 +14,8 @@ METHODS = {"vmonf", "gmm_full_K", "gmm_full_2K", "gmm_diag_K", "gmm_diag_2K", "g
 
 
 @pytest.fixture(scope="module")
-def realdata():
-    spec = importlib.util.spec_from_file_location("realdata_study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def realdata(load_study):
+    return load_study("realdata")
 
 
 def test_study_writes_every_method_with_finite_numbers(realdata, tmp_path, capsys):
