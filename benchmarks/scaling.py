@@ -122,7 +122,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
     import jax
 
     from vmonf_jax import VMoNF, inference
-    from vmonf_jax.train import driver, prepare, records, start_run
+    from vmonf_jax.train import driver, partition, prepare, records, start_run
 
     x = make_rows(rows, dim)
     if mapped:
@@ -166,8 +166,8 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
 
     patches = [(driver, "runner", timed_runner),
                (prepare, "knn_graph", timed("graph", prepare.knn_graph)),
-               (prepare, "spectral_labels", timed("warm_start", prepare.spectral_labels)),
-               (prepare, "kmeans_labels", timed("warm_start", prepare.kmeans_labels)),
+               (partition, "spectral_labels", timed("warm_start", partition.spectral_labels)),
+               (partition, "kmeans_labels", timed("warm_start", partition.kmeans_labels)),
                (start_run, "gaussian_starts", timed("gaussian_start", start_run.gaussian_starts)),
                (start_run, "start_run", timed("gaussian_start", start_run.start_run)),
                (records, "best", timed("scoring", records.best)),

@@ -185,7 +185,7 @@ def test_glow_blocks_are_lu_mixing_then_coupling_with_prelu_between():
 
 
 def test_realnvp_needs_two_dims():
-    with pytest.raises(ValueError, match="dim"):
+    with pytest.raises(ValueError, match="at least 2 features"):
         flows.realnvp(1)
 
 

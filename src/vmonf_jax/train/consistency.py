@@ -7,9 +7,10 @@ the data's connected structure need another inductive bias: a point's assignment
 match its neighbours' (the smoothness assumption of graph-based clustering and
 semi-supervised learning).
 
-What: a k-nearest-neighbour graph of the (preprocessed) training rows is built once, before
-training (``knn_graph``: a KD-tree for few columns, brute force or nearest-neighbour descent
-for many; O(N * k) memory). In each step the loss gains
+What: a k-nearest-neighbour graph of the (preprocessed) training rows, in grid steps when
+every column is dequantised (``train.partition``), is built once, before training
+(``knn_graph``: a KD-tree for few columns, brute force or nearest-neighbour descent for
+many; O(N * k) memory). In each step the loss gains
 
     consistency * mean over the batch's points i and their neighbours j of KL(q(.|x_i) || q(.|x_j))
 

@@ -121,7 +121,9 @@ def fit(key, data, config: FitConfig, *, labels=None, checkpoint_dir=None, resum
     gaussian = config.init == "gaussian"
     noise = prepare.noise_widths(noise, model.dim)
     arrays = prepare.arrays_of(x, labels if has_labels else None, x_val, schedule, model,
-                               keys, graph, partition=gaussian)._replace(noise=noise)
+                               keys, graph, partition=gaussian,
+                               noise=None if noise is None else np.asarray(noise))
+    arrays = arrays._replace(noise=noise)
     weight = prepare.consistency_weight(config, x.shape[1], arrays.nbrs)
     if not weight:  # "auto" may turn the penalty off: its graph then only partitioned
         arrays = arrays._replace(nbrs=None)

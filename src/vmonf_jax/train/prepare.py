@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax.train.consistency import AUTO, auto_weight, knn_graph, spectral_labels
+from vmonf_jax.train.consistency import AUTO, auto_weight, knn_graph
+from vmonf_jax.train.partition import grid_rows, warm_labels
 from vmonf_jax.train.run import Data
-from vmonf_jax.train.step import kmeans_labels
 from vmonf_jax.validation import held_out
 
 
@@ -57,26 +57,26 @@ def seeds(keys) -> list:
     return [int(jax.random.randint(k, (), 0, 2**31 - 1)) for k in keys]
 
 
-def arrays_of(x, labels, x_val, schedule, model, keys, graph, partition=False) -> Data:
-    """Device arrays of the run; a k-means warm start labels the rows once per restart.
+def arrays_of(x, labels, x_val, schedule, model, keys, graph, partition=False,
+              noise=None) -> Data:
+    """Device arrays of the run; the warm start partitions the rows once per restart.
 
     ``graph``: also the neighbour graph of the rows (the consistency regulariser's); the
     warm start then clusters the graph's spectral embedding (spectral clustering), except
     with the sparse prior. Both warm starts fit on at most ``WARM_START_ROWS`` rows and
-    extend to the rest (``consistency.spectral_labels``, ``step.kmeans_labels``).
+    extend to the rest (``consistency.spectral_labels``, ``step.kmeans_labels``). Graph
+    and partition are computed on ``partition.grid_rows(x, noise)``: in grid steps when
+    every column is dequantised (``noise``: the widths of ``fit``, host array or None).
     ``partition``: label the rows even without warm-start epochs (the Gaussian start needs
     the partition).
     """
-    y_warm, nbrs = None, knn_graph(x) if graph else None
+    rows = grid_rows(x, noise)
+    y_warm, nbrs = None, knn_graph(rows) if graph else None
     if (schedule.warm and not schedule.balanced) or partition:
-        restart_seeds = seeds(keys)
         # the sparse prior's upper bound K would cut connected clusters into spectral pieces
         # large enough to survive pruning (README, "Automatic K"): it clusters the rows
-        if nbrs is not None and not model.prior.prunes:
-            y_warm = spectral_labels(x, nbrs, model.n_components, restart_seeds,
-                                     kmeans_labels)
-        else:
-            y_warm = [kmeans_labels(x, model.n_components, s) for s in restart_seeds]
+        y_warm = warm_labels(rows, model.n_components, seeds(keys),
+                             None if model.prior.prunes else nbrs)
         if labels is not None:
             y_warm = [matched_to_labels(y, labels, model.n_components) for y in y_warm]
         y_warm = jnp.stack(y_warm)
