@@ -624,7 +624,8 @@ def test_bad_config_is_a_clear_value_error(changes, match):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"n_components": 0}, "n_components"), ({"prior": "dirichlet"}, "prior"),
-    ({"flow_name": "nice"}, "flow"), ({"dim": 1}, "at least 2 features"), ({"n_blocks": 0}, "n_blocks"),
+    ({"flow_name": "nice"}, "flow"), ({"dim": 1}, "at least 2 features"),
+    ({"n_blocks": 0}, "n_blocks"),
     ({"hidden": (0,)}, "hidden"), ({"posterior_hidden": (0,)}, "posterior_hidden"),
 ])
 def test_bad_model_is_a_clear_value_error(kwargs, match):

@@ -47,8 +47,8 @@ class Mixture:
             layer, the one a Gaussian start sets (``train.gaussian_start``).
         base: option of a flow given by name: ``"normal"`` (default) or ``"student_t"``
             (``bases``).
-        spline_bins, spline_bound: options of a spline flow given by name (8 bins on
-            [-4, 4] by default).
+        spline_bins: option of a spline flow given by name (default 8 bins).
+        spline_bound: option of a spline flow given by name (default 4.0: [-4, 4]).
         posterior_hidden: hidden sizes of the posterior network q(k|x) (tanh MLP).
         prior: ``"uniform"``, ``"learned"``, ``"em"`` or ``"sparse"`` (K an upper bound:
             ``train.fit`` prunes components; docs/api.md, "Automatic K").
