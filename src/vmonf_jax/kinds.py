@@ -57,11 +57,7 @@ class Int:
 
     def parse(self, text):
         """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
-        try:
-            v = int(text)
-        except ValueError:
-            raise _parse_failure(f"{text!r} is not an integer") from None
-        return _checked(self, v)
+        return _cast_and_check(self, text, int, "an integer")
 
     def convert(self, v):
         """A valid value as the model and recipe take it."""
@@ -101,11 +97,7 @@ class Real:
 
     def parse(self, text):
         """A command-line word as a value (``argparse.ArgumentTypeError`` if out of bounds)."""
-        try:
-            v = float(text)
-        except ValueError:
-            raise _parse_failure(f"{text!r} is not a number") from None
-        return _checked(self, v)
+        return _cast_and_check(self, text, float, "a number")
 
     def convert(self, v):
         """A valid value as the model and recipe take it."""
@@ -231,6 +223,15 @@ class Auto:
     def convert(self, v):
         """A valid value as the model and recipe take it."""
         return v if v == "auto" else self.kind.convert(v)
+
+
+def _cast_and_check(kind, text, cast, noun):
+    """``cast(text)`` checked against ``kind``; ``ArgumentTypeError`` naming the problem."""
+    try:
+        v = cast(text)
+    except ValueError:
+        raise _parse_failure(f"{text!r} is not {noun}") from None
+    return _checked(kind, v)
 
 
 def _checked(kind, v):
