@@ -162,3 +162,20 @@ def test_auto_patience_is_a_quarter_of_the_epochs():
     from vmonf_jax.train.config import auto_patience
 
     assert auto_patience(10) == 20 and auto_patience(100) == 25 and auto_patience(400) == 100
+
+
+def test_wide_clusters_with_asymmetric_inverses_start():
+    """EM starts from the clusters' precisions even where inverting rounded them asymmetric.
+
+    scikit-learn rejects an asymmetric ``precisions_init``; on 784-d MNIST the plain inverse
+    of the clusters' covariances is asymmetric by rounding, and the default fit crashed.
+    """
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 60)) @ rng.normal(size=(60, 60)) * rng.uniform(0.001, 3, 60)
+    x[:, :5] = x[:, 5:10] + 1e-4 * rng.normal(size=(400, 5))  # near-collinear columns
+    labels = (x[:, 0] > 0).astype(np.int32)
+    covs = [np.cov(x[labels == j], rowvar=False) + 1e-6 * np.eye(60) for j in (0, 1)]
+    inv = np.linalg.inv(np.asarray(covs))
+    assert not np.allclose(inv, inv.transpose(0, 2, 1))  # scikit-learn's check would fail
+    means, covs, weights, warm, _ = gs.fit_gaussians(x, labels, 2, 0, reg=1e-6)
+    assert np.isfinite(means).all() and np.allclose(weights.sum(), 1.0)

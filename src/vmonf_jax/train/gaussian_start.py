@@ -124,9 +124,12 @@ def _em(rows, x, labels, k, seed, reg):
                     else cov_all)
         weights.append(max(len(members), 1))
     weights = np.asarray(weights, np.float64) / np.sum(weights)
+    prec = np.linalg.inv(np.asarray(covs))
+    # symmetrised: scikit-learn rejects an inverse that rounding left asymmetric (MNIST)
+    prec = (prec + prec.transpose(0, 2, 1)) / 2
     gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg, max_iter=EM_ITER,
                           weights_init=weights, means_init=np.asarray(means),
-                          precisions_init=np.linalg.inv(np.asarray(covs)), random_state=seed)
+                          precisions_init=prec, random_state=seed)
     return gmm.fit(rows)
 
 
