@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from vmonf_jax import train
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 
 # -- configurations -----------------------------------------------------------------------
 CONFIGS = {

@@ -104,7 +104,7 @@ def param_counts(cfg: dict, k: int, dim: int = 2) -> dict:
     """Trainable parameters: ours (K flows; the posterior network apart) and flowjax's."""
     import jax
 
-    from vmonf_jax.mixture import Mixture
+    from vmonf_jax.model.mixture import Mixture
 
     model = Mixture(dim=dim, n_components=k, n_blocks=cfg["n_blocks"],
                     hidden=tuple(cfg["hidden"]), posterior_hidden=tuple(cfg["posterior_hidden"]))

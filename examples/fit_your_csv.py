@@ -20,7 +20,8 @@ import sys
 
 import numpy as np
 
-from vmonf_jax import VMoNF, io, plotting
+from vmonf_jax import VMoNF, plotting
+from vmonf_jax.files import io
 
 
 def example_csv(path):

@@ -25,7 +25,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from vmonf_jax import VMoNF
 from vmonf_jax.data import pinwheel, train_test, two_circles
-from vmonf_jax.outputs import json_default
+from vmonf_jax.files.outputs import json_default
 
 TARGETS = {
     "pinwheel": (pinwheel, dict(n_components=5, n_blocks=8, hidden=(8,), posterior_hidden=(16,),

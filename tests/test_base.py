@@ -1,4 +1,4 @@
-"""Base distributions (``vmonf_jax.bases``): the Student-t base scored and sampled exactly,
+"""Base distributions (``vmonf_jax.model.bases``): the Student-t base scored and sampled exactly,
 its parameter layout, and the Gaussian start over it."""
 
 import jax
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vmonf_jax import bases, flows
-from vmonf_jax.mixture import Mixture
+from vmonf_jax import flows
+from vmonf_jax.model import bases
+from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.train import gaussian_start as gs
 
 pytestmark = pytest.mark.usefixtures("fast_compile")

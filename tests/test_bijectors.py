@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmonf_jax.bijectors import (
+from vmonf_jax.model.bijectors import (
     AffineCoupling,
     BatchNorm,
     LUAffine,
@@ -22,7 +22,7 @@ from vmonf_jax.bijectors import (
     SplineCoupling,
     Whiten,
 )
-from vmonf_jax.nets import made_masks
+from vmonf_jax.model.nets import made_masks
 
 N_DRAWS = 3
 N_POINTS = 16

@@ -89,8 +89,9 @@ def test_a_fit_runs_its_planned_budget_and_saves_it(tmp_path):
 
 
 def test_auto_and_steps_pass_the_checks_and_the_cli():
-    from vmonf_jax import manifest, parameters
     from vmonf_jax.cli import options
+    from vmonf_jax.persist import manifest
+    from vmonf_jax.spec import parameters
 
     parameters.check({"consistency": "auto"})
     with pytest.raises(ValueError, match="consistency"):

@@ -263,8 +263,10 @@ def _sub_parser(name="fit"):
 
 def test_fit_options_are_the_estimator_parameters():
     """One table: every VMoNF parameter is a fit option, defaults and choices the library's."""
-    from vmonf_jax import VMoNF, inference, modeldir, preprocess, registry, settings
+    from vmonf_jax import VMoNF, inference, preprocess
     from vmonf_jax.cli import options
+    from vmonf_jax.model import registry
+    from vmonf_jax.persist import modeldir, settings
 
     params = VMoNF().get_params()
     assert settings.estimator_defaults() == params
@@ -285,7 +287,7 @@ def test_fit_options_are_the_estimator_parameters():
 
 def _other_value(o, default):
     """Command-line words setting ``o`` to a valid value other than ``default``."""
-    from vmonf_jax import kinds
+    from vmonf_jax.spec import kinds
 
     kind = o.kind.kind if isinstance(o.kind, kinds.Optional) else o.kind
     if o.const is not None:
@@ -307,7 +309,7 @@ def test_every_fit_option_reaches_the_estimator():
     """Each option, given once with a non-default value, sets exactly its parameter."""
     from vmonf_jax import VMoNF
     from vmonf_jax.cli import options
-    from vmonf_jax.settings import estimator_defaults
+    from vmonf_jax.persist.settings import estimator_defaults
 
     defaults = estimator_defaults()
     parser = _sub_parser()

@@ -6,10 +6,11 @@ import numpy as np
 import optax
 import pytest
 
-from vmonf_jax import VMoNF, parameters, train
+from vmonf_jax import VMoNF, train
 from vmonf_jax.data import train_test, two_circles
 from vmonf_jax.metrics import clustering_scores
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
+from vmonf_jax.spec import parameters
 from vmonf_jax.train import consistency, step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vmonf_jax import VMoNF
-from vmonf_jax.io import read_data
+from vmonf_jax.files.io import read_data
 from vmonf_jax.train import feeder
 
 pytestmark = pytest.mark.usefixtures("fast_compile")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vmonf_jax import flows
-from vmonf_jax.bijectors import (
+from vmonf_jax.model.bijectors import (
     BatchNorm,
     LUAffine,
     PermutationLayer,

@@ -9,7 +9,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.train import gaussian_start as gs
 from vmonf_jax.train.config import validation_rows

@@ -25,9 +25,10 @@ from hostile_support import untrained as _untrained
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmonf_jax import VMoNF, cli, modeldir
-from vmonf_jax import io as vio
+from vmonf_jax import VMoNF, cli
 from vmonf_jax.cli import commands
+from vmonf_jax.files import io as vio
+from vmonf_jax.persist import modeldir
 from vmonf_jax.validation import FLOAT32_MAX
 
 pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
@@ -112,7 +113,7 @@ def _no_state(d, name):
 
 
 def _nan_params(d, name):
-    from vmonf_jax import checkpoint as ckpt
+    from vmonf_jax.files import checkpoint as ckpt
 
     m = _copy(d, name)
     model = VMoNF.load(m)

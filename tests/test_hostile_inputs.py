@@ -26,7 +26,8 @@ from hostile_support import (
 )
 
 from vmonf_jax import VMoNF, estimator
-from vmonf_jax import io as vio
+from vmonf_jax.files import io as vio
+from vmonf_jax.files import streams
 
 pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
 X = np.random.default_rng(0).normal(size=(40, 2))
@@ -78,7 +79,7 @@ def test_csv_memory_is_that_of_the_numbers(tmp_path):
 
 def test_compressed_npz_members_are_capped(tmp_path, monkeypatch):
     np.savez_compressed(tmp_path / "z.npz", a=np.zeros((100, 10)))
-    monkeypatch.setattr(vio, "MAX_STREAM_BYTES", 4000)
+    monkeypatch.setattr(streams, "MAX_STREAM_BYTES", 4000)
     with pytest.raises(vio.DataError, match=r"z.npz\[a\]: a compressed member of 8128 bytes"):
         vio.read_data(tmp_path / "z.npz")
     with zipfile.ZipFile(tmp_path / "s.npz", "w") as z:  # stored: capped by the file's size
@@ -239,7 +240,7 @@ def test_a_damaged_checkpoint_is_one_exception_and_no_noise(work, capfd):
 
 
 def test_a_state_folder_that_is_not_a_checkpoint_is_never_replaced(tmp_path):
-    from vmonf_jax import checkpoint as ckpt
+    from vmonf_jax.files import checkpoint as ckpt
 
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "thesis.tex").write_text("mine")

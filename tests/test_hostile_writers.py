@@ -28,8 +28,9 @@ from hostile_support import (
     untrained,
 )
 
-from vmonf_jax import VMoNF, modeldir
+from vmonf_jax import VMoNF
 from vmonf_jax.cli import runtime
+from vmonf_jax.persist import fitrecord
 
 pytestmark = pytest.mark.usefixtures("fast_compile", "no_disk_cache")
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
@@ -78,7 +79,7 @@ def test_stdin_is_an_input(work, tmp_path):
 # -- checkpoint folders hold only a fit's own files ------------------------------------------
 def _record(folder):
     """A checkpoint folder as a fit leaves it before its first checkpoint."""
-    modeldir.start_or_resume(str(folder), {"seed": 0}, (X,), resume=False)
+    fitrecord.start_or_resume(str(folder), {"seed": 0}, (X,), resume=False)
 
 
 @pytest.mark.parametrize("fill, words", [

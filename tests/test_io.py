@@ -8,8 +8,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from vmonf_jax import io as vio
-from vmonf_jax import outputs
+from vmonf_jax.files import io as vio
+from vmonf_jax.files import outputs, streams
 
 X = np.array([[0.5, -1.0], [2.0, 3.25], [4.0, 1e-3]])
 CSV = "x,y,label\n0.5,-1,0\n2,3.25,\n4,0.001,1\n"
@@ -83,7 +83,7 @@ def test_stdin_problems_name_stdin_and_the_line(stdin, data, match):
 
 
 def test_decompressed_and_piped_input_are_capped(tmp_path, stdin, monkeypatch):
-    monkeypatch.setattr(vio, "MAX_STREAM_BYTES", 10_000)
+    monkeypatch.setattr(streams, "MAX_STREAM_BYTES", 10_000)
     rows = b"1,2\n" * 20_000  # 80 kB: over the cap
     bomb = _gz(tmp_path / "bomb.csv.gz", rows)
     assert bomb.stat().st_size < 10_000  # small on disk, large once decompressed

@@ -91,7 +91,7 @@ def test_other_priors_do_not_merge(three_blobs):
 
 def test_pruning_rescores_the_kept_parameters():
     """After pruning, early stopping compares with the pruned kept parameters' own score."""
-    from vmonf_jax.mixture import Mixture
+    from vmonf_jax.model.mixture import Mixture
     from vmonf_jax.train.step import evaluate
 
     model = Mixture(dim=2, n_components=3, n_blocks=1, hidden=(4,), posterior_hidden=(4,),

@@ -10,7 +10,7 @@ import pytest
 
 import vmonf_jax as vm
 from vmonf_jax import flows, train
-from vmonf_jax.mixture import Mixture, elbo_from_terms
+from vmonf_jax.model.mixture import Mixture, elbo_from_terms
 
 FLOWS = ("realnvp", "maf")
 

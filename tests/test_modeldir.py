@@ -11,7 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from vmonf_jax import VMoNF, modeldir
+from vmonf_jax import VMoNF
+from vmonf_jax.persist import fitrecord, modeldir
 from vmonf_jax.preprocess import make_preprocessor
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -120,22 +121,22 @@ def test_a_manifest_that_load_would_refuse_is_never_written(tmp_path):
 def test_fit_record_names_what_changed(tmp_path):
     settings = {"epochs": 3, "hidden": (4,)}
     data = (np.arange(6.0).reshape(3, 2), None)
-    assert modeldir.start_or_resume(tmp_path, settings, data, resume=False) is False
+    assert fitrecord.start_or_resume(tmp_path, settings, data, resume=False) is False
     rec = json.loads((tmp_path / "fit.json").read_text())
     assert rec["estimator"] == {"epochs": 3, "hidden": [4]} and isinstance(rec["data"], str)
-    assert modeldir.start_or_resume(tmp_path, settings, data, resume=True) is False  # no ckpt
+    assert fitrecord.start_or_resume(tmp_path, settings, data, resume=True) is False  # no ckpt
     with pytest.raises(ValueError, match=r"these differ: epochs=4 \(was 3\)$"):
-        modeldir.start_or_resume(tmp_path, {**settings, "epochs": 4}, data, resume=True)
+        fitrecord.start_or_resume(tmp_path, {**settings, "epochs": 4}, data, resume=True)
     with pytest.raises(ValueError, match="not the data the interrupted fit started on"):
-        modeldir.start_or_resume(tmp_path, settings, (data[0] + 1, None), resume=True)
+        fitrecord.start_or_resume(tmp_path, settings, (data[0] + 1, None), resume=True)
     (tmp_path / "fit.json").write_text('{"estimator": {}}')
     with pytest.raises(ValueError, match="damaged fit record"):
-        modeldir.read_fit_record(tmp_path)
+        fitrecord.read_fit_record(tmp_path)
     (tmp_path / "fit.json").write_text("{")
     with pytest.raises(ValueError, match=r"fit.json: damaged fit record \("):
-        modeldir.read_fit_record(tmp_path)
+        fitrecord.read_fit_record(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"nothing to resume in .* \(no fit.json\)"):
-        modeldir.read_fit_record(tmp_path / "none")
+        fitrecord.read_fit_record(tmp_path / "none")
 
 
 def test_a_sparse_model_loads_with_the_components_it_kept(perturb, tmp_path):

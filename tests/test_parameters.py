@@ -5,8 +5,10 @@ import inspect
 
 import pytest
 
-from vmonf_jax import VMoNF, kinds, manifest, parameters
-from vmonf_jax.settings import estimator_defaults, fit_config
+from vmonf_jax import VMoNF
+from vmonf_jax.persist import manifest
+from vmonf_jax.persist.settings import estimator_defaults, fit_config
+from vmonf_jax.spec import kinds, parameters
 
 
 def test_defaults_pass_their_own_bounds():

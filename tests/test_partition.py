@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.train import prepare
 from vmonf_jax.train.partition import grid_rows

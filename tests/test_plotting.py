@@ -69,7 +69,9 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
 
 def test_core_imports_none_of_the_experiments_extra():
     code = ("import sys\n"
-            "from vmonf_jax import VMoNF, cli, cli_plot, flows, mixture, plotting, train\n"
+            "from vmonf_jax import VMoNF, cli, flows, plotting, train\n"
+            "from vmonf_jax.cli import plot\n"
+            "from vmonf_jax.model import mixture\n"
             "from vmonf_jax.data import load_mnist, pinwheel\n"
             "print(sorted(m for m in ('matplotlib', 'mlxtend', 'tensorflow_datasets', 'flowjax')"
             " if m in sys.modules))\n")

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmonf_jax.mixture import Mixture
-from vmonf_jax.priors import PRIORS, prior_named
+from vmonf_jax.model.mixture import Mixture
+from vmonf_jax.model.priors import PRIORS, prior_named
 from vmonf_jax.train import FitConfig, make_optimizer, step
 
 

@@ -15,7 +15,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vmonf_jax import kinds
 from vmonf_jax.metrics import cluster_accuracy
 from vmonf_jax.parallel import host_rows, host_shard
 from vmonf_jax.preprocess import (
@@ -24,6 +23,7 @@ from vmonf_jax.preprocess import (
     make_preprocessor,
     preprocessor_from_dict,
 )
+from vmonf_jax.spec import kinds
 from vmonf_jax.train.prune import dead_components, keep_indices, mml_survivors
 
 FAST = settings(max_examples=60, deadline=None)

@@ -11,10 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmonf_jax import VMoNF, registry
-from vmonf_jax.bijectors import LUAffine, PReLULayer, Whiten
+from vmonf_jax import VMoNF
 from vmonf_jax.cli import main as cli_main
-from vmonf_jax.flows import Flow
+from vmonf_jax.model import registry
+from vmonf_jax.model.bijectors import LUAffine, PReLULayer, Whiten
+from vmonf_jax.model.flows import Flow
 
 
 def lu_prelu(dim, n_blocks, hidden, batch_norm=False, prelu=False, affine=False):

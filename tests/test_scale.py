@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vmonf_jax.chunked import map_rows, mean_rows
-from vmonf_jax.mixture import Mixture
-from vmonf_jax.priors import PRIORS
+from vmonf_jax.model.mixture import Mixture
+from vmonf_jax.model.priors import PRIORS
 from vmonf_jax.train import step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.train import PHASES, FitConfig, Schedule
 
 pytestmark = pytest.mark.usefixtures("fast_compile")

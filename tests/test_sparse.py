@@ -20,7 +20,7 @@ import pytest
 from scipy.special import logsumexp, softmax
 
 from vmonf_jax import VMoNF
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.train import prune
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from vmonf_jax import VMoNF, flows
-from vmonf_jax.bases import StudentTBase
-from vmonf_jax.bijectors import SplineARLayer, SplineCoupling
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.bases import StudentTBase
+from vmonf_jax.model.bijectors import SplineARLayer, SplineCoupling
+from vmonf_jax.model.mixture import Mixture
 
 pytestmark = pytest.mark.usefixtures("fast_compile")  # tiny, compile-bound shapes
 
@@ -183,15 +183,15 @@ def test_a_fit_recorded_before_the_spline_options_resumes(tmp_path):
     """A checkpoint folder's fit.json without base/spline_* took their defaults."""
     import json
 
-    from vmonf_jax import modeldir
+    from vmonf_jax.persist import fitrecord
 
     settings = {k: v for k, v in VMoNF().get_params().items() if k != "verbose"}
     data = (np.zeros((4, 2)), None)
-    modeldir.start_or_resume(tmp_path, settings, data, resume=False)
+    fitrecord.start_or_resume(tmp_path, settings, data, resume=False)
     record = json.loads((tmp_path / "fit.json").read_text())
     for k in ("base", "spline_bins", "spline_bound"):
         del record["estimator"][k]
     (tmp_path / "fit.json").write_text(json.dumps(record))
-    assert modeldir.start_or_resume(tmp_path, settings, data, resume=True) is False
+    assert fitrecord.start_or_resume(tmp_path, settings, data, resume=True) is False
     with pytest.raises(ValueError, match=r"these differ: base='student_t' \(was 'normal'\)"):
-        modeldir.start_or_resume(tmp_path, {**settings, "base": "student_t"}, data, True)
+        fitrecord.start_or_resume(tmp_path, {**settings, "base": "student_t"}, data, True)

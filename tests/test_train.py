@@ -19,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from vmonf_jax import NonFiniteLossError, train
 from vmonf_jax.data import toy
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.train import callbacks, driver, prepare, records, run, step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -445,7 +445,7 @@ def test_a_resumed_sparse_fit_keeps_its_pruned_components(tmp_path, monkeypatch)
 
 def test_periodic_checkpoints_wait_for_their_seconds(monkeypatch):
     """A multiple of ``every`` epochs saves only ``seconds`` after the last save (or start)."""
-    from vmonf_jax import checkpoint
+    from vmonf_jax.files import checkpoint
 
     saved, clock = [], [100.0]
     monkeypatch.setattr(checkpoint, "save", lambda d, tree, meta: saved.append(meta["epoch"]))

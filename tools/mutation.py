@@ -32,7 +32,8 @@ MODULES = {
     "inference": ("src/vmonf_jax/inference.py",
                   ["tests/test_estimator.py", "tests/test_modeldir.py"]),
     "estimator": ("src/vmonf_jax/estimator.py", ["tests/test_estimator.py"]),
-    "modeldir": ("src/vmonf_jax/modeldir.py", ["tests/test_hostile.py", "tests/test_modeldir.py"]),
+    "modeldir": ("src/vmonf_jax/persist/modeldir.py",
+                 ["tests/test_hostile.py", "tests/test_modeldir.py"]),
     # test_train.py as well did not get past mutmut's first (stats) run here: not investigated
     "driver": ("src/vmonf_jax/train/driver.py", ["tests/test_properties.py"]),
 }

@@ -30,7 +30,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from vmonf_jax.metrics import bits_per_dim, clustering_scores
-from vmonf_jax.settings import fit_config
+from vmonf_jax.persist.settings import fit_config
 
 GMM_K_CAP = 50
 """Largest K tried for the parameter-matched Gaussian mixture."""

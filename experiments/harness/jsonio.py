@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from vmonf_jax import outputs
+from vmonf_jax.files import outputs
 
 
 def jsonable(o):

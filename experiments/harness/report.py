@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.jsonio import read_json, write_json
 from harness.tables import contingency_markdown
-from vmonf_jax import outputs
+from vmonf_jax.files import outputs
 
 PAPER = "Pires & Figueiredo (2020), Variational Mixture of Normalizing Flows, arXiv:2009.00585"
 

@@ -5,7 +5,7 @@ import os
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from vmonf_jax import outputs
+from vmonf_jax.files import outputs
 from vmonf_jax.metrics import contingency_table
 
 

@@ -12,9 +12,9 @@ __version__ = "0.2.0"
 
 # Imported on first use, so `vmonf --help` and input errors answer without loading JAX.
 _LAZY = {
-    "flows": ("vmonf_jax.flows", None),
+    "flows": ("vmonf_jax.model.flows", None),
     "VMoNF": ("vmonf_jax.estimator", "VMoNF"),
-    "Mixture": ("vmonf_jax.mixture", "Mixture"),
+    "Mixture": ("vmonf_jax.model.mixture", "Mixture"),
     "FitConfig": ("vmonf_jax.train", "FitConfig"),
     "FitResult": ("vmonf_jax.train", "FitResult"),
     "NonFiniteLossError": ("vmonf_jax.train", "NonFiniteLossError"),

@@ -26,13 +26,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from vmonf_jax import __version__, manifest, mapped, modeldir
+from vmonf_jax import __version__, mapped
 from vmonf_jax.chunked import bucket
 from vmonf_jax.hygiene import warn_about
 from vmonf_jax.inference import FittedModel
-from vmonf_jax.parameters import estimator_init
+from vmonf_jax.persist import fitrecord, manifest, modeldir
+from vmonf_jax.persist.settings import fit_config
 from vmonf_jax.preprocess import make_preprocessor
-from vmonf_jax.settings import fit_config
+from vmonf_jax.spec.parameters import estimator_init
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.train.budget import Budget
 from vmonf_jax.train.prune import dead_components, warn_dead
@@ -151,7 +152,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         warn_about(stats, self.preprocess, pre.dequantized)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
-            resume = modeldir.start_or_resume(checkpoint_dir, settings, (X, codes), resume)
+            resume = fitrecord.start_or_resume(checkpoint_dir, settings, (X, codes), resume)
         elif resume:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted fit")
         Z = mapped.training_rows(pre, X)  # integers, pixels: at the midpoints; noise each step

@@ -17,8 +17,8 @@ from functools import partial
 import jax
 import numpy as np
 
-from vmonf_jax import modeldir
 from vmonf_jax.chunked import map_rows
+from vmonf_jax.persist import modeldir
 
 POSTERIORS = ("exact", "q")
 """``posterior=`` of ``predict``/``predict_proba``: the mixture's p(k|x), or the trained q(k|x)."""

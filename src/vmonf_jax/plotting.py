@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from vmonf_jax import outputs
+from vmonf_jax.files import outputs
 
 INSTALL_HINT = "pip install 'vmonf-jax[experiments]'"
 

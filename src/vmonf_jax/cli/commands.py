@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 
-from vmonf_jax import io, outputs
 from vmonf_jax.cli import EXIT_OK, UsageError, printable, runtime
+from vmonf_jax.files import io, outputs
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -41,20 +41,20 @@ def load_fitted(model_dir):
 
 def _load(model_dir, loader):
     """``loader(model_dir)``, refusing an unfinished fit first; ValueErrors become UsageErrors."""
-    from vmonf_jax import checkpoint as ckpt
-    from vmonf_jax import modeldir
+    from vmonf_jax.files import atomic
+    from vmonf_jax.persist import fitrecord, modeldir
 
     partial = partial_dir(model_dir)
     if not os.path.lexists(model_dir):
-        ckpt.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
+        atomic.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
     if not os.path.lexists(model_dir) and os.path.isdir(partial):
-        if ckpt.held_elsewhere(partial):
+        if atomic.held_elsewhere(partial):
             raise UsageError(f"{model_dir}: a vmonf fit of it is still running (in "
                              f"{partial}); wait for it to end")
         raise UsageError(f"{model_dir}: training has not finished (an interrupted fit is in "
                          f"{partial}); continue it with `vmonf fit DATA --out {model_dir} "
                          "--resume`")
-    if os.path.isfile(os.path.join(model_dir, modeldir.FIT_RECORD)):
+    if os.path.isfile(os.path.join(model_dir, fitrecord.FIT_RECORD)):
         raise UsageError(f"{model_dir}: an interrupted fit, not a finished model; continue it "
                          "with `vmonf fit DATA --out MODEL_DIR --resume`")
     try:
@@ -171,7 +171,7 @@ def _bound(e):
 
 
 def _spline(e):
-    from vmonf_jax import registry
+    from vmonf_jax.model import registry
 
     if "spline_bins" not in registry.flow_options(e["flow"]):
         return ""
@@ -210,7 +210,7 @@ def model_info(model, man, path) -> dict:
 
 def cmd_plot(args):
     """``vmonf plot``: posterior regions (2-D models) or training curves."""
-    from vmonf_jax import cli_plot
+    from vmonf_jax.cli import plot as cli_plot
 
     _check_out(args, cli_plot.IMAGE_FORMATS, "image")
     model, data = _model_and_data(args, lambda path: load_model(path)[0])

@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from vmonf_jax import io, outputs
 from vmonf_jax.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, runtime
 from vmonf_jax.cli import options as opt
 from vmonf_jax.cli.commands import partial_dir
+from vmonf_jax.files import io, outputs
 
 
 def cmd_fit(args):
@@ -33,13 +33,13 @@ def cmd_fit(args):
         labels = io.read_labels(args.labels, key=args.labels_key)
         label_src = args.labels
     runtime.import_jax()
-    from vmonf_jax import checkpoint as ckpt
-    from vmonf_jax import modeldir
+    from vmonf_jax.files import atomic
+    from vmonf_jax.persist import modeldir
 
     model_dir = os.path.normpath(args.out)
     partial = partial_dir(model_dir)
     modeldir.check_replaceable(model_dir)  # also says why --overwrite would not help
-    ckpt.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
+    atomic.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
     lock, created = _lock_partial(model_dir, partial)
     try:
         return _fit_locked(args, table, labels, label_src, model_dir, partial, created)
@@ -57,7 +57,7 @@ def _lock_partial(model_dir, partial):
     resume, overwrite or start) is refused instead of taking the running fit for an
     interrupted one.
     """
-    from vmonf_jax import checkpoint as ckpt
+    from vmonf_jax.files import atomic
 
     if os.path.lexists(partial) and (os.path.islink(partial) or not os.path.isdir(partial)):
         raise UsageError(f"{partial}: not an interrupted vmonf fit (not a folder); refusing "
@@ -67,7 +67,7 @@ def _lock_partial(model_dir, partial):
     with contextlib.suppress(FileExistsError):
         os.mkdir(partial)
         created = True
-    lock = ckpt.DirLock.take(partial, blocking=False)
+    lock = atomic.DirLock.take(partial, blocking=False)
     if lock is None:
         raise UsageError(f"{model_dir}: another vmonf fit of it is running (it holds "
                          f"{partial}); wait for it to end, or stop it first")
@@ -76,21 +76,21 @@ def _lock_partial(model_dir, partial):
 
 def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
     """``cmd_fit`` once this process holds the lock on ``partial``."""
-    from vmonf_jax import modeldir
     from vmonf_jax.estimator import VMoNF
+    from vmonf_jax.persist import fitrecord
     from vmonf_jax.validation import check_data, check_labels, check_split
 
     names = os.listdir(partial)
-    if names and modeldir.FIT_RECORD not in names:  # only temporaries of a failed first save
-        _check_partial(modeldir, partial)
-        modeldir.discard_checkpoint_dir(partial, remove_folder=False)
-    have_partial = not created and modeldir.FIT_RECORD in names
+    if names and fitrecord.FIT_RECORD not in names:  # only temporaries of a failed first save
+        _check_partial(fitrecord, partial)
+        fitrecord.discard_checkpoint_dir(partial, remove_folder=False)
+    have_partial = not created and fitrecord.FIT_RECORD in names
     if have_partial:  # --resume and --overwrite alike touch only an interrupted fit's files
-        _check_partial(modeldir, partial)
+        _check_partial(fitrecord, partial)
     explicit = opt.given(args)
     explicit.pop("verbose", None)  # not a setting of the fit: may differ on --resume
     if args.resume:
-        stored = _stored_settings(modeldir, model_dir, partial)
+        stored = _stored_settings(fitrecord, model_dir, partial)
         changed = {k: v for k, v in explicit.items() if outputs.plain(v) != stored.get(k)}
         if changed:
             raise UsageError("--resume continues with the interrupted fit's settings; these "
@@ -130,10 +130,10 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
     return _train(args, est, X, labels, model_dir, partial, have_partial)
 
 
-def _stored_settings(modeldir, model_dir, partial):
+def _stored_settings(fitrecord, model_dir, partial):
     """The settings of the interrupted fit in ``partial``."""
     try:
-        return modeldir.read_fit_record(partial)["estimator"]
+        return fitrecord.read_fit_record(partial)["estimator"]
     except FileNotFoundError:
         if os.path.exists(model_dir):
             raise UsageError(f"{model_dir}: training already finished; nothing to resume "
@@ -146,12 +146,12 @@ def _stored_settings(modeldir, model_dir, partial):
 
 def _train(args, est, X, labels, model_dir, partial, have_partial):
     """Train ``est`` with checkpoints in ``partial``, then save it to ``model_dir``."""
-    from vmonf_jax import checkpoint as ckpt
-    from vmonf_jax import modeldir
+    from vmonf_jax.files import checkpoint as ckpt
+    from vmonf_jax.persist import fitrecord
     from vmonf_jax.train import NonFiniteLossError
 
     if have_partial and not args.resume:  # --overwrite, checked by _check_partial
-        modeldir.discard_checkpoint_dir(partial, remove_folder=False)
+        fitrecord.discard_checkpoint_dir(partial, remove_folder=False)
     t0 = time.perf_counter()
     try:
         with _interrupts_raise():
@@ -170,15 +170,15 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
         return EXIT_INTERRUPTED
     except NonFiniteLossError as err:
         if not args.resume:
-            modeldir.discard_checkpoint_dir(partial, remove_folder=True)
+            fitrecord.discard_checkpoint_dir(partial, remove_folder=True)
         print(f"vmonf fit: error: training diverged: {err}", file=sys.stderr)
         return EXIT_FAILED
     except BaseException:
         if not args.resume and not ckpt.exists(partial):
             with contextlib.suppress(OSError, ValueError):
-                modeldir.discard_checkpoint_dir(partial, remove_folder=True)
+                fitrecord.discard_checkpoint_dir(partial, remove_folder=True)
         raise
-    modeldir.discard_checkpoint_dir(partial, remove_folder=True)
+    fitrecord.discard_checkpoint_dir(partial, remove_folder=True)
     if est.verbose:
         print(f"vmonf fit: saved {model_dir} ({est.n_components_} components, {X.shape[1]} "
               f"columns, {len(est.history_)} epochs in {time.perf_counter() - t0:.1f} s); its "
@@ -186,17 +186,17 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
     return EXIT_OK
 
 
-def _check_partial(modeldir, partial):
+def _check_partial(fitrecord, partial):
     """Refuse to touch ``partial`` unless it holds only an interrupted fit's files."""
     try:
-        modeldir.check_checkpoint_dir(partial, fresh=False)
+        fitrecord.check_checkpoint_dir(partial, fresh=False)
     except ValueError as err:
         raise UsageError(f"{partial}: not an interrupted vmonf fit; refusing to delete it "
                          f"({err})") from None
 
 
 def _checkpoint_progress(partial):
-    from vmonf_jax.checkpoint import read_json
+    from vmonf_jax.files.atomic import read_json
 
     try:
         meta = read_json(os.path.join(partial, "state", "meta.json"))

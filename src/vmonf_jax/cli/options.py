@@ -6,8 +6,8 @@ Each row gives a parameter's flags, bound (its kind parses the word), help and d
 
 import argparse
 
-from vmonf_jax.kinds import Bool, Choice, Int, Optional, Real
-from vmonf_jax.parameters import LIMITS, PARAMS
+from vmonf_jax.spec.kinds import Bool, Choice, Int, Optional, Real
+from vmonf_jax.spec.parameters import LIMITS, PARAMS
 
 SEED_LIMIT = LIMITS["seed"]
 """Seeds are integers in [0, SEED_LIMIT)."""

@@ -78,7 +78,7 @@ class Checkpoint:
 
     def save(self, snap: Snapshot) -> None:
         """Write ``snap`` to ``directory``, holding SIGINT/SIGTERM until the save is whole."""
-        from vmonf_jax import checkpoint as ckpt
+        from vmonf_jax.files import checkpoint as ckpt
 
         self.last = time.monotonic()
         with deferred_signals():
@@ -98,8 +98,9 @@ def restore(directory, template) -> Snapshot:
     Raises:
         FileNotFoundError: nothing to resume. ValueError: a damaged or foreign checkpoint.
     """
-    from vmonf_jax import checkpoint as ckpt
-    from vmonf_jax.manifest import LIMITS, is_int
+    from vmonf_jax.files import checkpoint as ckpt
+    from vmonf_jax.spec.kinds import is_int
+    from vmonf_jax.spec.parameters import LIMITS
 
     if not directory or not ckpt.exists(directory):
         raise FileNotFoundError(f"nothing to resume in {directory}")

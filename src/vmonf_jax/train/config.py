@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import optax
 
-from vmonf_jax.mixture import Mixture
-from vmonf_jax.parameters import INITS, SEMI_MODES
+from vmonf_jax.model.mixture import Mixture
+from vmonf_jax.spec.parameters import INITS, SEMI_MODES
 from vmonf_jax.train.consistency import AUTO
 from vmonf_jax.train.schedule import temperature_schedule
 

@@ -155,7 +155,7 @@ def apply(model, params, means, covs, weights) -> dict:
     Raises:
         ValueError: the model's flows do not end with a location-scale layer.
     """
-    from vmonf_jax.bijectors import Whiten
+    from vmonf_jax.model.bijectors import Whiten
 
     last = len(model.flow.layers) - 1  # the base's parameters, if any, come after it
     if not isinstance(model.flow.layers[last], Whiten):

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax.nets import MLP
+from vmonf_jax.model.nets import MLP
 
 DictKey = jax.tree_util.DictKey
 

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 
 from vmonf_jax.chunked import map_rows
-from vmonf_jax.mixture import Mixture, elbo_from_terms
+from vmonf_jax.model.mixture import Mixture, elbo_from_terms
 from vmonf_jax.preprocess import PIXEL_LEVELS
 from vmonf_jax.train.consistency import WARM_START_ROWS, neighbour_rows, penalty
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 
-from vmonf_jax._distrax import Bijector
+from vmonf_jax.model._distrax import Bijector
 
 
 class PReLU(Bijector):

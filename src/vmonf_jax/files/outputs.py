@@ -15,7 +15,8 @@ import sys
 
 import numpy as np
 
-from vmonf_jax.io import FORMATS, STDIN, DataError, suffix_of
+from vmonf_jax.files.io import FORMATS, suffix_of
+from vmonf_jax.files.streams import STDIN, DataError
 
 
 def check_output(path, allowed=FORMATS, what="output", *, overwrite=False,

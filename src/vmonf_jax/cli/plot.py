@@ -4,7 +4,7 @@ The drawing is ``vmonf_jax.plotting``'s (shared with the experiments); files are
 atomically.
 """
 
-from vmonf_jax import io
+from vmonf_jax.files import io
 
 IMAGE_FORMATS = (".png", ".pdf", ".svg")
 
@@ -29,7 +29,7 @@ def plot_model(model, path, *, kind="auto", data=None, n_samples=1000, seed=None
         The absolute path written.
 
     Raises:
-        vmonf_jax.io.DataError: ``path`` has none of the image extensions (checked before
+        vmonf_jax.files.io.DataError: ``path`` has none of the image extensions (checked before
             anything is drawn).
     """
     from vmonf_jax import plotting

@@ -20,40 +20,26 @@ blank cell.
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
-Writing outputs lives in ``vmonf_jax.outputs``.
+The bounded reading of files and streams lives in ``vmonf_jax.files.streams``; writing
+outputs in ``vmonf_jax.files.outputs``.
 """
 
 import array
-import contextlib
-import csv
-import gzip
 import hashlib
-import io
 import itertools
 import math
 import os
-import stat
-import sys
-import zipfile
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from vmonf_jax.files.streams import STDIN, DataError, check_readable, csv_rows, load_array
 from vmonf_jax.validation import first_bad_value
 
 FORMATS = (".csv", ".npy", ".npz")
 """Formats of plain data files, read and written."""
 INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz")
 """Formats read (``read_data``, ``read_labels``); ``-`` is CSV on stdin."""
-STDIN = "-"
-MAX_STREAM_BYTES = 2**30
-"""Most bytes read from stdin or decompressed from one ``.gz`` file (1 GiB)."""
-_PIECE = 2**20  # bytes per read of a stream: nothing large is allocated before it arrives
-
-
-class DataError(ValueError):
-    """Bad input file: the message says which file and what is wrong."""
 
 
 @dataclass
@@ -87,7 +73,7 @@ def _input_format(path, what):
     if str(path) == STDIN:
         return ".csv", "<stdin>"
     ext = suffix_of(path, INPUT_FORMATS, what)
-    _check_readable(path)
+    check_readable(path)
     return ext, path
 
 
@@ -105,9 +91,9 @@ def read_data(path, *, key=None, label_column=None) -> Table:
     """
     ext, name = _input_format(path, "data file")
     if ext in (".csv", ".csv.gz"):
-        with _csv_rows(path, name) as rows:
+        with csv_rows(path, name) as rows:
             return _read_csv_table(name, rows, label_column)
-    arr = _load_array(path, ext, key)
+    arr = load_array(path, ext, key)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -132,9 +118,9 @@ def read_labels(path, *, key=None) -> np.ndarray:
     """
     ext, name = _input_format(path, "label file")
     if ext in (".csv", ".csv.gz"):
-        with _csv_rows(path, name, keep_blank=True) as rows:
+        with csv_rows(path, name, keep_blank=True) as rows:
             return _read_csv_labels(name, rows)
-    arr = _load_array(path, ext, key)
+    arr = load_array(path, ext, key)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -155,180 +141,6 @@ def fingerprint(*arrays) -> str:
         for start in range(0, max(len(rows), 1), 65536):
             h.update(np.ascontiguousarray(rows[start : start + 65536]).tobytes())
     return h.hexdigest()
-
-
-def _check_readable(path):
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not a data file")
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise DataError(f"{path}: not a regular file (a pipe or device is not read)")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: permission denied")
-
-
-def _load_array(path, ext, key):
-    try:
-        if ext != ".npz" and key is not None:
-            raise DataError(f"{path}: --key applies to .npz files only")
-        if ext == ".npy":
-            with open(path, "rb") as f:
-                _check_npy_header(path, f, os.fstat(f.fileno()).st_size)
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)  # read as it is used
-        elif ext == ".npy.gz":
-            arr = _load_npy_gz(path)
-        else:
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
-                if key is None:
-                    if len(names) != 1:
-                        raise DataError(f"{path}: holds {len(names)} arrays "
-                                        f"({', '.join(names) or 'none'}); choose one with --key")
-                    key = names[0]
-                elif key not in names:
-                    raise DataError(f"{path}: no array named {key!r}; it holds "
-                                    f"{', '.join(names) or 'none'}")
-                info = z.zip.getinfo(key if key in z.zip.namelist() else key + ".npy")
-                if info.compress_type != zipfile.ZIP_STORED and (
-                        info.file_size > MAX_STREAM_BYTES):
-                    raise DataError(f"{path}[{key}]: a compressed member of "
-                                    f"{info.file_size} bytes, more than the limit of "
-                                    f"{MAX_STREAM_BYTES} for compressed input; save it "
-                                    "uncompressed (np.savez)")
-                with z.zip.open(info) as f:
-                    _check_npy_header(f"{path}[{key}]", f, info.file_size)
-                arr = z[key]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{path}: cannot read as {ext}: {err}") from None
-    return arr
-
-
-def _load_npy_gz(path):
-    """Load a ``.npy.gz`` array without trusting its size.
-
-    Its header is read and checked first, then exactly the bytes it claims (at most
-    ``MAX_STREAM_BYTES``) are decompressed.
-    """
-    with gzip.open(path, "rb") as f:
-        need = _check_npy_header(path, f, MAX_STREAM_BYTES, "a .gz file may decompress to")
-        f.seek(0)
-        raw = _read_upto(f, need)
-    if len(raw) < need:
-        raise DataError(f"{path}: its header claims {need} bytes but it decompresses to "
-                        f"{len(raw)}: truncated or damaged")
-    return np.load(io.BytesIO(raw), allow_pickle=False)
-
-
-def _check_npy_header(name, f, size, holds="the file holds"):
-    """Read and check the ``.npy`` header at the start of ``f``.
-
-    It must give a numeric dtype and an array that the ``size`` bytes of the file can hold
-    (checked before anything is allocated).
-
-    Returns:
-        The bytes the header implies (header and data).
-    """
-    version = np.lib.format.read_magic(f)
-    if version not in ((1, 0), (2, 0)):
-        raise DataError(f"{name}: unsupported .npy format version {version}")
-    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-            else np.lib.format.read_array_header_2_0)
-    shape, _, dtype = read(f)
-    if dtype.kind not in "biuf":
-        raise DataError(f"{name}: array must be numeric, got dtype {dtype}")
-    need = f.tell() + math.prod(shape) * dtype.itemsize
-    if need > size:
-        raise DataError(f"{name}: its header claims shape {shape} ({need} bytes) but {holds} "
-                        f"{size} bytes: truncated or damaged")
-    return need
-
-
-def _read_upto(f, limit):
-    """Up to ``limit`` bytes (or characters) of ``f``, read piece by piece."""
-    parts, total = [], 0
-    while total < limit and (part := f.read(min(_PIECE, limit - total))):
-        parts.append(part)
-        total += len(part)
-    return parts[0][:0].join(parts) if parts else b""
-
-
-class _Capped(io.RawIOBase):
-    """A binary stream that raises a DataError once more than ``limit`` bytes are read."""
-
-    def __init__(self, f, name, limit):
-        self.f, self.name, self.left = f, name, limit
-
-    def readable(self):
-        return True
-
-    def readinto(self, b):
-        data = self.f.read(min(len(b), self.left + 1))
-        if len(data) > self.left:
-            raise DataError(f"{self.name}: more than {MAX_STREAM_BYTES} bytes to read, the "
-                            "limit for stdin and .gz input; use an uncompressed file")
-        self.left -= len(data)
-        b[:len(data)] = data
-        return len(data)
-
-
-@contextlib.contextmanager
-def _csv_rows(path, name, keep_blank=False):
-    """The rows of a CSV file, ``.csv.gz`` or stdin (``-``), read as a stream.
-
-    Yields an iterator of ``(line, cells)``: the 1-based line number and the stripped cells
-    of each row; blank rows are skipped (or, with ``keep_blank``, yielded as ``[""]``
-    except at the end). Nothing but the current row is held, so memory stays that of the
-    parsed numbers. Line endings may be LF, CRLF or CR.
-    """
-    with contextlib.ExitStack() as stack:
-        try:
-            if str(path) == STDIN:
-                raw = getattr(sys.stdin, "buffer", None)
-                text = sys.stdin if raw is None else None
-            elif str(path).lower().endswith(".gz"):
-                raw = stack.enter_context(gzip.open(path, "rb"))
-            else:
-                raw, text = stack.enter_context(open(path, "rb")), None
-            if raw is not None:
-                if str(path) == STDIN or str(path).lower().endswith(".gz"):
-                    raw = io.BufferedReader(_Capped(raw, name, MAX_STREAM_BYTES), _PIECE)
-                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        except OSError as err:
-            raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
-        try:
-            yield _rows(name, text, keep_blank)
-        except OSError as err:
-            raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a damaged .gz file
-            raise DataError(f"{name}: cannot read: {err}") from None
-        except UnicodeDecodeError:
-            raise DataError(f"{name}: not a text CSV file (cannot decode as UTF-8)") from None
-
-
-def _rows(name, text, keep_blank):
-    def lines():
-        for line in text:
-            if "\0" in line:
-                raise DataError(f"{name}: not a text CSV file (contains NUL bytes)")
-            yield line
-
-    reader = csv.reader(lines())
-    blank = []  # line numbers of blank rows not yet known to be followed by data
-    try:
-        for cells in reader:
-            if not cells or all(not c.strip() for c in cells):
-                if keep_blank:
-                    blank.append(reader.line_num)
-                continue
-            for line in blank:
-                yield line, [""]
-            blank = []
-            yield reader.line_num, [c.strip() for c in cells]
-    except csv.Error as err:
-        raise DataError(f"{name}: line {reader.line_num}: malformed CSV: {err}") from None
 
 
 def _as_float(path, arr):

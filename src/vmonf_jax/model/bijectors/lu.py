@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax._distrax import Bijector, Chain, LowerUpperTriangularAffine
-from vmonf_jax.bijectors.permutation import Permutation
+from vmonf_jax.model._distrax import Bijector, Chain, LowerUpperTriangularAffine
+from vmonf_jax.model.bijectors.permutation import Permutation
 
 
 class _KeepDtype(Bijector):

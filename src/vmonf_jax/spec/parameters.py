@@ -10,8 +10,8 @@ it). docs/api.md explains each default.
 import inspect
 from dataclasses import dataclass
 
-from vmonf_jax import priors, registry
-from vmonf_jax.kinds import Auto, Bool, Choice, Int, Optional, Real, Sizes
+from vmonf_jax.model import priors, registry
+from vmonf_jax.spec.kinds import Auto, Bool, Choice, Int, Optional, Real, Sizes
 
 LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 65536,
           "seed": 2**32, "devices": 2**20, "spline_bins": 64}

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax._distrax import MultivariateNormalDiag
+from vmonf_jax.model._distrax import MultivariateNormalDiag
 
 STUDENT_T_START_DF = 30.0
 """Degrees of freedom a Student-t base starts with: close to a normal (kurtosis 3.23)."""

@@ -16,10 +16,10 @@ returns a ``flows.Flow`` (its layers follow ``bijectors.Layer``). A base is an o
 import importlib
 import inspect
 
-FLOWS = {"realnvp": "vmonf_jax.flows:realnvp", "maf": "vmonf_jax.flows:maf",
-         "glow": "vmonf_jax.flows:glow", "spline": "vmonf_jax.flows:spline",
-         "spline_ar": "vmonf_jax.flows:spline_ar"}
-BASES = {"normal": "vmonf_jax.bases:NORMAL", "student_t": "vmonf_jax.bases:STUDENT_T"}
+FLOWS = {"realnvp": "vmonf_jax.model.flows:realnvp", "maf": "vmonf_jax.model.flows:maf",
+         "glow": "vmonf_jax.model.flows:glow", "spline": "vmonf_jax.model.flows:spline",
+         "spline_ar": "vmonf_jax.model.flows:spline_ar"}
+BASES = {"normal": "vmonf_jax.model.bases:NORMAL", "student_t": "vmonf_jax.model.bases:STUDENT_T"}
 
 
 def _register(table, what, name, entry):

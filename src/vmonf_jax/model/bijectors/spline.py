@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 
-from vmonf_jax._distrax import Inverse, RationalQuadraticSpline
-from vmonf_jax.bijectors.coupling import HalfSplit
-from vmonf_jax.nets import MLP
+from vmonf_jax.model._distrax import Inverse, RationalQuadraticSpline
+from vmonf_jax.model.bijectors.coupling import HalfSplit
+from vmonf_jax.model.nets import MLP
 
 
 def n_spline_params(bins: int) -> int:

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from vmonf_jax._distrax import Bijector
-from vmonf_jax.bijectors._util import flax_init
-from vmonf_jax.bijectors.spline import n_spline_params, rq_spline
-from vmonf_jax.nets import MADE
+from vmonf_jax.model._distrax import Bijector
+from vmonf_jax.model.bijectors._util import flax_init
+from vmonf_jax.model.bijectors.spline import n_spline_params, rq_spline
+from vmonf_jax.model.nets import MADE
 
 
 class MaskedAutoregressiveSpline(Bijector):

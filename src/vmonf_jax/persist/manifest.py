@@ -9,17 +9,17 @@
 import functools
 import math
 
-from vmonf_jax import checkpoint as ckpt
-from vmonf_jax import parameters
-from vmonf_jax.kinds import BIG as _BIG
-from vmonf_jax.kinds import Int, Optional, Real, is_int, is_num
-from vmonf_jax.kinds import show as _show
-from vmonf_jax.parameters import BY_NAME
+from vmonf_jax.files import atomic
+from vmonf_jax.spec import parameters
+from vmonf_jax.spec.kinds import BIG as _BIG
+from vmonf_jax.spec.kinds import Int, Optional, Real, is_int, is_num
+from vmonf_jax.spec.kinds import show as _show
+from vmonf_jax.spec.parameters import BY_NAME
 
 FORMAT_VERSION = 2  # 2: split coupling with one two-headed network (0.2.0)
 LIMITS = {
     **parameters.LIMITS, "dim": 1_000_000, "parameters": 2**30, "history": 200_000,
-    "manifest_bytes": ckpt.MAX_JSON_BYTES,
+    "manifest_bytes": atomic.MAX_JSON_BYTES,
 }
 """Documented caps on what a model (and so a manifest) may describe (docs/api.md)."""
 _TOP = ("format_version", "library_version", "estimator", "dim", "preprocessing", "classes",

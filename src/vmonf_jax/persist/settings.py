@@ -5,7 +5,7 @@ prediction needs neither scikit-learn nor the estimator class. Importing this mo
 no JAX (``vmonf --help`` reads the defaults); ``fit_config`` imports the model and the recipe.
 """
 
-from vmonf_jax.parameters import BY_NAME, DEFAULTS, check
+from vmonf_jax.spec.parameters import BY_NAME, DEFAULTS, check
 
 
 def estimator_defaults() -> dict:
@@ -33,8 +33,8 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
         ValueError: a parameter beyond the documented limits, or one the model or the recipe
             refuses (named).
     """
-    from vmonf_jax import manifest
-    from vmonf_jax.mixture import Mixture
+    from vmonf_jax.model.mixture import Mixture
+    from vmonf_jax.persist import manifest
     from vmonf_jax.preprocess import LOGIT_LAMBDA
     from vmonf_jax.train import FitConfig
 

@@ -1,4 +1,4 @@
-"""The model directory (manifest plus Orbax checkpoint) and the record of a resumable fit.
+"""The model directory (manifest plus Orbax checkpoint): saving and loading.
 
 A model directory is saved safely and read as untrusted input. Layout:
 ``PATH/manifest.json`` (``format_version``, estimator parameters, ``dim``, preprocessing,
@@ -7,7 +7,7 @@ checkpoint of ``{"params", "state"}``).
 
 Saving first checks the model as ``load`` would (schema, architecture against the arrays,
 preprocessing), then writes a unique ``.NAME.vmonf-new-XXXXXXXX`` beside PATH (the manifest
-last) and swaps it in (``checkpoint.swap_dir``); it replaces only a model directory or an
+last) and swaps it in (``files.atomic.swap_dir``); it replaces only a model directory or an
 empty folder. At every instant PATH holds the old or the new model, or ``load`` recovers the
 new one from its temporary name (also after ``kill -9``). ``load`` reads under a shared lock,
 so it never mixes the manifest of one model with the arrays of another.
@@ -18,30 +18,25 @@ preprocessing, the parameter count the architecture implies, and the array shape
 stored (from its metadata, against a ``jax.eval_shape`` template). Every failure is a
 ``ValueError`` beginning ``"damaged model directory: "`` that names the file and field.
 
-A fit with a checkpoint folder keeps ``fit.json`` there (its settings and a fingerprint of its
-data); resuming checks both (``start_or_resume``), for ``VMoNF.fit`` and the CLI alike. Such a
-folder holds only the fit's own files (``check_checkpoint_dir``): anything else is refused,
-never deleted, and a new fit needs an empty folder.
+The record of a resumable fit lives in ``vmonf_jax.persist.fitrecord``.
 """
 
 import json
 import os
-import shutil
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
-from vmonf_jax import checkpoint as ckpt
-from vmonf_jax import io, outputs
-from vmonf_jax.manifest import LIMITS, Invalid, check_manifest, param_template
+from vmonf_jax.files import atomic, outputs
+from vmonf_jax.files import checkpoint as ckpt
+from vmonf_jax.persist.manifest import LIMITS, Invalid, check_manifest, param_template
+from vmonf_jax.persist.settings import estimator_defaults, fit_config
 from vmonf_jax.preprocess import SPREAD_FLOOR, preprocessor_from_dict
-from vmonf_jax.settings import estimator_defaults, fit_config
 from vmonf_jax.validation import FLOAT32_MAX
 
 MANIFEST = "manifest.json"
 STATE = "state"
-FIT_RECORD = "fit.json"
 PREFIX = "damaged model directory: "
 
 
@@ -119,11 +114,11 @@ def save(path, tree, manifest: dict) -> None:
         built = _build(parsed, "the manifest")
         ckpt.compare_shapes(_shapes_of(tree), _stored(built.template), "the fitted arrays")
     except ValueError as err:
-        raise ValueError(f"cannot save this model: {ckpt.first_line(err).removeprefix(PREFIX)}"
+        raise ValueError(f"cannot save this model: {atomic.first_line(err).removeprefix(PREFIX)}"
                          " (after set_params, fit again before saving)") from None
     check_replaceable(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with ckpt.writing(path) as tmp:
+    with atomic.writing(path) as tmp:
         try:
             ckpt.save(tmp, _shapes_of(tree), {})
             with open(os.path.join(tmp, MANIFEST), "w") as f:
@@ -134,7 +129,7 @@ def save(path, tree, manifest: dict) -> None:
             raise OSError(err.errno, f"cannot save the model ({err.strerror or err})",
                           path) from None
         check_replaceable(path)  # again: it may have changed while we wrote
-        ckpt.swap_dir(tmp, path)
+        atomic.swap_dir(tmp, path)
 
 
 def _stored(tree):
@@ -174,11 +169,11 @@ def _build(m, where):
     try:
         config = fit_config(settings, m["dim"], m["training"].get("n_components"))
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
-        raise damaged(where, f"estimator: {ckpt.first_line(err)}") from None
+        raise damaged(where, f"estimator: {atomic.first_line(err)}") from None
     try:
         pre = preprocessor_from_dict(m["preprocessing"])
     except Exception as err:  # as above
-        raise damaged(where, f"preprocessing: {ckpt.first_line(err)}") from None
+        raise damaged(where, f"preprocessing: {atomic.first_line(err)}") from None
     if pre.dim != m["dim"] or pre.name != settings["preprocess"]:
         raise damaged(where, f"preprocessing is {pre.name!r} for {pre.dim} columns; the "
                              f"estimator says {settings['preprocess']!r} for {m['dim']}")
@@ -229,19 +224,19 @@ def read_manifest(found, path):
     if not os.path.lexists(man_path):
         raise ValueError(f"{path}: not a VMoNF model directory (no {MANIFEST})")
     try:
-        manifest = ckpt.read_json(man_path, LIMITS["manifest_bytes"])
+        manifest = atomic.read_json(man_path, LIMITS["manifest_bytes"])
         check_manifest(manifest)
     except Invalid as err:
         raise damaged(os.path.join(path, MANIFEST), err) from None
     except (ValueError, OSError) as err:
-        raise damaged(os.path.join(path, MANIFEST), ckpt.first_line(err)) from None
+        raise damaged(os.path.join(path, MANIFEST), atomic.first_line(err)) from None
     return manifest
 
 
 def load(path) -> Loaded:
     """Read the model directory ``path``, checking it all.
 
-    The directory is read under a shared lock (``checkpoint.reading``), so a concurrent
+    The directory is read under a shared lock (``files.atomic.reading``), so a concurrent
     ``save`` over it waits, and the manifest and the arrays always come from one model. A
     directory left under its temporary name by a save that died between its two renames is
     recovered first.
@@ -258,7 +253,7 @@ def load(path) -> Loaded:
     Raises:
         ValueError: not a model directory, or a damaged one (the message names the field).
     """
-    with ckpt.reading(path, MANIFEST) as found:
+    with atomic.reading(path, MANIFEST) as found:
         if found is None:
             raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
         return _load(found, path)
@@ -276,7 +271,7 @@ def _load(found, path):
     except FileNotFoundError:
         raise damaged(state_dir, "the checkpoint is missing") from None
     except (ValueError, OSError) as err:
-        raise damaged(state_dir, ckpt.first_line(err)) from None
+        raise damaged(state_dir, atomic.first_line(err)) from None
     for p, a in jax.tree_util.tree_leaves_with_path(tree):
         if not np.all(np.isfinite(np.asarray(a))):
             raise damaged(state_dir, f"array {jax.tree_util.keystr(p)} holds non-finite "
@@ -286,130 +281,3 @@ def _load(found, path):
         temperature = built.config.final_temperature()
     return Loaded(built.settings, built.config, built.preprocessor, tree["params"],
                   tree["state"] or built.template[1], float(temperature), m)
-
-
-# -- resumable fits -----------------------------------------------------------------------
-def read_fit_record(directory) -> dict:
-    """The checked ``fit.json`` of a checkpoint folder.
-
-    Args:
-        directory: the checkpoint folder.
-
-    Returns:
-        The record: ``{"estimator": settings, "data": fingerprint}``.
-
-    Raises:
-        FileNotFoundError: there is none.
-        ValueError: it is damaged.
-    """
-    path = os.path.join(directory, FIT_RECORD)
-    if not os.path.lexists(path):
-        raise FileNotFoundError(f"nothing to resume in {directory} (no {FIT_RECORD})")
-    try:
-        rec = ckpt.read_json(path)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: damaged fit record ({ckpt.first_line(err)})") from None
-    if not (isinstance(rec, dict) and isinstance(rec.get("estimator"), dict)
-            and isinstance(rec.get("data"), str)):
-        raise ValueError(f"{path}: damaged fit record (no estimator settings or data "
-                         "fingerprint)")
-    return rec
-
-
-def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> bool:
-    """Record a checkpointed fit in ``directory``, or check that a resumed one matches.
-
-    Args:
-        directory: the checkpoint folder (created if needed).
-        settings: the estimator's parameters (JSON-serialisable; tuples become lists).
-        data: the arrays trained on (e.g. ``(X, labels)``); only their fingerprint is kept.
-        resume: check against the record instead of writing it.
-
-    Returns:
-        Whether training should resume from a checkpoint (``resume`` and one exists).
-
-    Raises:
-        FileNotFoundError: ``resume`` without a record.
-        ValueError: a folder holding anything but a fit's own files, a new fit in a folder
-            that holds one, a damaged record, or settings or data that differ from the
-            recorded ones (named). Nothing is changed then.
-    """
-    check_checkpoint_dir(directory, fresh=not resume)
-    settings = outputs.plain(settings)
-    data_id = io.fingerprint(*data)
-    if not resume:
-        os.makedirs(directory, exist_ok=True)
-        with outputs.atomic_file(os.path.join(directory, FIT_RECORD), "w") as f:
-            json.dump({"estimator": settings, "data": data_id}, f, indent=1)
-        return False
-    stored = read_fit_record(directory)
-    # a parameter newer than the record (e.g. base) was at its default in that fit
-    recorded = {**outputs.plain(estimator_defaults()), **stored["estimator"]}
-    changed = {k: v for k, v in settings.items() if recorded.get(k) != v}
-    if changed:
-        raise ValueError("a resumed fit continues with the interrupted fit's settings; these "
-                         "differ: " + ", ".join(f"{k}={v!r} (was {recorded.get(k)!r})"
-                                                for k, v in changed.items()))
-    if stored["data"] != data_id:
-        raise ValueError(f"{directory}: not the data the interrupted fit started on (rows, "
-                         "values or labels differ); resuming needs the same data")
-    return ckpt.exists(directory)
-
-
-def _own(name) -> bool:
-    """Whether ``name`` is a file a checkpointed fit writes in its folder."""
-    return name in (FIT_RECORD, STATE) or name.startswith(f".{STATE}{ckpt.NEW}") or (
-        name.startswith(f".{STATE}{ckpt.OLD}")) or (
-        name.startswith(f".{FIT_RECORD}.") and name.endswith(".tmp"))
-
-
-def _listing(names):
-    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-
-
-def check_checkpoint_dir(directory, *, fresh: bool) -> list:
-    """Check that ``directory`` holds only a checkpointed fit's own files; return their names.
-
-    Args:
-        directory: the checkpoint folder (absent is fine).
-        fresh: a new fit: the folder must also be empty (its record and checkpoint are
-            never replaced by a new fit; resume it or choose another folder).
-
-    Raises:
-        ValueError: a link or file, a name a fit does not write, a ``state`` that is not a
-            checkpoint, or (``fresh``) a folder that holds a fit. Nothing is changed.
-    """
-    if not os.path.lexists(directory):
-        return []
-    if os.path.islink(directory) or not os.path.isdir(directory):
-        raise ValueError(f"{directory}: not a folder; a checkpoint folder must be a plain "
-                         "folder")
-    names = sorted(os.listdir(directory))
-    foreign = [n for n in names if not _own(n)]
-    if foreign:
-        raise ValueError(f"{directory}: holds {_listing(foreign)}, which no vmonf fit "
-                         "writes; refusing to use it as a checkpoint folder (nothing was "
-                         "changed)")
-    state = os.path.join(directory, STATE)
-    if os.path.lexists(state) and (os.path.islink(state)
-                                   or not os.path.isfile(os.path.join(state, ckpt.META))):
-        raise ValueError(f"{state}: not a vmonf training checkpoint; refusing to replace it")
-    if fresh and names:
-        raise ValueError(f"{directory}: already holds a fit ({_listing(names)}); resume it "
-                         "(resume=True, vmonf fit --resume) or give an empty or new folder")
-    return names
-
-
-def discard_checkpoint_dir(directory, *, remove_folder: bool) -> None:
-    """Delete a checkpointed fit's own files from ``directory`` (checked first).
-
-    The folder itself goes too if ``remove_folder`` and nothing else is left in it.
-    """
-    for name in check_checkpoint_dir(directory, fresh=False):
-        p = os.path.join(directory, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p)
-        else:
-            os.unlink(p)
-    if remove_folder and os.path.isdir(directory) and not os.listdir(directory):
-        os.rmdir(directory)

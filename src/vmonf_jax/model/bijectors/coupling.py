@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
-from vmonf_jax._distrax import ScalarAffine, SplitCoupling
-from vmonf_jax.bijectors._util import bounded_log_scale, flax_init
-from vmonf_jax.nets import CouplingNet
+from vmonf_jax.model._distrax import ScalarAffine, SplitCoupling
+from vmonf_jax.model.bijectors._util import bounded_log_scale, flax_init
+from vmonf_jax.model.nets import CouplingNet
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from vmonf_jax._distrax import Bijector
-from vmonf_jax.bijectors._util import bounded_log_scale, flax_init
-from vmonf_jax.nets import MADE
+from vmonf_jax.model._distrax import Bijector
+from vmonf_jax.model.bijectors._util import bounded_log_scale, flax_init
+from vmonf_jax.model.nets import MADE
 
 
 class MaskedAutoregressiveAffine(Bijector):

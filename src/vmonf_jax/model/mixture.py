@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax.flows import Flow, make_flow
-from vmonf_jax.nets import MLP
-from vmonf_jax.priors import Prior, prior_named
+from vmonf_jax.model.flows import Flow, make_flow
+from vmonf_jax.model.nets import MLP
+from vmonf_jax.model.priors import Prior, prior_named
 
 FLOW_DEFAULTS = {"n_blocks": 8, "hidden": (8,), "batch_norm": False, "prelu": False,
                  "affine": False, "base": "normal", "spline_bins": 8, "spline_bound": 4.0}

@@ -7,16 +7,16 @@ returning ``(output, log|det J|)`` per row.
 Layers with running statistics (batch-norm) are ``stateful``: they also carry a state pytree.
 """
 
-from vmonf_jax.bijectors.batchnorm import BatchNorm, BatchNormAffine
-from vmonf_jax.bijectors.coupling import AffineCoupling
-from vmonf_jax.bijectors.layer import Layer
-from vmonf_jax.bijectors.lu import LUAffine
-from vmonf_jax.bijectors.maf import MAFLayer, MaskedAutoregressiveAffine
-from vmonf_jax.bijectors.permutation import Permutation, PermutationLayer
-from vmonf_jax.bijectors.prelu import PReLU, PReLULayer
-from vmonf_jax.bijectors.spline import SplineCoupling
-from vmonf_jax.bijectors.spline_ar import MaskedAutoregressiveSpline, SplineARLayer
-from vmonf_jax.bijectors.whiten import TriangularWhiten, Whiten
+from vmonf_jax.model.bijectors.batchnorm import BatchNorm, BatchNormAffine
+from vmonf_jax.model.bijectors.coupling import AffineCoupling
+from vmonf_jax.model.bijectors.layer import Layer
+from vmonf_jax.model.bijectors.lu import LUAffine
+from vmonf_jax.model.bijectors.maf import MAFLayer, MaskedAutoregressiveAffine
+from vmonf_jax.model.bijectors.permutation import Permutation, PermutationLayer
+from vmonf_jax.model.bijectors.prelu import PReLU, PReLULayer
+from vmonf_jax.model.bijectors.spline import SplineCoupling
+from vmonf_jax.model.bijectors.spline_ar import MaskedAutoregressiveSpline, SplineARLayer
+from vmonf_jax.model.bijectors.whiten import TriangularWhiten, Whiten
 
 __all__ = [
     "AffineCoupling",

@@ -30,9 +30,9 @@ from dataclasses import dataclass, replace
 import jax
 import jax.numpy as jnp
 
-from vmonf_jax import registry
-from vmonf_jax.bases import NormalBase
-from vmonf_jax.bijectors import (
+from vmonf_jax.model import registry
+from vmonf_jax.model.bases import NormalBase
+from vmonf_jax.model.bijectors import (
     AffineCoupling,
     BatchNorm,
     LUAffine,
@@ -42,7 +42,7 @@ from vmonf_jax.bijectors import (
     SplineCoupling,
     Whiten,
 )
-from vmonf_jax.bijectors.layer import Layer
+from vmonf_jax.model.bijectors.layer import Layer
 
 
 def _check_sizes(dim, n_blocks, hidden):

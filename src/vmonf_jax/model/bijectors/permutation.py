@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from vmonf_jax._distrax import Bijector
+from vmonf_jax.model._distrax import Bijector
 
 
 class Permutation(Bijector):
