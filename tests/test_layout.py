@@ -19,6 +19,7 @@ LAYERS = [
     ("fitted", {"inference", "mapped", "plotting"}),
     ("estimator", {"estimator"}),
     ("cli", {"cli"}),
+    ("public alias", {"flows"}),  # `vmonf_jax.flows` (API.md): the library uses model.flows
 ]
 RANK = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}
 # Inside model/: the layers know the networks and distrax, nothing above them.
