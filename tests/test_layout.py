@@ -19,7 +19,7 @@ LAYERS = [
     ("fitted", {"inference", "mapped", "plotting"}),
     ("estimator", {"estimator"}),
     ("cli", {"cli"}),
-    ("public alias", {"flows"}),  # `vmonf_jax.flows` (API.md): the library uses model.flows
+    ("public name", {"flows"}),  # `vmonf_jax.flows` (API.md): the library uses model.flows
 ]
 RANK = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}
 # Inside model/: the layers know the networks and distrax, nothing above them.
@@ -96,3 +96,14 @@ def test_no_module_over_the_line_limit():
     long = {name: n for path, name in _modules()
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, f"split by concept (docs/layout.md): {long}"
+
+
+def test_flows_keeps_its_public_module_name():
+    import vmonf_jax.flows
+    from vmonf_jax.flows import realnvp
+
+    import vmonf_jax.model.flows
+    from vmonf_jax import flows
+
+    assert vmonf_jax.flows is flows is vmonf_jax.model.flows
+    assert realnvp is vmonf_jax.model.flows.realnvp

@@ -7,6 +7,9 @@ jit-compiled epochs. ``VMoNF`` is the scikit-learn style estimator.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.2.0"
 
@@ -29,6 +32,30 @@ def __getattr__(name):
     module, attr = _LAZY[name]
     mod = importlib.import_module(module)
     return mod if attr is None else getattr(mod, attr)
+
+
+class _PublicModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import vmonf_jax.flows`` (its public name, docs/api.md) gives ``vmonf_jax.model.flows``.
+
+    The module itself, not a copy, and imported only when asked for.
+    """
+
+    NAMES = {f"vmonf_jax.{name}": module for name, (module, attr) in _LAZY.items()
+             if attr is None}
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.NAMES:
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(self.NAMES[spec.name])
+
+    def exec_module(self, module):
+        pass  # already imported under its own name
+
+
+sys.meta_path.append(_PublicModules())
 
 
 def init(model, key, dtype=None):
