@@ -122,7 +122,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
     import jax
 
     from vmonf_jax import VMoNF, inference
-    from vmonf_jax.train import driver, partition, prepare, records, start_run
+    from vmonf_jax.train import loop, partition, prepare, records, start_run
 
     x = make_rows(rows, dim)
     if mapped:
@@ -153,7 +153,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
                 busy.pop()
         return wrapper
 
-    runner, epochs_run = driver.runner, [0]
+    runner, epochs_run = loop.runner, [0]
 
     def timed_runner(recipe):
         run = runner(recipe)
@@ -164,7 +164,7 @@ def measure_fit(rows: int, dim: int, k: int = 2, epochs: int = 1, warm_epochs: i
             return out
         return run._replace(chunk=chunk)
 
-    patches = [(driver, "runner", timed_runner),
+    patches = [(loop, "runner", timed_runner),
                (prepare, "knn_graph", timed("graph", prepare.knn_graph)),
                (partition, "spectral_labels", timed("warm_start", partition.spectral_labels)),
                (partition, "kmeans_labels", timed("warm_start", partition.kmeans_labels)),

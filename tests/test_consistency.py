@@ -11,7 +11,7 @@ from vmonf_jax.data import train_test, two_circles
 from vmonf_jax.metrics import clustering_scores
 from vmonf_jax.model.mixture import Mixture
 from vmonf_jax.spec import parameters
-from vmonf_jax.train import consistency, step
+from vmonf_jax.train import consistency, objective, step
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
@@ -125,9 +125,9 @@ def test_loss_is_the_paper_plus_weight_times_penalty(tiny):
     model, params, x, nbrs = tiny
     tx = optax.adam(1e-3)
     carry, y = (params, tx.init(params), model.init_state()), jnp.full(16, -1)
-    got = step.make_epoch(model, tx, 16, consistency=2.0)(carry, (x, y), jax.random.key(3), 0.5,
-                                                          nbrs)[1]
-    paper = jax.jit(lambda p: step.point_losses(model, p, None, x, y, 0.5)[0].mean())(params)
+    loss = objective.combine(objective.Term(objective.consistency_penalty, 2.0))
+    got = step.make_epoch(model, tx, 16, loss)(carry, (x, y), jax.random.key(3), 0.5, nbrs)[1]
+    paper = jax.jit(lambda p: objective.point_losses(model, p, None, x, y, 0.5)[0].mean())(params)
     x_nbrs = consistency.neighbour_rows(x, nbrs, jnp.arange(16))
     extra = 2.0 * _penalty(model, params, x, x_nbrs, 0.5)
     assert float(extra) > 0

@@ -92,20 +92,21 @@ def test_other_priors_do_not_merge(three_blobs):
 def test_pruning_rescores_the_kept_parameters():
     """After pruning, early stopping compares with the pruned kept parameters' own score."""
     from vmonf_jax.model.mixture import Mixture
+    from vmonf_jax.train.state import Kept, RunState
     from vmonf_jax.train.step import evaluate
 
     model = Mixture(dim=2, n_components=3, n_blocks=1, hidden=(4,), posterior_hidden=(4,),
                     prior="sparse")
     params, state = model.init(jax.random.key(0))
-    stack = jax.tree.map(lambda a: np.stack([a, a]), {"params": params, "state": state})
-    run = {**stack, "keep": stack, "keep_t": np.float32([1.0, 0.5]),
-           "best_val": np.float32([5.0, 5.0]), "since_best": np.int32([7, 3])}
+    stack = jax.tree.map(lambda a: np.stack([a, a]), Kept(params, state))
+    run = RunState(stack.params, None, stack.state, None, None, keep=stack,
+                   keep_t=np.float32([1.0, 0.5]),
+                   best_val=np.float32([5.0, 5.0]), since_best=np.int32([7, 3]))
     small = prune.with_components(model, 2)
     run = prune.prune_restarts(run, np.array([[0, 2], [0, 1]]), model)
     x_val = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
     out = prune.rescored(small, run, x_val)
-    kept = jax.tree.map(lambda a: a[0], run["keep"])
-    np.testing.assert_allclose(out["best_val"][0], evaluate(small, kept["params"],
-                                                            kept["state"], x_val, 1.0)[0],
+    kept = jax.tree.map(lambda a: a[0], run.keep)
+    np.testing.assert_allclose(out.best_val[0], evaluate(small, *kept, x_val, 1.0)[0],
                                rtol=1e-5)
-    assert out["best_val"][0] < 5.0 and out["since_best"].tolist() == [0, 0]
+    assert out.best_val[0] < 5.0 and out.since_best.tolist() == [0, 0]

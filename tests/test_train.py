@@ -20,7 +20,8 @@ from sklearn.metrics import adjusted_rand_score
 from vmonf_jax import NonFiniteLossError, train
 from vmonf_jax.data import toy
 from vmonf_jax.model.mixture import Mixture
-from vmonf_jax.train import callbacks, driver, prepare, records, run, step
+from vmonf_jax.train import callbacks, loop, objective, prepare, records, run, step
+from vmonf_jax.train.state import RunState
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
@@ -58,7 +59,7 @@ def runners(monkeypatch):
         made.append(run.runner(recipe))
         return made[-1]
 
-    monkeypatch.setattr(driver, "runner", recording)
+    monkeypatch.setattr(loop, "runner", recording)
     return made
 
 
@@ -87,7 +88,7 @@ def test_epoch_compiles_once_across_epochs_with_ragged_last_batch(data):
         assert metrics["usage"].shape == (2,)
     assert epoch._cache_size() == 1
 
-    joint = train.make_epoch(model, tx, 16, joint=True)
+    joint = train.make_epoch(model, tx, 16)  # (X, y, X_lab, y_lab): joint batches
     lab = (x[:6], jnp.asarray([0, 1, 0, 1, 0, 1], jnp.int32))
     for e, t in enumerate([1.0, 0.5, 0.25]):
         carry, losses, _ = joint(carry, (x, unl, *lab), jax.random.key(10 + e), jnp.float32(t))
@@ -96,13 +97,15 @@ def test_epoch_compiles_once_across_epochs_with_ragged_last_batch(data):
 
 
 def test_redequantize_draws_fresh_noise_within_each_pixel_bin():
+    from vmonf_jax.dequantization import Redequantize
     from vmonf_jax.preprocess import LogitPixels
 
     levels = np.random.default_rng(0).integers(0, 256, (64, 20)).astype(np.float64)
     levels[0] = [0, 255] * 10
     pre = LogitPixels().fit(levels)
     z = jnp.asarray(pre.transform(levels)[0])  # the midpoints
-    a, b = (np.asarray(step.redequantize(z, jax.random.key(i), pre.lam)) for i in (0, 1))
+    a, b = (np.asarray(Redequantize(pre.lam)(objective.Batch(z, None), jax.random.key(i)).x)
+            for i in (0, 1))
     v = pre.inverse(a)
     assert np.array_equal(np.floor(v), levels) and not np.allclose(a, b)
     assert abs(float((v - levels).mean()) - 0.5) < 0.02  # U[0, 1) noise: mean 1/2
@@ -182,12 +185,13 @@ def test_marginal_kl_is_the_kl_of_the_mean_posterior_from_the_weights(perturb):
     x = jax.random.normal(jax.random.key(2), (40, 2))
     q = np.asarray(model.posterior(params, x, 0.7), np.float64).mean(0)
     pi = np.exp(np.asarray(model.log_prior(params), np.float64))
-    got = float(step.marginal_kl(model, params, x, 0.7))
+    got = float(objective.marginal_kl(model, params, objective.Batch(x, None), 0.7))
     assert got > 0
     np.testing.assert_allclose(got, np.sum(q * np.log(q / pi)), rtol=1e-4)
     uniform = {**params, "prior_logits": params["prior_logits"] * 0}
     flat = jax.tree.map(jnp.zeros_like, params["posterior"])  # q = 1/K everywhere
-    assert abs(float(step.marginal_kl(model, {**uniform, "posterior": flat}, x, 0.7))) < 1e-6
+    assert abs(float(objective.marginal_kl(model, {**uniform, "posterior": flat},
+                                                 objective.Batch(x, None), 0.7))) < 1e-6
 
 
 def test_balanced_warm_up_keeps_every_component_in_use():
@@ -346,7 +350,7 @@ def _interrupting_chunks(monkeypatch, at, exc):
 
         return real._replace(chunk=chunk)
 
-    monkeypatch.setattr(driver, "runner", make)
+    monkeypatch.setattr(loop, "runner", make)
 
 
 # 2 restarts x (2 warm + 3 main) epochs, 2 epochs per call: chunks [0, 2), [2, 4), [4, 5)
@@ -451,12 +455,31 @@ def test_periodic_checkpoints_wait_for_their_seconds(monkeypatch):
     monkeypatch.setattr(checkpoint, "save", lambda d, tree, meta: saved.append(meta["epoch"]))
     monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
     hook = callbacks.Checkpoint("unused", every=2, seconds=30)
-    run = {"params": {"prior_logits": np.zeros((1, 2))}}
-    snaps = [callbacks.Snapshot(e, run, []) for e in range(0, 9, 2)]
+    state = RunState({"prior_logits": np.zeros((1, 2))}, None, None, None, None)
+    snaps = [callbacks.Snapshot(e, state, []) for e in range(0, 9, 2)]
     for before, after, t in zip(snaps, snaps[1:], (110.0, 131.0, 140.0, 161.0)):
         clock[0] = t
         hook.after_chunk(before, after)
     assert saved == [4, 8]  # 110: 10 s after the start; 140: 9 s after the save at 131
+
+
+def test_a_checkpoint_of_the_untyped_run_state_still_resumes(tmp_path):
+    """Checkpoints hold the leaves of the dict the run state was before ``RunState``."""
+    from vmonf_jax.files import checkpoint
+    from vmonf_jax.train.schedule import Schedule
+
+    recipe = run.Recipe(run.StepSpec(_model(), 16, 1e-3), Schedule(), "unlabelled", True,
+                        None, 1)
+    state = run.runner(recipe).init(jax.random.split(jax.random.key(0), 2))
+    old = {"params": state.params, "opt_state": state.opt_state, "state": state.state,
+           "best_loss": state.best_loss, "active": state.active, "best_val": state.best_val,
+           "since_best": state.since_best, "keep_t": state.keep_t,
+           "keep": {"params": state.keep.params, "state": state.keep.state}}
+    checkpoint.save(tmp_path, {"run": jax.tree.leaves(old)},
+                    {"epoch": 3, "history": [], "n_components": 2})
+    snap = callbacks.restore(tmp_path, lambda k: state)
+    assert snap.epoch == 3 and isinstance(snap.run, RunState)
+    _assert_trees_equal(snap.run, state)
 
 
 def test_resume_without_checkpoint_is_an_error(data, tmp_path):
@@ -483,13 +506,13 @@ def test_an_interrupt_during_a_save_waits_for_it():
 # -- failures -------------------------------------------------------------------------------
 def test_non_finite_loss_names_epoch_and_step_and_keeps_params(data, monkeypatch,
                                                                fresh_compiles):
-    real = step.point_losses
+    real = objective.point_losses
 
     def nan_when_cold(model, params, state, x, y, temperature):
         losses, aux = real(model, params, state, x, y, temperature)
         return jnp.where(temperature < 0.3, jnp.nan, losses), aux
 
-    monkeypatch.setattr(step, "point_losses", nan_when_cold)
+    monkeypatch.setattr(objective, "point_losses", nan_when_cold)
     # T = 1, 0.5, 0.25, ...: the third epoch (index 2) fails at its first step
     config = _config(epochs=5, temperature_decay=0.5, temperature_min=0.01)
     with pytest.raises(NonFiniteLossError) as info:

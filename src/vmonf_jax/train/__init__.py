@@ -3,13 +3,15 @@
 Optax, the temperature schedule and phase plan on device, validation, early stopping and
 checkpoints.
 
-Layers: ``step`` (losses, optimiser, the scanned epoch) -> ``schedule`` (phases and T) ->
-``run`` (the restarts' state and the compiled chunk of epochs) -> ``driver`` (``fit``:
-inputs, callbacks such as checkpoints, the best restart).
+Layers: ``objective`` (loss terms) -> ``step`` (optimiser, the scanned epoch) ->
+``schedule`` (phases and T) -> ``run`` (the restarts' ``state`` and the compiled chunk of
+epochs) -> ``driver`` (``fit``: ``setup``, ``loop`` with callbacks such as checkpoints,
+``select`` of the best restart).
 """
 
 from vmonf_jax.train.config import FitConfig, FitResult, LossExplodedError, NonFiniteLossError
 from vmonf_jax.train.driver import fit
+from vmonf_jax.train.objective import point_losses
 from vmonf_jax.train.schedule import PHASES, Schedule, temperature_schedule
 from vmonf_jax.train.step import (
                                     batch_indices,
@@ -17,7 +19,6 @@ from vmonf_jax.train.step import (
                                     kmeans_labels,
                                     make_epoch,
                                     make_optimizer,
-                                    point_losses,
 )
 
 __all__ = [

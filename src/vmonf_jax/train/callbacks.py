@@ -14,12 +14,14 @@ from typing import NamedTuple
 import jax
 from tqdm.auto import tqdm
 
+from vmonf_jax.train.state import RunState
+
 
 class Snapshot(NamedTuple):
     """A consistent point of a run: what a checkpoint holds."""
 
     epoch: int  # the next epoch of the plan (every restart is at the same one)
-    run: dict  # the stacked run state (leading restart axis)
+    run: RunState  # the stacked run state (leading restart axis)
     history: list  # one dict per completed epoch of every restart
 
 
@@ -55,7 +57,8 @@ class Checkpoint:
     saves only a hard kill would use, and a hard kill loses about ``seconds`` of work at most.
     Saves are complete before an interrupt is handled.
 
-    The run state is stored as its list of leaves (its structure comes from the recipe).
+    The run state is stored as the list of leaves of ``RunState.to_dict`` (its structure
+    comes from the recipe).
     """
 
     def __init__(self, directory, every: int, seconds: float = 0.0):
@@ -82,9 +85,9 @@ class Checkpoint:
 
         self.last = time.monotonic()
         with deferred_signals():
-            ckpt.save(self.directory, {"run": jax.tree.leaves(snap.run)},
+            ckpt.save(self.directory, {"run": jax.tree.leaves(snap.run.to_dict())},
                       {"epoch": snap.epoch, "history": snap.history,
-                       "n_components": int(snap.run["params"]["prior_logits"].shape[-1])})
+                       "n_components": snap.run.n_components})
 
 
 def restore(directory, template) -> Snapshot:
@@ -107,12 +110,12 @@ def restore(directory, template) -> Snapshot:
     k = ckpt.read_meta(directory).get("n_components")  # None: saved before pruning existed
     if not (k is None or is_int(k) and 1 <= k <= LIMITS["n_components"]):
         raise ValueError(f"checkpoint in {directory} has a bad n_components: {k!r}")
-    leaves, treedef = jax.tree.flatten(template(k))
+    leaves, treedef = jax.tree.flatten(template(k).to_dict())
     tree, meta = ckpt.restore(directory, {"run": leaves})
     if not isinstance(meta, dict) or not {"epoch", "history"} <= meta.keys():
         raise ValueError(f"checkpoint in {directory} was not written by this version's fit")
     # host copies: uncommitted, so ``jit`` places them wherever its computation runs
-    run = jax.tree.unflatten(treedef, jax.device_get(tree["run"]))
+    run = RunState.from_dict(jax.tree.unflatten(treedef, jax.device_get(tree["run"])))
     return Snapshot(int(meta["epoch"]), run, meta["history"])
 
 

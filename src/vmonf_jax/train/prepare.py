@@ -1,8 +1,9 @@
 """Preparing a fit: the split, the device arrays, the warm-start partition, the weights.
 
-What ``driver.fit`` computes once before training: the validation split, one seed per
-restart, the run's device arrays (neighbour graph and warm-start labels), the consistency
-regulariser's weight, the dequantisation widths and the epochs per compiled call.
+The helpers of ``setup``, what ``fit`` computes once before training: the validation
+split, one seed per restart, the run's device arrays (neighbour graph and warm-start
+labels), the consistency regulariser's weight, the dequantisation widths and the epochs per
+compiled call.
 """
 
 import jax

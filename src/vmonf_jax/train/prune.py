@@ -22,8 +22,6 @@ import numpy as np
 
 from vmonf_jax.model.nets import MLP
 
-DictKey = jax.tree_util.DictKey
-
 
 def keep_indices(log_pi, threshold: float, protect: int = 0, alive=None) -> np.ndarray:
     """Components each restart keeps, ascending: (R, k) for log weights (R, K).
@@ -79,14 +77,14 @@ def component_size(params) -> int:
 def prune_tree(tree, idx, model):
     """Keep components ``idx`` (k,) in ``tree``, any pytree of ``model``'s parameters.
 
-    Params, Adam moments, batch-norm state and ``{"params", "state"}`` records alike: leaves
-    under a ``components``, ``state`` or ``prior_logits`` key lose their leading K axis
+    Params, Adam moments, batch-norm state and run states alike: leaves under a
+    ``components``, ``state`` or ``prior_logits`` key or field lose their leading K axis
     entries, the posterior network's output layer (kernel and bias) its last axis ones.
     """
     out_layer = MLP.output_layer(len(model.posterior_hidden))
 
     def take(path, a):
-        keys = {k.key for k in path if isinstance(k, DictKey)}
+        keys = {getattr(k, "key", getattr(k, "name", None)) for k in path}
         if keys & {"components", "state", "prior_logits"}:
             return jnp.take(a, idx, axis=0)
         if {"posterior", out_layer} <= keys:
@@ -113,13 +111,12 @@ def rescored(model, run, x_val):
     """
     from vmonf_jax.train.step import evaluate
 
-    keep, temps = jax.device_get((run["keep"], run["keep_t"]))
-    scores = np.array([evaluate(model, *(jax.tree.map(lambda a, r=r: a[r], keep[part])
-                                         for part in ("params", "state")), x_val, t)[0]
+    keep, temps = jax.device_get((run.keep, run.keep_t))
+    scores = np.array([evaluate(model, *jax.tree.map(lambda a, r=r: a[r], keep), x_val, t)[0]
                        for r, t in enumerate(temps)])
     scores = np.where(np.isnan(scores), -np.inf, scores)
-    return {**run, "best_val": jnp.asarray(scores, run["best_val"].dtype),
-            "since_best": jnp.zeros_like(run["since_best"])}
+    return run._replace(best_val=jnp.asarray(scores, run.best_val.dtype),
+                        since_best=jnp.zeros_like(run.since_best))
 
 
 def with_components(model, k: int):

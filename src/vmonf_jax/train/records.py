@@ -1,7 +1,8 @@
 """A run's records: history entries, failures, and the restart kept at the end.
 
-``driver.fit`` turns each chunk's device records into history entries (``entries``),
-raises or warns on a failed step (``failure``) and keeps the best restart (``best``).
+``loop.train`` turns each chunk's device records into history entries (``entries``) and
+raises or warns on a failed step (``failure``); ``select.result`` keeps the best restart
+(``best``).
 """
 
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 
 from vmonf_jax.train.config import FitResult, LossExplodedError, NonFiniteLossError
 from vmonf_jax.train.schedule import PHASES
+from vmonf_jax.train.state import Kept
 from vmonf_jax.train.step import evaluate
 
 METRICS = ("loss", "elbo", "loglik", "usage")
@@ -74,21 +76,21 @@ def failure(failed, run, history):
                                        f"magnitude above its best so far; {kept}")
     else:
         err, msg = NonFiniteLossError, f"non-finite loss in {where}; {kept}"
-    return err(msg, pick(run["params"], r), pick(run["state"], r),
+    return err(msg, pick(run.params, r), pick(run.state, r),
                restart_major(history), restart=r, epoch=epoch, step=step)
 
 
 def best(model, snap, x, t_final, validate) -> FitResult:
     """The restart with the best score (non-finite scores count as the worst)."""
     run = snap.run
-    n_init = len(run["active"])
+    n_init = len(run.active)
     if validate:
-        kept, scores, temps = run["keep"], np.asarray(run["best_val"]), np.asarray(run["keep_t"])
+        kept, scores, temps = run.keep, np.asarray(run.best_val), np.asarray(run.keep_t)
     else:
-        kept, temps = {"params": run["params"], "state": run["state"]}, [t_final] * n_init
-        scores = np.array([evaluate(model, pick(kept["params"], r), pick(kept["state"], r),
+        kept, temps = Kept(run.params, run.state), [t_final] * n_init
+        scores = np.array([evaluate(model, pick(kept.params, r), pick(kept.state, r),
                                     x, t_final)[1] for r in range(n_init)])
     scores = np.where(np.isnan(scores), -np.inf, scores)
     r = int(np.argmax(scores))
-    return FitResult(pick(kept["params"], r), pick(kept["state"], r),
+    return FitResult(pick(kept.params, r), pick(kept.state, r),
                      restart_major(snap.history), float(scores[r]), r, float(temps[r]), model)

@@ -11,7 +11,7 @@ whose epoch failed (non-finite or exploded loss) keeps its state from before tha
 runs no more.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
@@ -19,7 +19,11 @@ import jax
 import jax.numpy as jnp
 
 from vmonf_jax.chunked import mean_rows
+from vmonf_jax.model.mixture import Mixture
+from vmonf_jax.train.objective import Term, combine, consistency_penalty, marginal_kl
+from vmonf_jax.train.prune import with_components
 from vmonf_jax.train.schedule import MAIN, WARM, Schedule
+from vmonf_jax.train.state import Kept, RunState
 from vmonf_jax.train.step import (
     first_bad_step,
     init_params,
@@ -41,8 +45,8 @@ class Data(NamedTuple):
     ``x``: the training rows; ``y_warm``: (R, n) k-means labels of each restart's warm start
     (or None); ``x_lab``/``y_lab``: the labelled rows (or None); ``x_val``: validation rows
     (or None); ``nbrs``: the (n, k) neighbour graph of ``x`` when the consistency
-    regulariser is on (else None); ``noise``: (D,) widths of the dequantisation noise of
-    every training batch (``step.make_epoch``), or None.
+    regulariser is on (else None); ``transforms``: the batch transforms of every training
+    step (``vmonf_jax.dequantization``; pytrees, so their arrays are arguments).
     """
 
     x: Any
@@ -51,14 +55,38 @@ class Data(NamedTuple):
     y_lab: Any = None
     x_val: Any = None
     nbrs: Any = None
-    noise: Any = None
+    transforms: tuple = ()
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What the compiled step depends on: model, batch size, optimiser and loss weights.
+
+    ``consistency``: the weight of ``objective.consistency_penalty`` (0: none);
+    ``dirichlet_alpha``: the sparse prior's concentration (its update after main epochs).
+    """
+
+    model: Mixture
+    batch_size: int
+    learning_rate: float
+    weight_decay: float = 0.0
+    decoupled_weight_decay: bool = False
+    clip_norm: float | None = None
+    consistency: float = 0.0
+    dirichlet_alpha: float = 0.01
+
+    @classmethod
+    def of(cls, config, consistency: float) -> "StepSpec":
+        """The spec of a ``FitConfig`` with the consistency weight resolved."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)
+                      if f.name != "consistency"}, consistency=float(consistency))
 
 
 @dataclass(frozen=True)
 class Recipe:
     """What a compiled run depends on besides data shapes (hashable: a cache key)."""
 
-    step: Any  # a FitConfig reduced to the fields of the step (model, batch, optimiser)
+    step: StepSpec
     schedule: Schedule
     kinds: str  # a key of KINDS
     validate: bool
@@ -66,9 +94,13 @@ class Recipe:
     chunk: int
     parallel: Any = None
 
+    def resized(self, k: int) -> "Recipe":
+        """This recipe with K = ``k`` components."""
+        return replace(self, step=replace(self.step, model=with_components(self.step.model, k)))
+
 
 class Runner(NamedTuple):
-    """``init(keys) -> run`` and ``chunk(run, keys, start, data) -> (run, records)``."""
+    """``init(keys) -> RunState`` and ``chunk(run, keys, start, data) -> (run, records)``."""
 
     tx: Any
     init: Any
@@ -86,6 +118,18 @@ def _where(cond, new, old):
     return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
 
+def loss_of(kind: str, spec: StepSpec, balanced: bool):
+    """The loss (``objective.combine``) of the epochs of ``kind`` (a name of ``KINDS``).
+
+    ``balanced``: rows add ``marginal_kl``, weighted by the epoch's ``"balance"``; with a
+    consistency weight, rows (and joint batches) add the penalty, labelled rows do not.
+    """
+    terms = [Term(marginal_kl, "balance")] if balanced and kind == "rows" else []
+    if spec.consistency and kind != "labelled":
+        terms.append(Term(consistency_penalty, spec.consistency))
+    return combine(*terms)
+
+
 @lru_cache(maxsize=8)
 def runner(recipe: Recipe) -> Runner:
     """Build the optimiser and the jitted ``init`` and ``chunk`` of ``recipe``.
@@ -95,22 +139,19 @@ def runner(recipe: Recipe) -> Runner:
     model, sched = recipe.step.model, recipe.schedule
     tx = make_optimizer(recipe.step)
     names, table = KINDS[recipe.kinds]
-    epochs = {name: make_epoch(model, tx, recipe.step.batch_size, joint=name == "joint",
-                               parallel=recipe.parallel, dequantize=recipe.step.dequantize,
-                               consistency=recipe.step.consistency,
-                               balanced=sched.balanced and name == "rows")
+    epochs = {name: make_epoch(model, tx, recipe.step.batch_size,
+                               loss_of(name, recipe.step, sched.balanced), recipe.parallel)
               for name in set(names)}
     prior_logits = partial(model.prior.logits, alpha=recipe.step.dirichlet_alpha)
 
     def init_one(key):
         params, state = init_params(model, key)
         dtype = params["prior_logits"].dtype
-        run = {"params": params, "opt_state": tx.init(params), "state": state,
-               "best_loss": jnp.asarray(jnp.inf, dtype), "active": jnp.bool_(True)}
+        run = RunState(params, tx.init(params), state, jnp.asarray(jnp.inf, dtype),
+                       jnp.bool_(True))
         if recipe.validate:
-            run.update(best_val=jnp.asarray(-jnp.inf, dtype), since_best=jnp.int32(-1),
-                       keep={"params": params, "state": state},
-                       keep_t=jnp.float32(sched.t_start))
+            run = run._replace(best_val=jnp.asarray(-jnp.inf, dtype), since_best=jnp.int32(-1),
+                               keep=Kept(params, state), keep_t=jnp.float32(sched.t_start))
         return run
 
     def epoch_of_kind(name, data, y_warm, phase):
@@ -124,7 +165,7 @@ def runner(recipe: Recipe) -> Runner:
 
     def advance(run, key, y_warm, i, planned, phase, t, data):
         """Epoch ``i`` of one restart (vmapped over restarts); no-op unless ``planned``."""
-        carry, best = (run["params"], run["opt_state"], run["state"]), run["best_loss"]
+        carry, best = (run.params, run.opt_state, run.state), run.best_loss
         # a new objective (warm start or pre-training -> ELBO) starts its own divergence
         # check: a supervised loss is no reference for the ELBO (digits: 1e6 nats apart)
         prev = sched.at(jnp.maximum(i - 1, 0))[0]
@@ -136,7 +177,8 @@ def runner(recipe: Recipe) -> Runner:
         def branch(name):
             def go(c):
                 fn, arrays, nbrs = epoch_of_kind(name, data, y_warm, phase)
-                c, losses, metrics = fn(c, arrays, k, t, nbrs, balance, data.noise)
+                c, losses, metrics = fn(c, arrays, k, t, nbrs, {"balance": balance},
+                                        data.transforms)
                 bad, bad_loss = first_bad_step(losses, best)
                 return c, (losses.mean(), losses.min(), bad, bad_loss, metrics)
             return go
@@ -145,7 +187,7 @@ def runner(recipe: Recipe) -> Runner:
         new, (loss, low, bad, bad_loss, metrics) = (
             branches[0](carry) if len(branches) == 1
             else jax.lax.switch(jnp.asarray(table)[phase], branches, carry))
-        ran = run["active"] & planned
+        ran = run.active & planned
         go = ran & (bad < 0)
         params, opt_state, state = _where(go, new, carry)
         main = phase == MAIN
@@ -153,15 +195,14 @@ def runner(recipe: Recipe) -> Runner:
             em = jax.lax.cond(main, lambda p: {**p, "prior_logits": prior_logits(
                 model, p, data.x, t)}, lambda p: p, params)
             params = _where(go, em, params)
-        out = {**run, "params": params, "opt_state": opt_state, "state": state,
-               "best_loss": jnp.where(go, jnp.minimum(best, low), best).astype(best.dtype)}
+        out = run._replace(params=params, opt_state=opt_state, state=state, best_loss=jnp.where(
+            go, jnp.minimum(best, low), best).astype(best.dtype))
         rec = {"ran": ran, "loss": loss, "bad_step": bad, "bad_loss": bad_loss,
                **metrics}
         stop = jnp.bool_(False)
         if recipe.validate:
             out, rec, stop = _validate(out, rec, main, go & main, t, data.x_val)
-        out["active"] = run["active"] & ~(ran & (bad >= 0)) & ~stop
-        return out, rec
+        return out._replace(active=run.active & ~(ran & (bad >= 0)) & ~stop), rec
 
     def _validate(run, rec, main, counted, t, x_val):
         """Update validation scores, best-so-far parameters and the early-stopping count.
@@ -169,18 +210,17 @@ def runner(recipe: Recipe) -> Runner:
         Only main epochs are scored: ``main`` is the same for every restart, so the others
         skip the computation.
         """
-        params, state = run["params"], run["state"]
+        params, state = run.params, run.state
         ll, elbo = jax.lax.cond(main, lambda: tuple(mean_rows(  # chunks: bounded memory
             lambda c: score_rows(model, params, state, c, t), x_val)),
             lambda: (jnp.nan, jnp.nan))
         worst = jnp.where(jnp.isnan(ll), -jnp.inf, ll)  # a NaN score counts as the worst
-        better = counted & ((worst > run["best_val"]) | (run["since_best"] < 0))
-        since = jnp.where(counted, jnp.where(better, 0, run["since_best"] + 1),
-                          run["since_best"])
-        run = {**run, "since_best": since,
-               "best_val": jnp.where(better, worst, run["best_val"]).astype(ll.dtype),
-               "keep": _where(better, {"params": params, "state": state}, run["keep"]),
-               "keep_t": jnp.where(better, t, run["keep_t"])}
+        better = counted & ((worst > run.best_val) | (run.since_best < 0))
+        since = jnp.where(counted, jnp.where(better, 0, run.since_best + 1), run.since_best)
+        run = run._replace(since_best=since,
+                           best_val=jnp.where(better, worst, run.best_val).astype(ll.dtype),
+                           keep=_where(better, Kept(params, state), run.keep),
+                           keep_t=jnp.where(better, t, run.keep_t))
         stop = jnp.bool_(False) if recipe.patience is None else since > recipe.patience
         return run, {**rec, "val_loglik": ll, "val_elbo": elbo}, stop
 

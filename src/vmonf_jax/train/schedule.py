@@ -1,7 +1,7 @@
 """The schedule of one restart: its phase plan and its temperature, as one object.
 
 A restart runs ``warm`` warm-start epochs (k-means labels, or with ``balanced`` the ELBO
-with ``step.marginal_kl``), then ``pretrain`` supervised epochs, then
+with ``objective.marginal_kl``), then ``pretrain`` supervised epochs, then
 ``epochs`` main epochs; in the paper's semi-supervised mode (``alternate``) every main epoch
 is followed by a supervised one ("main-sup") at the same temperature. The temperature
 T = max(min, start * decay**m) is an Optax schedule over the main epoch m (warm-up and

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmonf_jax.train import gaussian_start, merge
+from vmonf_jax.train.state import Kept
 from vmonf_jax.train.step import scores_of_rows
 
 
@@ -69,19 +70,18 @@ def start_run(model, run, starts, x, x_val, t_start, validate, key):
         parameters, state and validation log-likelihood of every row, per restart (host
         arrays, restart first).
     """
-    params = gaussian_start.apply_stacked(model, run["params"], starts)
+    params = gaussian_start.apply_stacked(model, run.params, starts)
     params = gaussian_start.fit_posterior(model, params, x, t_start, key)
-    run = {**run, "params": params}
+    run = run._replace(params=params)
     if not validate:
         return run, None
-    host = jax.device_get((params, run["state"], x_val))  # the run may span devices
+    host = jax.device_get((params, run.state, x_val))  # the run may span devices
     rows = np.stack([scores_of_rows(model, *_host_pick(host[:2], r), host[2], t_start)[:, 0]
                      for r in range(len(starts))])
     scores = np.where(np.isnan(rows.mean(1)), -np.inf, rows.mean(1))
-    dtype = run["best_val"].dtype
-    run.update(keep={"params": params, "state": run["state"]},
-               best_val=jnp.asarray(scores, dtype),
-               since_best=jnp.zeros_like(run["since_best"]))
+    run = run._replace(keep=Kept(params, run.state),
+                       best_val=jnp.asarray(scores, run.best_val.dtype),
+                       since_best=jnp.zeros_like(run.since_best))
     return run, (host[0], host[1], rows)
 
 
@@ -101,20 +101,18 @@ def clear_gains(model, run, start, x_val, t_start):
     """
     params0, state0, rows0 = start
     x_val = np.asarray(jax.device_get(x_val))
-    keep = jax.device_get(run["keep"])
-    best, keep_t = np.array(run["best_val"]), np.array(run["keep_t"])
+    keep = jax.device_get(run.keep)
+    best, keep_t = np.array(run.best_val), np.array(run.keep_t)
     for r in range(len(best)):
         if not best[r] > rows0[r].mean():
             continue
         kept = _host_pick(keep, r)
-        diff = scores_of_rows(model, kept["params"], kept["state"], x_val,
-                              keep_t[r])[:, 0] - rows0[r]
+        diff = scores_of_rows(model, *kept, x_val, keep_t[r])[:, 0] - rows0[r]
         if diff.mean() <= 2 * diff.std(ddof=1) / np.sqrt(len(diff)):
             keep = jax.tree.map(lambda a, b, r=r: _with_row(a, r, b), keep,
-                                {"params": _host_pick(params0, r),
-                                 "state": _host_pick(state0, r)})
+                                Kept(_host_pick(params0, r), _host_pick(state0, r)))
             best[r], keep_t[r] = rows0[r].mean(), t_start
-    return {**run, "keep": keep, "best_val": best, "keep_t": keep_t}
+    return run._replace(keep=keep, best_val=best, keep_t=keep_t)
 
 
 def _with_row(a, r, b):

@@ -1,4 +1,4 @@
-"""Losses, the optimiser and the compiled epoch (``lax.scan`` over mini-batches).
+"""The optimiser and the compiled epoch (``lax.scan`` over mini-batches).
 
 An epoch draws its batches on device from the epoch's key; a ragged last batch is filled
 with points from the start of the epoch's permutation, so every epoch of one data shape
@@ -14,18 +14,19 @@ import optax
 
 from vmonf_jax.chunked import map_rows
 from vmonf_jax.model.mixture import Mixture, elbo_from_terms
-from vmonf_jax.preprocess import PIXEL_LEVELS
-from vmonf_jax.train.consistency import WARM_START_ROWS, neighbour_rows, penalty
+from vmonf_jax.train.consistency import WARM_START_ROWS, neighbour_rows
+from vmonf_jax.train.objective import Batch, combine
 
 EXPLODE = 1e3  # a step loss above best + EXPLODE * (1 + |best|) nats counts as divergence
 PCA_DIMS = 50  # the k-means warm start of wider data runs on this many principal components
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-    """Clip, then Adam with coupled L2 (the paper's) or AdamW, from a ``FitConfig``.
+    """Clip, then Adam with coupled L2 (the paper's) or AdamW, from a ``run.StepSpec``.
 
-    The prior's logits are trained only when ``model.prior.trained`` (learned; em and sparse
-    set them after each main epoch, uniform keeps them at zero).
+    (A ``FitConfig`` has the same fields.) The prior's logits are trained only when
+    ``model.prior.trained`` (learned; em and sparse set them after each main epoch, uniform
+    keeps them at zero).
     """
     steps = []
     if config.clip_norm:
@@ -42,37 +43,6 @@ def make_optimizer(config) -> optax.GradientTransformation:
                                  lambda params: {k: labels[k] for k in params})
 
 
-def point_losses(model, params, state, x, y, temperature):
-    """Per-point loss: -ELBO(x) where y = -1, else -log p_y(x) - log pi_y - log q(y|x).
-
-    A labelled point trains its own component and the posterior (cross-entropy); one
-    function serves unsupervised, supervised and mixed batches, so one compile serves all.
-    Aux: new batch-norm state and metrics (ELBO, exact log p, component usage).
-    """
-    comp, state = model.component_log_prob(params, x, state=state, train=True)
-    joint = comp + model.log_prior(params)
-    log_q = model.log_posterior(params, x, temperature)
-    elbo = elbo_from_terms(joint, log_q)
-    yc = jnp.maximum(y, 0)[:, None]
-    sup = -(jnp.take_along_axis(joint, yc, -1) + jnp.take_along_axis(log_q, yc, -1))[:, 0]
-    metrics = {"elbo": elbo.mean(), "loglik": jax.nn.logsumexp(joint, -1).mean(),
-               "usage": jnp.exp(log_q).mean(0)}
-    return jnp.where(y >= 0, sup, -elbo), (state, metrics)
-
-
-def redequantize(z, key, lam: float):
-    """Logit pixels ``z`` at their bins' midpoints, dequantised again with fresh noise.
-
-    ``z`` is ``LogitPixels`` (lambda ``lam``) of each pixel's level + 0.5; the level is read
-    back from it, and level + u, u ~ U[0, 1), goes through the same logit transform.
-    """
-    y = jax.nn.sigmoid(z)
-    levels = jnp.round((y - lam) / (1.0 - 2.0 * lam) * PIXEL_LEVELS - 0.5)
-    u = jax.random.uniform(key, z.shape, z.dtype)
-    y = lam + (1.0 - 2.0 * lam) * (levels + u) / PIXEL_LEVELS
-    return jnp.log(y) - jnp.log1p(-y)
-
-
 def batch_indices(key, n, batch_size):
     """(n_batches, batch) row indices of one epoch; the ragged tail wraps around."""
     perm = jax.random.permutation(key, n)
@@ -80,68 +50,53 @@ def batch_indices(key, n, batch_size):
     return jnp.concatenate([perm, perm[: n_batches * batch_size - n]]).reshape(n_batches, -1)
 
 
-def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, parallel=None,
-               dequantize: float | None = None, consistency: float = 0.0,
-               balanced: bool = False):
-    """A jitted epoch: ``(carry, data, key, T, nbrs, balance) -> (carry, losses, metrics)``.
+def make_epoch(model: Mixture, tx, batch_size: int, loss=None, parallel=None):
+    """A jitted epoch: ``(carry, data, key, T, nbrs, weights, transforms) -> (carry, ...)``.
 
-    ``nbrs`` (default None) and ``balance`` (default 0) are optional; metrics are means.
-
-    ``data`` = (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
-    supervised). With ``joint``, ``data`` = (X, y, X_lab, y_lab) and every step also sees a
-    batch of labelled rows drawn with replacement. ``carry`` = (params, opt_state,
-    flow state). ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
+    It returns ``(carry, losses, metrics)``: per-step losses, metrics as means.
+    ``loss``: the step's loss (``objective.combine``; default: the mean of
+    ``objective.point_losses``). ``carry`` = (params, opt_state, flow state). ``data`` =
+    (X, y) with y = -1 for unlabelled rows (all -1: unsupervised; all labelled:
+    supervised), or (X, y, X_lab, y_lab): every step also sees a batch of labelled rows
+    drawn with replacement. ``parallel``: a ``vmonf_jax.parallel.Parallel`` (data- or
     component-parallel over its mesh; sharding annotations only) or None (one device).
-    ``dequantize``: the rows are logit pixels at their bins' midpoints (lambda
-    ``dequantize``) and every step draws fresh dequantisation noise (``redequantize``).
-    ``noise`` (default None): (D,) widths (``Preprocessor.noise_width``); each step adds
-    ``(u - 1/2) * noise``, u ~ U[0, 1), to its rows (dequantised integer columns).
-    ``nbrs``: the (n, k) neighbour graph of X (``consistency.knn_graph``); with it, each
-    step's loss adds ``consistency`` times the ``consistency.penalty`` of the rows of X in
-    the batch (per-step losses include it). With ``balanced``, each step's loss also adds
-    ``balance`` times the batch's ``marginal_kl`` (``init="balanced"``'s warm-up).
+    Optional: ``nbrs``, the (n, k) neighbour graph of X (``consistency.knn_graph``): each
+    step's ``objective.Batch`` carries the neighbour rows of its rows of X; ``weights``,
+    the named weights of the loss's terms; ``transforms``, pure ``(batch, key) -> batch``
+    functions applied in order with the step's key (``vmonf_jax.dequantization``).
     """
-
-    def loss_fn(params, state, batch, temperature, x_nbrs, balance):
-        losses, aux = point_losses(model, params, state, *batch, temperature)
-        loss = losses.mean()
-        if balanced:
-            loss = loss + balance * marginal_kl(model, params, batch[0], temperature)
-        if x_nbrs is None:
-            return loss, aux
-        x = batch[0][: x_nbrs.shape[0]]
-        return loss + consistency * penalty(model, params, x, x_nbrs, temperature), aux
+    loss = loss or combine()
 
     @jax.jit
-    def epoch(carry, data, key, temperature, nbrs=None, balance=0.0, noise=None):
+    def epoch(carry, data, key, temperature, nbrs=None, weights=None, transforms=()):
         n = data[0].shape[0]
         bs = min(batch_size, n)
         k_perm, k_lab = jax.random.split(key)
         idx = batch_indices(k_perm, n, bs)
+        joint = len(data) == 4
         n_lab = data[2].shape[0] if joint else 1
         lab_idx = jax.random.randint(k_lab, (idx.shape[0], min(bs, n_lab)), 0, n_lab)
-        noise_keys = jax.random.split(jax.random.fold_in(key, 1), idx.shape[0])
+        transform_keys = jax.random.split(jax.random.fold_in(key, 1), idx.shape[0])
 
         def step(carry, ib):
-            i, il, k_noise = ib
-            batch = (data[0][i], data[1][i])
+            i, il, k_transform = ib
+            rows = (data[0][i], data[1][i])
             x_nbrs = None if nbrs is None else neighbour_rows(data[0], nbrs, i)
             if joint:
-                batch = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(batch, data[2:]))
-            if dequantize is not None:
-                batch = (redequantize(batch[0], k_noise, dequantize), batch[1])
-            if noise is not None:
-                u = jax.random.uniform(k_noise, batch[0].shape, batch[0].dtype)
-                batch = (batch[0] + (u - 0.5) * noise.astype(batch[0].dtype), batch[1])
+                rows = tuple(jnp.concatenate([a, b[il]]) for a, b in zip(rows, data[2:]))
+            batch = Batch(*rows)
+            for transform in transforms:
+                batch = transform(batch, k_transform)
             if parallel is not None:  # parallel: split/replicate the batch, pin the carry
                 batch, carry = parallel.constrain_batch(batch), parallel.constrain_carry(carry)
             params, opt_state, state = carry
-            (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, state, batch, temperature, x_nbrs, balance)
+            (value, (state, metrics)), grads = jax.value_and_grad(
+                lambda p: loss(model, p, state, batch._replace(x_nbrs=x_nbrs), temperature,
+                               weights), has_aux=True)(params)
             updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state, state), (loss, metrics)
+            return (optax.apply_updates(params, updates), opt_state, state), (value, metrics)
 
-        carry, (losses, metrics) = jax.lax.scan(step, carry, (idx, lab_idx, noise_keys))
+        carry, (losses, metrics) = jax.lax.scan(step, carry, (idx, lab_idx, transform_keys))
         metrics = jax.tree.map(lambda m: m.mean(0), metrics)
         if parallel is not None:  # parallel: carry keeps its shardings, metrics replicated
             carry = parallel.constrain_carry(carry)
@@ -149,20 +104,6 @@ def make_epoch(model: Mixture, tx, batch_size: int, joint: bool = False, paralle
         return carry, losses, metrics
 
     return epoch
-
-
-def marginal_kl(model, params, x, temperature):
-    """KL(mean_x q(.|x) || pi) over the rows ``x``: how far their usage is from the weights.
-
-    The ELBO's KL(q(.|x) || pi) term averages to this plus the mutual information of x and
-    k; weighting this part up keeps every component in use. Why ``init="balanced"`` needs
-    it: from random parameters in high dimension one flow is ahead on every row by many
-    nats, the exact posterior is one-hot on it everywhere, and the others never get data
-    (MNIST: usage 1.00 by epoch 5).
-    """
-    log_q = model.log_posterior(params, x, temperature)
-    log_use = jax.nn.logsumexp(log_q, 0) - jnp.log(x.shape[0])
-    return jnp.sum(jnp.exp(log_use) * (log_use - model.log_prior(params)))
 
 
 def first_bad_step(losses, best):
