@@ -31,6 +31,13 @@ def test_which_columns_are_dequantised(setting, expected):
     assert dequantized_columns(X, setting).tolist() == expected
 
 
+def test_auto_dequantises_every_column_of_all_integer_data():
+    """8-bit images: 0-255 pixels are many-level integers, yet data on an integer grid."""
+    images = RNG.integers(0, 256, (40, 6)).astype(np.float64)
+    assert dequantized_columns(images, "auto").tolist() == list(range(6))
+    assert dequantized_columns(X[:, :3], "auto").tolist() == [0, 1, 2]  # no real column
+
+
 @pytest.mark.parametrize("name", ["none", "standardize"])
 def test_dequantised_round_trip(name):
     """transform with noise, then inverse: each integer comes back by rounding, the noise is

@@ -23,17 +23,20 @@ LOGIT_LAMBDA = 1e-6
 """``LogitPixels``' default lambda (as in the MAF paper)."""
 _LARGEST_PIXEL_VALUE = float(np.nextafter(np.float32(PIXEL_LEVELS), np.float32(0)))
 DEQUANTIZE = ("auto", True, False)
-"""Settings of ``dequantize``: integer columns of at most ``FEW_LEVELS`` values, every
-integer-valued column, or none (``dequantized_columns``)."""
+"""Settings of ``dequantize``: every column when all are integers, else the integer columns
+of at most ``FEW_LEVELS`` values; every integer-valued column; or none
+(``dequantized_columns``)."""
 
 
 def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
     """Indices of the columns of ``X`` that ``dequantize`` (one of ``DEQUANTIZE``) selects.
 
-    ``"auto"``: the integer-valued columns with at most ``FEW_LEVELS`` distinct values
-    (discrete in the sense of ``hygiene``; constant integer columns included); ``True``:
-    every integer-valued column; ``False``: none. Columns with fractions are never
-    dequantised: unit-width noise assumes an integer grid.
+    ``"auto"``: every column when all are integer-valued (data on an integer grid, such as
+    8-bit images: MNIST's 0-255 pixels, whose many levels do not make them continuous),
+    else the integer-valued columns with at most ``FEW_LEVELS`` distinct values (discrete
+    in the sense of ``hygiene``; constant integer columns included); ``True``: every
+    integer-valued column; ``False``: none. Columns with fractions are never dequantised:
+    unit-width noise assumes an integer grid.
 
     Raises:
         ValueError: ``dequantize`` is not one of ``DEQUANTIZE``.
@@ -41,7 +44,10 @@ def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
     _check_dequantize(dequantize)
     if dequantize is False:
         return np.zeros(0, np.int64)
-    return integer_columns(X, FEW_LEVELS if dequantize == "auto" else None)
+    whole = integer_columns(X)
+    if dequantize == "auto" and len(whole) < np.shape(X)[1]:
+        return integer_columns(X, FEW_LEVELS)
+    return whole
 
 
 class Preprocessor:

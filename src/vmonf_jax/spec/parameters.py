@@ -134,7 +134,8 @@ PARAMS = (
           "flows; likelihoods stay in DATA's units (logit-pixels for 8-bit images)",
           ("--preprocess",), to=None),
     Param("dequantize", "auto", Auto(Bool()), "add uniform noise in [0, 1) to integer "
-          "columns in training (auto: those with at most 20 distinct values; true: every "
+          "columns in training (auto: all columns when all are integers, else those with at "
+          "most 20 distinct values; true: every "
           "integer column; false: none); likelihoods are then densities of the dequantised "
           "values, scored at each integer's cell midpoint (ignored by logit-pixels)",
           ("--dequantize",), "{auto,true,false}", to=None),
