@@ -168,6 +168,22 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def paired(rows, reference="realnvp-normal") -> str:
+    """Markdown: per (target, config) the held-out log-likelihood minus ``reference``'s on the
+    same seed (positive = better), per seed and the median."""
+    lines = [f"| target | config | minus {reference}, per seed | median |", "|---|---|---|---|"]
+    for target in TARGETS:
+        ref = {r["seed"]: r["test_loglik"] for r in rows
+               if r["target"] == target and r["config"] == reference}
+        for config in CONFIGS:
+            d = [r["test_loglik"] - ref[r["seed"]] for r in sorted(rows, key=lambda r: r["seed"])
+                 if r["target"] == target and r["config"] == config and r["seed"] in ref]
+            if d and config != reference:
+                lines.append(f"| {target} | {config} | {' / '.join(f'{v:+.3f}' for v in d)} | "
+                             f"{_med(d):+.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     """Run every (target, config, seed) asked for, configs outermost; print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -192,7 +208,10 @@ def main(argv=None):
                           f" acc {r['acc']:.4f} params {r['n_parameters']} "
                           f"{r['wall_s']:.0f}s {r['steps_per_s']:.1f} steps/s "
                           f"df {r.get('df', '-')}", flush=True)
-    print(table(load_rows(args.out)))
+    rows = load_rows(args.out)
+    print(table(rows))
+    print()
+    print(paired(rows))
 
 
 if __name__ == "__main__":
