@@ -117,10 +117,14 @@ def run(quick: bool, names=None, log=print) -> dict:
             "warm)")
         out[name] = measure(cfg)
         r = out[name]
-        log(f"    {r['steps_per_s']['median']:.1f} steps/s, compile {r['compile_s']:.1f} s "
+        log(f"    {_rate(r['steps_per_s']['median'])} steps/s, compile {r['compile_s']:.1f} s "
             f"(cold {r['cold_fit_s']:.1f} s - warm {r['warm_fit_s']:.1f} s), "
             f"{r['n_parameters']:,} parameters")
     return out
+
+
+def _rate(v: float) -> str:
+    return f"{v:.1f}" if v >= 1 else f"{v:.3f}"
 
 
 def table(rows: dict) -> str:
@@ -129,6 +133,6 @@ def table(rows: dict) -> str:
              "(cold - warm fit) |", "|---|---|---|---|"]
     for name, r in rows.items():
         s = r["steps_per_s"]
-        lines.append(f"| {name} | {r['n_parameters']:,} | {s['median']:.1f} [{s['min']:.1f}, "
-                     f"{s['max']:.1f}] | {r['compile_s']:.1f} |")
+        lines.append(f"| {name} | {r['n_parameters']:,} | {_rate(s['median'])} "
+                     f"[{_rate(s['min'])}, {_rate(s['max'])}] | {r['compile_s']:.1f} |")
     return "\n".join(lines)
