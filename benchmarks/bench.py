@@ -15,6 +15,10 @@ posterior (512,), batch 100). For each:
 - memory: XLA's buffer sizes per executable, process peak RSS (CPU) / device stats (GPU);
 - mnist: analytic matmul FLOPs of a step (formula printed) and achieved FLOP/s against the
   same run's dense float32 matmul throughput, measured interleaved with the steps;
+- every flow and base (``flows_bench.py``): pinwheel-sized RealNVP, spline coupling and
+  autoregressive spline components over normal and Student-t bases, and the wide (mnist)
+  MAF and autoregressive spline: steps/s through ``VMoNF.fit`` and compile seconds per
+  configuration (a cold fit less the same fit warm);
 - flowjax side by side (``flowjax_side.py``, issue 11's table): steps/s through
   ``VMoNF.fit`` against flowjax's jitted step at K=5 and 20, and the default fit, cold,
   against flowjax's ``fit_to_data`` of 400 epochs; skipped with a note where flowjax (the
@@ -25,7 +29,7 @@ Timings are rates of blocks of calls (about ``--block-s`` seconds each), repeate
 all alike); medians with min and max. Ratios are medians of per-round ratios.
 Writes ``results/bench.json`` and ``results/bench.png`` (steps/s against K, fused vs loop).
 
-    python benchmarks/bench.py [--quick] [--full] [--sections pinwheel mnist flowjax]
+    python benchmarks/bench.py [--quick] [--full] [--sections pinwheel mnist flows flowjax]
                                [--device-info] [--fake-devices N] [--out results/bench.json]
 
 ``--fake-devices N`` re-runs the script on the CPU with N fake XLA host devices
@@ -43,6 +47,7 @@ from pathlib import Path
 
 import benchlib as bl
 import flowjax_side
+import flows_bench
 import jax
 import jax.numpy as jnp
 
@@ -51,7 +56,7 @@ from vmonf_jax import parallel, train
 ROOT = Path(__file__).resolve().parent.parent
 
 
-SECTIONS = ("pinwheel", "mnist", "flowjax")
+SECTIONS = ("pinwheel", "mnist", "flows", "flowjax")
 
 
 def parse(argv=None):
@@ -314,11 +319,18 @@ def run(args, res):
         f"load avg {res['device']['load_avg']}")
     steps = Steps(args)
     for name in args.sections:
-        {"pinwheel": run_pinwheel, "mnist": run_mnist, "flowjax": run_flowjax}[name](
-            args, res, steps)
+        {"pinwheel": run_pinwheel, "mnist": run_mnist, "flows": run_flows,
+         "flowjax": run_flowjax}[name](args, res, steps)
         save(res, args)
     res["wall_s"] = time.perf_counter() - t_start
     res["device"]["load_avg_end"] = list(os.getloadavg())
+
+
+def run_flows(args, res, steps):
+    log("flows: every flow and base through VMoNF.fit: steps/s and compile time (cold - warm "
+        "fit)")
+    res["flows"] = flows_bench.run(args.quick, log=log)
+    res["memory"]["after_flows"] = bl.memory_record()
 
 
 def run_flowjax(args, res, steps):
@@ -445,6 +457,8 @@ def summary(res) -> str:
             f"{fl['fused_over_matmul_square']['median']:.0%} (loop "
             f"{fl['loop_over_matmul_square']['median']:.0%}); mnist-shaped batched matmul "
             f"{fl['matmul']['mnist_shaped']['flop_s']['median'] / 1e9:.1f} GFLOP/s")
+    if "flows" in res:
+        lines.append(flows_bench.table(res["flows"]))
     if "flowjax" in res:
         lines.append(flowjax_side.table(res["flowjax"]))
     lines.append(f"peak RSS {bl.peak_rss_mb():.0f} MiB; wall {res['wall_s']:.0f} s; load avg "

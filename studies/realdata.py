@@ -42,7 +42,8 @@ and no VMoNF fit raised (a failed fit is recorded as ``{"error": ...}`` and left
 medians).
 
 Usage: python studies/realdata.py [--datasets iris,wine] [--splits 0,1,2]
-    [--vmonf-params '{"epochs": 50}'] [--single-flow] [--mnist] [--resume]
+    [--vmonf-params '{"epochs": 50}'] [--flow spline] [--base student_t] [--single-flow]
+    [--mnist] [--resume]
     [--out results/realdata/x.json]
        python studies/realdata.py --table results/realdata/x.json   (print tables and check)
 Writes the JSON after every split; prints one JSON line per fit, then the tables and checks.
@@ -286,6 +287,8 @@ def main(argv=None):
                     help=f"comma-separated, of {', '.join(DATASETS)}")
     ap.add_argument("--splits", default="0,1,2", help="split seeds (also the model seeds)")
     ap.add_argument("--vmonf-params", default="{}", help="JSON of extra VMoNF parameters")
+    ap.add_argument("--flow", help="VMoNF's flow (e.g. spline; default: the estimator's)")
+    ap.add_argument("--base", help="VMoNF's base (e.g. student_t; default: the estimator's)")
     ap.add_argument("--mnist", action="store_true",
                     help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
     ap.add_argument("--single-flow", action="store_true",
@@ -298,6 +301,7 @@ def main(argv=None):
         print(report(read_json(args.table)))
         return read_json(args.table)
     params = json.loads(args.vmonf_params)
+    params.update({k: v for k, v in (("flow", args.flow), ("base", args.base)) if v})
     names = [n for n in args.datasets.split(",") if n]
     if args.mnist and "mnist" not in names:
         names.append("mnist")

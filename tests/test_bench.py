@@ -27,14 +27,15 @@ def _bench(tmp_path, *args):
     return json.loads(out.read_text()), proc.stdout
 
 
-def _benchlib():
+def _benchlib(with_flows=False):
     sys.path.insert(0, str(BENCH))
     try:
         import benchlib
         import flowjax_side
+        import flows_bench
     finally:
         sys.path.remove(str(BENCH))
-    return benchlib, flowjax_side
+    return (benchlib, flowjax_side, flows_bench) if with_flows else (benchlib, flowjax_side)
 
 
 def test_bench_quick(tmp_path):
@@ -60,6 +61,23 @@ def test_bench_quick(tmp_path):
     assert fl["train_step"] == 3 * 2 * b * (k * n_blocks * (d * h + h * 2 * d) + d * p + p * k)
     assert fl["fused_over_matmul_square"]["median"] > 0
     assert res["memory"]["after_mnist"]["peak_rss_mb"] > 0
+
+
+def test_bench_quick_flows(tmp_path):
+    """Every flow and base through VMoNF.fit: steps/s and compile seconds per configuration."""
+    res, stdout = _bench(tmp_path, "--sections", "flows")
+    _, _, fb = _benchlib(with_flows=True)
+    rows = res["flows"]
+    assert list(rows) == list(fb.CONFIGS)
+    for name in ("pinwheel spline", "pinwheel spline student_t", "pinwheel spline_ar",
+                 "wide spline_ar"):
+        assert name in rows
+    for name, r in rows.items():
+        assert r["config"]["flow"] == fb.CONFIGS[name]["flow"]
+        assert r["steps_per_s"]["median"] > 0 and r["n_parameters"] > 0, name
+        assert r["cold_fit_s"] >= r["compile_s"] >= 0 and r["warm_fit_s"] > 0, name
+    assert rows["pinwheel spline student_t"]["config"]["base"] == "student_t"
+    assert "| wide spline_ar |" in stdout and "compile s (cold - warm fit)" in stdout
 
 
 NO_FLOWJAX = pytest.mark.skipif(importlib.util.find_spec("flowjax") is None,

@@ -167,9 +167,13 @@ def test_cli_fits_a_spline_student_t_model_that_saves_loads_and_shows(tmp_path, 
     assert main(["info", str(model)]) == 0
     out = capsys.readouterr().out
     assert "spline components" in out and "5 bins on [-3, 3], student_t base" in out
+    assert main(["plot", str(model), "--out", str(tmp_path / "regions.png")]) == 0
+    assert (tmp_path / "regions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_spline_ar_on_one_feature_fits_saves_and_loads(tmp_path):
+def test_spline_ar_on_one_feature_fits_saves_and_loads(tmp_path, capsys):
+    from vmonf_jax.cli import main
+
     x = _blobs(1)
     fitted = VMoNF(n_components=2, flow="spline_ar", n_blocks=2, hidden=(4,),
                    posterior_hidden=(4,), warm_epochs=1, epochs=3, batch_size=32, n_init=1,
@@ -177,6 +181,12 @@ def test_spline_ar_on_one_feature_fits_saves_and_loads(tmp_path):
     assert np.all(np.isfinite(fitted.score_samples(x)))
     fitted.save(tmp_path / "m")
     _same_model(VMoNF.load(tmp_path / "m"), fitted, x)
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m")]) == 0
+    assert "spline_ar components" in capsys.readouterr().out
+    # not 2-D: the training curves
+    assert main(["plot", str(tmp_path / "m"), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 def test_a_fit_recorded_before_the_spline_options_resumes(tmp_path):
