@@ -36,8 +36,8 @@ from scipy.special import logsumexp
 
 from vmonf_jax import VMoNF
 from vmonf_jax.data import pinwheel, train_test, two_circles
+from vmonf_jax.files.outputs import json_default
 from vmonf_jax.metrics import clustering_scores
-from vmonf_jax.outputs import json_default
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))

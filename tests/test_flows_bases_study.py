@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from vmonf_jax.mixture import Mixture
+from vmonf_jax.model.mixture import Mixture
 
 
 @pytest.fixture(scope="module")
