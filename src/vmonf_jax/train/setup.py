@@ -70,14 +70,16 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
         n_val = validation_rows(n)
         if n - n_val >= 2 * model.n_components:
             fraction = n_val / n
-    feed, graph = None, config.consistency != 0 and n > 1  # one row: no neighbours
+    # the neighbour graph is the regulariser's: built only where its weight is positive (one
+    # row has no neighbours); without it the warm start partitions by k-means
+    feed = None
+    graph = n > 1 and prepare.consistency_weight(config, model.dim, True) > 0
     if rows is None:
         x, labels, x_val = prepare.split(x, labels, fraction, key)
     else:  # validation rows in memory, training rows a chunk an epoch
         seed = prepare.seeds([jax.random.fold_in(key, 2**20)])[0]
         val, x_val = feeder.split(rows, held_out(n, fraction), seed)
-        penalised = graph and prepare.consistency_weight(config, model.dim, True) > 0
-        feed = feeder.Feed(rows, val, seed, penalised)
+        feed = feeder.Feed(rows, val, seed, graph)
         x = rows.read(feed.rows_of(0))
     budget = plan(x.shape[0], config.epochs, config.batch_size, config.steps,
                   auto=config.early_stopping)  # with a feed: the rows of one chunk, an epoch
@@ -103,8 +105,6 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
                                partition=gaussian, noise=host_noise)
     arrays = arrays._replace(transforms=transforms(config.dequantize, noise))
     weight = prepare.consistency_weight(config, x.shape[1], arrays.nbrs)
-    if not weight:  # "auto" may turn the penalty off: its graph then only partitioned
-        arrays = arrays._replace(nbrs=None)
     step = StepSpec.of(config, weight if arrays.nbrs is not None else 0.0)  # one row: none
     setting = "unlabelled" if labels is None else config.semi_supervised
     recipe = Recipe(step, schedule, prepare.kind_of(setting, schedule.warm),
