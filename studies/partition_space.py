@@ -9,7 +9,9 @@ The Gaussian start alone, no flow training: on each stratified 70/30 split of a
 * ``grid``: ``partition.grid_rows`` (grid steps where every column is dequantised; else
   the same as ``std``);
 * ``pca90``: the standardised rows' principal components that explain 90% of the variance;
-* ``kaiser``: those with eigenvalue above 1 (Kaiser's rule: more variance than one column).
+* ``kaiser``: those with eigenvalue above 1 (Kaiser's rule: more variance than one column);
+* ``grid_pca``: ``grid`` reduced to its first ``step.PCA_DIMS`` principal components (the
+  features k-means already clusters on wider data; the spectral partition's graph too here).
 
 by spectral clustering of the 10-nearest-neighbour graph (``partition.warm_labels``) or by
 k-means. ``gaussian_start.fit_gaussians`` then runs EM on one dequantised draw of the
@@ -18,7 +20,7 @@ partition: each restart's partition accuracy (training rows), validation log-lik
 held-out matched accuracy, and for the restart of best validation log-likelihood its held-out
 log-likelihood (nats per row, the data's units) and accuracy.
 
-Usage: python studies/partition_space.py digits [--splits 0,1,2]
+Usage: python studies/partition_space.py digits [--splits 0,1,2] [--spaces grid,grid_pca]
     [--out results/partition_space/digits.json]
 """
 
@@ -38,11 +40,25 @@ from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.train.consistency import knn_graph
 from vmonf_jax.train.gaussian_start import fit_gaussians
 from vmonf_jax.train.partition import grid_rows, warm_labels
+from vmonf_jax.train.step import PCA_DIMS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from realdata_sets import load, split  # noqa: E402
 
 RESTARTS = 3
+SPACES = ("std", "grid", "pca90", "kaiser", "grid_pca")
+METHODS = ("spectral", "kmeans", "refined")
+
+
+def refined(rows, labels, k, seed):
+    """``labels`` refined by Lloyd's k-means iterations started from their clusters' means
+    (on ``step.PCA_DIMS`` principal components of wider rows, as ``kmeans_labels``)."""
+    from sklearn.cluster import KMeans
+
+    feats = PCA(PCA_DIMS, random_state=seed).fit_transform(rows) if rows.shape[1] > PCA_DIMS \
+        else rows
+    centres = np.stack([feats[labels == j].mean(0) for j in range(k)])
+    return KMeans(k, init=centres, n_init=1).fit(feats).labels_
 VAL_FRACTION = 0.2
 
 
@@ -53,14 +69,18 @@ def matched_accuracy(y, labels, k):
     return counts[rows, cols].sum() / len(y)
 
 
-def spaces(z, noise):
-    """``{name: rows}`` of every space of the module docstring."""
+def spaces(z, noise, names=SPACES):
+    """``{name: rows}`` of the spaces ``names`` (those of the module docstring)."""
     eig = np.linalg.eigvalsh(np.cov(z, rowvar=False))[::-1]
     n90 = int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.9)) + 1
     n_kaiser = max(2, int((eig > 1).sum()))
-    return {"std": z, "grid": grid_rows(z, noise),
-            "pca90": PCA(n90, random_state=0).fit_transform(z),
-            "kaiser": PCA(n_kaiser, random_state=0).fit_transform(z)}
+    grid = grid_rows(z, noise)
+    make = {"std": lambda: z, "grid": lambda: grid,
+            "pca90": lambda: PCA(n90, random_state=0).fit_transform(z),
+            "kaiser": lambda: PCA(n_kaiser, random_state=0).fit_transform(z),
+            "grid_pca": lambda: grid if grid.shape[1] <= PCA_DIMS else PCA(
+                PCA_DIMS, random_state=0).fit_transform(grid)}
+    return {name: make[name]() for name in names}
 
 
 def mixture_scores(start, z):
@@ -71,7 +91,7 @@ def mixture_scores(start, z):
     return logsumexp(lp, 1), lp.argmax(1)
 
 
-def run_split(name, s):
+def run_split(name, s, names=SPACES, methods=METHODS):
     X, y, k = load(name)
     x_tr, x_te, y_tr, y_te = split(X, y, s)
     pre = make_preprocessor("standardize", "auto").fit(x_tr)
@@ -84,12 +104,15 @@ def run_split(name, s):
     z_noisy = z + (rng.random(z.shape) - 0.5) * (0 if noise is None else noise)
     seeds = [10 * s + r for r in range(RESTARTS)]
     out = []
-    for space, rows in spaces(z[tr], noise).items():
-        for method in ("spectral", "kmeans"):
+    for space, rows in spaces(z[tr], noise, names).items():
+        for method in methods:
             t0 = time.perf_counter()
-            nbrs = knn_graph(rows) if method == "spectral" else None
+            nbrs = knn_graph(rows) if method != "kmeans" else None
+            partitions = warm_labels(rows, k, seeds, nbrs)
+            if method == "refined":
+                partitions = [refined(rows, p, k, seed) for p, seed in zip(partitions, seeds)]
             restarts, reg = [], None
-            for labels, seed in zip(warm_labels(rows, k, seeds, nbrs), seeds):
+            for labels, seed in zip(partitions, seeds):
                 *start, _, reg = fit_gaussians(z_noisy[tr], labels, k, seed, z_noisy[val], reg)
                 ll_test, pred = mixture_scores(start, z_te)
                 restarts.append({"partition_acc": matched_accuracy(y_tr[tr], labels, k),
@@ -112,13 +135,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dataset")
     ap.add_argument("--splits", default="0,1,2")
+    ap.add_argument("--spaces", default=",".join(SPACES))
+    ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = Path(args.out or f"results/partition_space/{args.dataset}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for s in (int(v) for v in args.splits.split(",")):
-        rows += run_split(args.dataset, s)
+        rows += run_split(args.dataset, s, args.spaces.split(","), args.methods.split(","))
         out.write_text(json.dumps({"argv": sys.argv, "runs": rows}, indent=1))
 
 

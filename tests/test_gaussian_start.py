@@ -179,3 +179,27 @@ def test_wide_clusters_with_asymmetric_inverses_start():
     assert not np.allclose(inv, inv.transpose(0, 2, 1))  # scikit-learn's check would fail
     means, covs, weights, warm, _ = gs.fit_gaussians(x, labels, 2, 0, reg=1e-6)
     assert np.isfinite(means).all() and np.allclose(weights.sum(), 1.0)
+
+
+def test_a_rival_partition_replaces_the_partition_only_when_clearly_better(monkeypatch):
+    """EM from ``rival`` replaces EM from ``labels`` when it fits by > RIVAL_MARGIN a row.
+
+    Four blobs at (+-6, +-1): the left/right partition gives two compact Gaussians, the
+    top/bottom one two Gaussians stretched over 12 units (about 1.8 nats a row worse), a
+    fixed point of EM by symmetry. The free k-means++ starts are switched off here.
+    """
+    monkeypatch.setattr(gs, "_or_free", lambda gmm, rows, k, seed: gmm)
+    rng = np.random.default_rng(0)
+    centres = np.array([[-6, -1], [-6, 1], [6, -1], [6, 1]], float)
+    x = np.repeat(centres, 100, 0) + 0.3 * rng.normal(size=(400, 2))
+    left_right = (x[:, 0] > 0).astype(np.int32)
+    top_bottom = (x[:, 1] > 0).astype(np.int32)
+    means, _, _, warm, _ = gs.fit_gaussians(x, top_bottom, 2, 0, reg=1e-6, rival=left_right)
+    assert np.array_equal(warm, left_right)
+    np.testing.assert_allclose(np.sort(np.abs(means[:, 0])), [6, 6], atol=0.2)
+    means, _, _, warm, _ = gs.fit_gaussians(x, left_right, 2, 0, reg=1e-6, rival=top_bottom)
+    assert np.array_equal(warm, left_right)
+    np.testing.assert_allclose(np.sort(np.abs(means[:, 0])), [6, 6], atol=0.2)
+    # without the rival, EM stays at the stretched fixed point
+    means, *_ = gs.fit_gaussians(x, top_bottom, 2, 0, reg=1e-6)
+    assert np.abs(means[:, 0]).max() < 1

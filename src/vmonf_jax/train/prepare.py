@@ -87,6 +87,15 @@ def arrays_of(x, labels, x_val, schedule, model, keys, graph, partition=False,
                 None if nbrs is None else jnp.asarray(nbrs))
 
 
+def rival_partitions(x, noise, k: int, keys) -> list:
+    """k-means partitions of the rows ``x``, one per restart (``keys``).
+
+    In ``arrays_of``'s space: the rivals of the graph's spectral partitions in the Gaussian
+    start (``gaussian_start.fit_gaussians``'s ``rival``) where the graph only partitions.
+    """
+    return warm_labels(grid_rows(x, noise), k, seeds(keys))
+
+
 def kind_of(setting: str, warm: int) -> str:
     """The key of ``run.KINDS``: joint semi-supervised fits with a warm start need its kind."""
     return "joint-warm" if setting == "joint" and warm else setting

@@ -70,16 +70,14 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
         n_val = validation_rows(n)
         if n - n_val >= 2 * model.n_components:
             fraction = n_val / n
-    # the neighbour graph is the regulariser's: built only where its weight is positive (one
-    # row has no neighbours); without it the warm start partitions by k-means
-    feed = None
-    graph = n > 1 and prepare.consistency_weight(config, model.dim, True) > 0
+    feed, graph = None, config.consistency != 0 and n > 1  # one row: no neighbours
     if rows is None:
         x, labels, x_val = prepare.split(x, labels, fraction, key)
     else:  # validation rows in memory, training rows a chunk an epoch
         seed = prepare.seeds([jax.random.fold_in(key, 2**20)])[0]
         val, x_val = feeder.split(rows, held_out(n, fraction), seed)
-        feed = feeder.Feed(rows, val, seed, graph)
+        penalised = graph and prepare.consistency_weight(config, model.dim, True) > 0
+        feed = feeder.Feed(rows, val, seed, penalised)
         x = rows.read(feed.rows_of(0))
     budget = plan(x.shape[0], config.epochs, config.batch_size, config.steps,
                   auto=config.early_stopping)  # with a feed: the rows of one chunk, an epoch
@@ -105,6 +103,11 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
                                partition=gaussian, noise=host_noise)
     arrays = arrays._replace(transforms=transforms(config.dequantize, noise))
     weight = prepare.consistency_weight(config, x.shape[1], arrays.nbrs)
+    rivals = None
+    if not weight and arrays.nbrs is not None:  # "auto" turned the penalty off (wide rows):
+        if gaussian and labels is None and not model.prior.prunes:  # the graph partitioned
+            rivals = prepare.rival_partitions(x, host_noise, model.n_components, keys)
+        arrays = arrays._replace(nbrs=None)
     step = StepSpec.of(config, weight if arrays.nbrs is not None else 0.0)  # one row: none
     setting = "unlabelled" if labels is None else config.semi_supervised
     recipe = Recipe(step, schedule, prepare.kind_of(setting, schedule.warm),
@@ -114,7 +117,7 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         starts, arrays = start_run.gaussian_starts(
             x, labels, x_val, arrays, model.n_components, prepare.seeds(keys), host_noise,
-            merge=model.prior.prunes and labels is None)
+            merge=model.prior.prunes and labels is None, rivals=rivals)
         if len(starts[0][2]) < model.n_components:  # the sparse start merged components
             recipe = recipe.resized(len(starts[0][2]))
     if spec is not None:

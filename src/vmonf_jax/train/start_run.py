@@ -15,7 +15,7 @@ from vmonf_jax.train.state import Kept
 from vmonf_jax.train.step import scores_of_rows
 
 
-def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False):
+def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False, rivals=None):
     """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
 
     ``noise``: (d,) dequantisation widths (``train.fit``), or None. With it the mixtures are
@@ -25,7 +25,8 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False)
     prior without labels): each restart's components that share a cluster are merged
     (``merge.entropy_groups``), down to K = the most clusters any restart finds (restarts
     share one K), each group one moment-matched Gaussian, and every row's warm-start label
-    is its most probable group.
+    is its most probable group. ``rivals``: one rival partition per restart
+    (``fit_gaussians``'s ``rival``), or None.
 
     Returns:
         ``(starts, arrays)``: one ``(means, covs, weights)`` per restart (K = ``k``, or
@@ -37,8 +38,9 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False)
         x, x_val = (None if a is None else a + (rng.random(a.shape) - 0.5) * noise
                     for a in (np.asarray(x, np.float64), x_val))
     starts, y_warm, reg = [], [], None  # the first restart chooses the regulariser
-    for y, seed in zip(np.asarray(arrays.y_warm), seeds):
-        *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg)
+    rivals = [None] * len(seeds) if rivals is None else rivals
+    for y, seed, rival in zip(np.asarray(arrays.y_warm), seeds, rivals):
+        *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg, rival)
         starts.append(start)
         y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
     if merge:
