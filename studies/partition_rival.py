@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
 
 from vmonf_jax.metrics import clustering_scores
 from vmonf_jax.preprocess import make_preprocessor
@@ -26,18 +25,11 @@ from vmonf_jax.train.gaussian_start import fit_gaussians
 from vmonf_jax.train.partition import grid_rows, warm_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from partition_space import mixture_scores  # noqa: E402
 from realdata_sets import load, split  # noqa: E402
 
 RESTARTS = 3
 VAL_FRACTION = 0.15
-
-
-def mixture(means, covs, weights) -> GaussianMixture:
-    """A fitted scikit-learn ``GaussianMixture`` holding the given Gaussians."""
-    g = GaussianMixture(len(weights), covariance_type="full")
-    g.weights_, g.means_, g.covariances_ = weights, means, covs
-    g.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(covs))
-    return g
 
 
 def main(name: str, s: int) -> dict:
@@ -57,11 +49,11 @@ def main(name: str, s: int) -> dict:
         nbrs = knn_graph(rows) if method == "spectral" else None
         out[method] = []
         for labels, seed in zip(warm_labels(rows, k, seeds, nbrs), seeds):
-            means, covs, weights, _, reg = fit_gaussians(noisy[tr], labels, k, seed, noisy[val])
-            g = mixture(means, covs, weights)
-            out[method].append({"in_sample": round(g.score(noisy[tr]), 2),
-                                "validation": round(g.score(noisy[val]), 2),
-                                "acc": round(clustering_scores(y_te, g.predict(z_te))["acc"], 3),
+            *start, _, reg = fit_gaussians(noisy[tr], labels, k, seed, noisy[val])
+            pred = mixture_scores(start, z_te)[1]
+            out[method].append({"in_sample": round(mixture_scores(start, noisy[tr])[0].mean(), 2),
+                                "validation": round(mixture_scores(start, noisy[val])[0].mean(), 2),
+                                "acc": round(clustering_scores(y_te, pred)["acc"], 3),
                                 "reg": reg})
     return out
 

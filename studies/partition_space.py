@@ -46,20 +46,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from realdata_sets import load, split  # noqa: E402
 
 RESTARTS = 3
+VAL_FRACTION = 0.2
 SPACES = ("std", "grid", "pca90", "kaiser", "grid_pca")
 METHODS = ("spectral", "kmeans", "refined")
 
 
 def refined(rows, labels, k, seed):
-    """``labels`` refined by Lloyd's k-means iterations started from their clusters' means
-    (on ``step.PCA_DIMS`` principal components of wider rows, as ``kmeans_labels``)."""
+    """``labels`` refined by Lloyd's k-means iterations from their clusters' means.
+
+    On ``step.PCA_DIMS`` principal components of wider rows, as ``kmeans_labels``.
+    """
     from sklearn.cluster import KMeans
 
     feats = PCA(PCA_DIMS, random_state=seed).fit_transform(rows) if rows.shape[1] > PCA_DIMS \
         else rows
     centres = np.stack([feats[labels == j].mean(0) for j in range(k)])
     return KMeans(k, init=centres, n_init=1).fit(feats).labels_
-VAL_FRACTION = 0.2
 
 
 def matched_accuracy(y, labels, k):
