@@ -137,6 +137,21 @@ def test_data_hygiene_warnings():
     assert any("columns 1 are constant" in m for m in msgs)
     assert any("100 of 200 rows repeat" in m for m in msgs)
     assert any("columns 2 take a few integer values" in m for m in msgs)
+    atom = x.copy()
+    atom[:120, 3] = 0.0                               # an atom: 0 in 60% of the rows
+    assert any(m.startswith("columns 3 hold one value in more than 50% of the rows "
+                            "(column 3: 0 in 60%)") for m in data_warnings(atom, "standardize"))
+    atom[:80, 3] = x[:80, 3]                          # 0 in 20%: a common value, no atom
+    assert data_warnings(atom, "standardize") == []
+    counts = x.copy()
+    counts[:, 0] = np.where(np.arange(200) < 160, 1, rng.integers(2, 9, 200))
+    msgs = data_warnings(counts, "standardize", dequantized=[0])  # dequantised: no atom
+    assert not any("hold one value" in m for m in msgs)
+    grid = rng.integers(0, 3, (200, 2)).astype(float)  # 9 cells: most rows repeat one
+    assert not any("repeat" in m for m in data_warnings(grid, "standardize", [0, 1]))
+    mixed = np.column_stack([grid, np.repeat(x[:100, 0], 2)])  # the float column repeats
+    assert any("100 of 200 rows repeat an earlier row in the columns not dequantised" in m
+               for m in data_warnings(mixed, "standardize", [0, 1]))
     wide = x * np.array([1e-4, 1, 1, 1e4])
     assert data_warnings(wide, "standardize") == []
     assert any("preprocess='standardize'" in m for m in data_warnings(wide, "none"))
