@@ -59,16 +59,31 @@ def test_start_equals_scikit_learn_em_from_the_same_partition(blobs):
     np.testing.assert_allclose(weights, ref.weights_, atol=1e-6)
 
 
-def test_regulariser_chosen_by_validation(blobs):
+def test_regulariser_chosen_by_validation(blobs, monkeypatch):
     """Wide data with a near-constant column: the tiny regulariser fits a spike that the
     validation rows do not follow, so a larger one is chosen."""
     rng = np.random.default_rng(1)
     x = np.concatenate([blobs, rng.normal(size=(210, 1)) * 1e-3], 1)
     x_val = np.concatenate([blobs[:60] + 0.1, rng.normal(size=(60, 1)) * 0.2], 1)
+    monkeypatch.setattr(gs, "CV_BELOW", 60)  # 60 validation rows: judged on them alone
     *_, reg = gs.fit_gaussians(x, kmeans_labels(x, 2, 0), 2, 0, x_val)
     assert reg > gs.REG_GRID[0]
     *_, reg_free = gs.fit_gaussians(x, kmeans_labels(x, 2, 0), 2, 0)
     assert reg_free == gs.REG_COVAR
+
+
+def test_few_validation_rows_do_not_overrule_the_training_rows(monkeypatch):
+    """Below ``CV_BELOW`` validation rows the regulariser is cross-validated on every row:
+    10 validation rows spread in a column where 210 training rows are tight choose the
+    largest regulariser alone, the folds of all 220 rows the smallest."""
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(size=(120, 2)), rng.normal(size=(90, 2)) + 6])
+    x = np.concatenate([blobs, rng.normal(size=(210, 1)) * 1e-2], 1)
+    x_val = np.concatenate([blobs[:10] + 0.1, rng.normal(size=(10, 1)) * 0.3], 1)
+    labels = kmeans_labels(x, 2, 0)
+    assert gs.fit_gaussians(x, labels, 2, 0, x_val)[-1] == gs.REG_GRID[0]
+    monkeypatch.setattr(gs, "CV_BELOW", 0)
+    assert gs.fit_gaussians(x, labels, 2, 0, x_val)[-1] == gs.REG_GRID[-1]
 
 
 def test_apply_needs_the_location_scale_layer():
