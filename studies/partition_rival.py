@@ -16,32 +16,21 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from vmonf_jax.metrics import clustering_scores
-from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.train.consistency import knn_graph
 from vmonf_jax.train.gaussian_start import fit_gaussians
 from vmonf_jax.train.partition import grid_rows, warm_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partition_space import mixture_scores  # noqa: E402
-from realdata_sets import load, split  # noqa: E402
+from partition_space import mixture_scores, prepared  # noqa: E402
 
 RESTARTS = 3
 VAL_FRACTION = 0.15
 
 
 def main(name: str, s: int) -> dict:
-    X, y, k = load(name)
-    x_tr, x_te, _, y_te = split(X, y, s)
-    pre = make_preprocessor("standardize", "auto").fit(x_tr)
-    z, z_te = (pre.transform(a)[0].astype(np.float64) for a in (x_tr, x_te))
-    noise = pre.noise_width()
-    rng = np.random.default_rng(s)
-    perm = rng.permutation(len(z))
-    val, tr = perm[:int(VAL_FRACTION * len(z))], perm[int(VAL_FRACTION * len(z)):]
-    noisy = z + (rng.random(z.shape) - 0.5) * (0 if noise is None else noise)
+    k, z, noisy, tr, val, z_te, _, y_te, noise, _ = prepared(
+        name, s, lambda n: int(VAL_FRACTION * n))
     rows = grid_rows(z[tr], noise)
     seeds = [1000 * s + r for r in range(RESTARTS)]
     out = {"dataset": name, "split": s, "dims": z.shape[1]}

@@ -29,6 +29,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -93,17 +94,41 @@ def mixture_scores(start, z):
     return logsumexp(lp, 1), lp.argmax(1)
 
 
-def run_split(name, s, names=SPACES, methods=METHODS):
+class Prepared(NamedTuple):
+    """One split as ``VMoNF``'s defaults see it (``prepared``)."""
+
+    k: int
+    z: np.ndarray  # standardised training rows
+    noisy: np.ndarray  # z, dequantised once (as fit's Gaussian start sees it)
+    tr: np.ndarray  # indices of z that train
+    val: np.ndarray  # indices of z that validate
+    z_te: np.ndarray  # standardised test rows
+    y_tr: np.ndarray
+    y_te: np.ndarray
+    noise: np.ndarray  # dequantisation widths (standardised units), or None
+    log_det: float  # standardised -> the data's units, per row
+
+
+def prepared(name, s, val_rows) -> Prepared:
+    """Split ``s`` of data set ``name`` preprocessed as the defaults do (``standardize``,
+    ``dequantize="auto"``); ``val_rows(n)`` of the n training rows validate (drawn by
+    seed ``s``, as is the one dequantisation draw)."""
     X, y, k = load(name)
     x_tr, x_te, y_tr, y_te = split(X, y, s)
     pre = make_preprocessor("standardize", "auto").fit(x_tr)
     z, z_te = (pre.transform(a)[0].astype(np.float64) for a in (x_tr, x_te))
     noise = pre.noise_width()
-    log_det = -np.log(pre.scale).sum()  # standardised -> the data's units
     rng = np.random.default_rng(s)
     perm = rng.permutation(len(z))
-    val, tr = perm[:int(VAL_FRACTION * len(z))], perm[int(VAL_FRACTION * len(z)):]
-    z_noisy = z + (rng.random(z.shape) - 0.5) * (0 if noise is None else noise)
+    n_val = val_rows(len(z))
+    noisy = z + (rng.random(z.shape) - 0.5) * (0 if noise is None else noise)
+    return Prepared(k, z, noisy, perm[n_val:], perm[:n_val], z_te, y_tr, y_te, noise,
+                    -np.log(pre.scale).sum())
+
+
+def run_split(name, s, names=SPACES, methods=METHODS):
+    k, z, z_noisy, tr, val, z_te, y_tr, y_te, noise, log_det = prepared(
+        name, s, lambda n: int(VAL_FRACTION * n))
     seeds = [10 * s + r for r in range(RESTARTS)]
     out = []
     for space, rows in spaces(z[tr], noise, names).items():

@@ -30,14 +30,12 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from vmonf_jax.metrics import clustering_scores
-from vmonf_jax.preprocess import make_preprocessor
 from vmonf_jax.train.consistency import knn_graph
 from vmonf_jax.train.gaussian_start import EM_ITER, REG_GRID, fit_gaussians
 from vmonf_jax.train.partition import grid_rows, warm_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partition_space import mixture_scores  # noqa: E402
-from realdata_sets import load, split  # noqa: E402
+from partition_space import mixture_scores, prepared  # noqa: E402
 
 GRAPH_MAX_COLUMNS = 15  # as consistency="auto": the graph partitions up to this many columns
 
@@ -70,16 +68,8 @@ def best_reg(fit, val):
 
 
 def run(name, s):
-    X, y, k = load(name)
-    x_tr, x_te, _, y_te = split(X, y, s)
-    pre = make_preprocessor("standardize", "auto").fit(x_tr)
-    z, z_te = (pre.transform(a)[0].astype(np.float64) for a in (x_tr, x_te))
-    noise = pre.noise_width()
-    rng = np.random.default_rng(s)
-    perm = rng.permutation(len(z))
-    n_val = max(10, round(0.15 * len(z)))
-    val, tr = perm[:n_val], perm[n_val:]
-    noisy = z + (rng.random(z.shape) - 0.5) * (0 if noise is None else noise)
+    k, z, noisy, tr, val, z_te, _, y_te, noise, _ = prepared(
+        name, s, lambda n: max(10, round(0.15 * n)))
     x, x_val = noisy[tr], noisy[val]
     rows = grid_rows(z[tr], noise)
     nbrs = knn_graph(rows) if z.shape[1] <= GRAPH_MAX_COLUMNS else None
@@ -101,7 +91,8 @@ def run(name, s):
     for tag, start in (("current", current), ("moments", mom), ("diag", diag)):
         ll, pred = mixture_scores(start, z_te)
         out[tag] = {"loglik": round(float(ll.mean()), 3),
-                    "acc": None if y is None else round(clustering_scores(y_te, pred)["acc"], 3)}
+                    "acc": None if y_te is None else round(clustering_scores(y_te, pred)["acc"],
+                                                           3)}
     return out
 
 
