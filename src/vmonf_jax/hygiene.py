@@ -7,7 +7,10 @@ data. Dequantisation (``dequantize``, ``preprocess.dequantized_columns``) turns 
 into continuous ones, constant integer columns included. A column that holds one value in most
 rows but varies in the others (a measurement at its detection limit: glass's barium is 0 in 82%
 of MASS's ``fgl`` rows) has an atom there, which no dequantisation removes. Columns on wildly
-different scales are harmless with standardisation and harmful without it.
+different scales are harmless with standardisation and harmful without it. Rows far out in a
+column (``FAR_OUT`` robust deviations from its median: data errors, or heavy tails) cost a
+light-tailed density hundreds of nats or more each, enough to decide a mean log-likelihood; the
+Student-t base has heavy tails (docs/results.md, "Outliers and the Student-t base").
 """
 
 import warnings
@@ -18,6 +21,7 @@ FEW_LEVELS = 20  # an integer-valued column with at most this many distinct valu
 DUPLICATE_SHARE = 0.01  # warn when more than this share of the rows repeats an earlier row
 SCALE_RATIO = 1e6  # spreads further apart than this need standardisation
 ATOM_SHARE = 0.5  # a column holding one value in more than this share of rows has an atom
+FAR_OUT = 20.0  # robust deviations (1.4826 x the median absolute deviation) from the median
 
 
 def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
@@ -87,6 +91,16 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
                        "where a continuous density grows without bound, so log-likelihoods "
                        "there measure the spike's width; drop those columns or model the "
                        "atom apart (e.g. an indicator column)")
+        z = _robust_z(x, ~deq)
+        far = np.flatnonzero(z.max(1, initial=0.0) > FAR_OUT)
+        if len(far):
+            row = far[0]
+            col = np.flatnonzero(~deq)[int(z[row].argmax())]
+            out.append(f"{len(far)} rows lie more than {FAR_OUT:.0f} robust deviations from a "
+                       f"column's median (row {row}, column {col}: {x[row, col]:.6g}): data "
+                       "errors or heavy tails; each costs a density with normal tails hundreds "
+                       "of nats or more, enough to decide a mean log-likelihood: check them, "
+                       "or use base='student_t' (heavy tails)")
     live = spread[spread > 0]
     if preprocess == "none" and len(live) and live.max() > SCALE_RATIO * live.min():
         out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
@@ -104,6 +118,17 @@ def _example(x, j) -> str:
     """``"column j: v in p%"`` for the commonest value v of column ``j``."""
     values, counts = np.unique(x[:, j], return_counts=True)
     return f"column {j}: {values[counts.argmax()]:.6g} in {counts.max() / len(x):.0%}"
+
+
+def _robust_z(x, cols):
+    """|x - median| / (1.4826 MAD) in the columns ``cols`` whose MAD is positive (else 0)."""
+    x = np.asarray(x, np.float64)[:, cols]
+    med = np.median(x, 0)
+    mad = 1.4826 * np.median(np.abs(x - med), 0)
+    live = mad > 0
+    z = np.zeros_like(x)
+    z[:, live] = np.abs(x[:, live] - med[live]) / mad[live]
+    return z
 
 
 def warn_about(x, preprocess: str, dequantized=()) -> None:
