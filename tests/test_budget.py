@@ -31,6 +31,28 @@ def test_small_and_huge_data():
     assert plan(2176, 3, 512) == (3, 512, 15)  # epochs a user sets are kept
 
 
+def test_the_warm_start_is_capped_as_the_main_phase():
+    assert budget.warm_epochs(89, 200, 22) == 200  # small data: as asked
+    assert budget.warm_epochs(10**6, 200, 256) == 25  # 781,400 steps -> 97,700
+    assert budget.warm_epochs(10**6, 0, 256) == 0  # none asked: none
+    assert budget.warm_epochs(10**8, 200, 256) == 1
+
+
+def test_a_fit_caps_its_warm_start(monkeypatch):
+    """Under early stopping the warm-start epochs obey the step cap (here lowered to 20:
+    5 warm epochs of 4 steps, not 10)."""
+    from sklearn.datasets import make_blobs
+
+    from vmonf_jax import VMoNF
+
+    monkeypatch.setattr(budget, "MAX_STEPS", 20)
+    x = make_blobs(80, centers=[[-4, 0], [4, 0]], random_state=0)[0]
+    m = VMoNF(n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,), n_init=1,
+              warm_epochs=10, epochs=3, verbose=False).fit(x)
+    assert m.budget_.steps == 12  # 3 epochs of 4 steps: under the cap
+    assert len([e for e in m.history_ if e["phase"] == "warm"]) == 5
+
+
 def test_explicit_steps_override_epochs_with_or_without_the_rule():
     for auto in (True, False):
         got = plan(89, 100, 256, steps=37, auto=auto)

@@ -5,6 +5,7 @@ batch_size=256`` give a 105-row data set one gradient step per epoch and a 10^6-
 390,000 steps; ``plan`` turns them into a budget that fits the data: at least
 ``BATCHES_PER_EPOCH`` steps an epoch, at most ``MAX_STEPS`` in all. The epochs a user sets
 are never raised (they are what the user asked for); ``steps=`` asks for a step count.
+The warm-start epochs are capped the same way (``warm_epochs``).
 """
 
 import math
@@ -67,5 +68,24 @@ def plan(n_rows: int, epochs: int, batch_size: int, steps: int | None = None,
     if steps is not None:
         epochs = math.ceil(int(steps) / per_epoch)
     elif auto:
-        epochs = max(1, min(int(epochs), MAX_STEPS // per_epoch))
+        epochs = _capped(int(epochs), per_epoch)
     return Budget(int(epochs), batch, int(epochs) * per_epoch)
+
+
+def warm_epochs(n_rows: int, epochs: int, batch_size: int) -> int:
+    """The warm-start epochs under the rule: at most ``MAX_STEPS`` steps, as the main phase.
+
+    ``epochs`` are lowered as ``plan`` lowers the main phase's (0 stays 0). Without it the
+    warm start escaped the cap: 200 epochs of 10^6 rows at batch 256 are 781,400 steps,
+    eight times the main phase's 100,000.
+
+    Example:
+        >>> warm_epochs(89, 200, 22), warm_epochs(10**6, 200, 256)
+        (200, 25)
+    """
+    return 0 if int(epochs) == 0 else _capped(int(epochs), math.ceil(int(n_rows) / batch_size))
+
+
+def _capped(epochs: int, per_epoch: int) -> int:
+    """``epochs`` lowered (to at least 1) until they run at most ``MAX_STEPS`` steps."""
+    return max(1, min(epochs, MAX_STEPS // per_epoch))

@@ -14,7 +14,7 @@ import numpy as np
 from vmonf_jax.dequantization import transforms
 from vmonf_jax.parallel import resolve as resolve_parallel
 from vmonf_jax.train import feeder, prepare, start_run
-from vmonf_jax.train.budget import Budget, plan
+from vmonf_jax.train.budget import Budget, plan, warm_epochs
 from vmonf_jax.train.config import FitConfig, auto_patience, validation_rows
 from vmonf_jax.train.run import Data, Recipe, StepSpec
 from vmonf_jax.train.schedule import Schedule
@@ -82,7 +82,9 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     budget = plan(x.shape[0], config.epochs, config.batch_size, config.steps,
                   auto=config.early_stopping)  # with a feed: the rows of one chunk, an epoch
     if config.steps is not None or config.early_stopping:
-        config = dataclasses.replace(config, epochs=budget.epochs, batch_size=budget.batch_size)
+        warm = warm_epochs(x.shape[0], config.warm_epochs, budget.batch_size)
+        config = dataclasses.replace(config, epochs=budget.epochs, batch_size=budget.batch_size,
+                                     warm_epochs=warm)
     patience = config.patience
     if config.early_stopping and patience is None:
         patience = auto_patience(config.epochs)
