@@ -169,10 +169,12 @@ def test_data_hygiene_warnings():
                for m in data_warnings(mixed, "standardize", [0, 1]))
     far = x.copy()
     far[7, 2] = 60.0                                  # a data error: 60 deviations out
-    assert any(m.startswith("1 rows lie more than 20 robust deviations from a column's median "
+    assert any(m.startswith("1 row lies more than 20 robust deviations from a column's median "
                             "(row 7, column 2: 60)") and "base='student_t'" in m
                for m in data_warnings(far, "standardize"))
     assert not any("robust" in m for m in data_warnings(far, "standardize", [2]))
+    far[8, 3] = -60.0
+    assert any(m.startswith("2 rows lie more than 20") for m in data_warnings(far, "standardize"))
     wide = x * np.array([1e-4, 1, 1, 1e4])
     assert data_warnings(wide, "standardize") == []
     assert any("preprocess='standardize'" in m for m in data_warnings(wide, "none"))

@@ -96,7 +96,8 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
         if len(far):
             row = far[0]
             col = np.flatnonzero(~deq)[int(z[row].argmax())]
-            out.append(f"{len(far)} rows lie more than {FAR_OUT:.0f} robust deviations from a "
+            rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
+            out.append(f"{rows} more than {FAR_OUT:.0f} robust deviations from a "
                        f"column's median (row {row}, column {col}: {x[row, col]:.6g}): data "
                        "errors or heavy tails; each costs a density with normal tails hundreds "
                        "of nats or more, enough to decide a mean log-likelihood: check them, "
