@@ -86,9 +86,11 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
                        "then those of the dequantised values), or drop them")
         atoms = _atoms(x, spread > 0, deq | np.isin(np.arange(x.shape[1]), discrete))
         if atoms:
-            out.append(f"columns {_columns(atoms)} hold one value in more than "
-                       f"{ATOM_SHARE:.0%} of the rows ({_example(x, atoms[0])}): an atom, "
-                       "where a continuous density grows without bound, so log-likelihoods "
+            j, value, share = atoms[0]
+            out.append(f"columns {_columns([a[0] for a in atoms])} hold one value in more "
+                       f"than {ATOM_SHARE:.0%} of the rows (column {j}: {value:.6g} in "
+                       f"{share:.0%}): an atom, where a continuous density grows without "
+                       "bound, so log-likelihoods "
                        "there measure the spike's width; drop those columns or model the "
                        "atom apart (e.g. an indicator column)")
         z = _robust_z(x, ~deq)
@@ -110,15 +112,17 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
 
 
 def _atoms(x, varies, skip) -> list:
-    """Columns that vary (``varies``) yet hold one value in > ``ATOM_SHARE`` of the rows."""
-    return [j for j in np.flatnonzero(varies & ~skip)
-            if np.unique(x[:, j], return_counts=True)[1].max() > ATOM_SHARE * len(x)]
+    """``(column, commonest value, its share)`` of the atoms among the varying columns.
 
-
-def _example(x, j) -> str:
-    """``"column j: v in p%"`` for the commonest value v of column ``j``."""
-    values, counts = np.unique(x[:, j], return_counts=True)
-    return f"column {j}: {values[counts.argmax()]:.6g} in {counts.max() / len(x):.0%}"
+    An atom: a column (``varies``, not ``skip``) whose commonest value holds more than
+    ``ATOM_SHARE`` of the rows.
+    """
+    out = []
+    for j in np.flatnonzero(varies & ~skip):
+        values, counts = np.unique(x[:, j], return_counts=True)
+        if counts.max() > ATOM_SHARE * len(x):
+            out.append((int(j), values[counts.argmax()], counts.max() / len(x)))
+    return out
 
 
 def _robust_z(x, cols):
