@@ -42,7 +42,7 @@ def untrained(X, seed=0, shift=0.0):
     est._set_fitted(model_=config.model, config_=config,
                     preprocessor_=make_preprocessor("standardize").fit(X + shift),
                     classes_=None, n_features_in_=X.shape[1], params_=params, state_=state,
-                    history_=history, fit_score_=-1.0, best_restart_=0,
+                    history_=history, fit_score_=-1.0, best_restart_=0, base_="normal",
                     temperature_=config.final_temperature())
     return est
 

@@ -273,7 +273,7 @@ def test_fit_options_are_the_estimator_parameters():
     assert sorted(o.name for o in options.FIT_OPTIONS) == sorted(params)  # each once
     dests = {a.dest for a in _sub_parser()._actions}
     assert set(params) <= dests
-    library = {"flow": set(registry.FLOWS), "base": set(registry.BASES),  # others: parameters.py
+    library = {"flow": set(registry.FLOWS), "base": {"auto", *registry.BASES},  # others: params
                "preprocess": {c.name for c in vars(preprocess).values()
                               if isinstance(c, type) and isinstance(getattr(c, "name", None),
                                                                     str)}}

@@ -170,7 +170,7 @@ def test_data_hygiene_warnings():
     far = x.copy()
     far[7, 2] = 60.0                                  # a data error: 60 deviations out
     assert any(m.startswith("1 row lies more than 20 robust deviations from a column's median "
-                            "(row 7, column 2: 60)") and "base='student_t'" in m
+                            "(row 7, column 2: 60)") and "base='auto'" in m
                for m in data_warnings(far, "standardize"))
     assert not any("robust" in m for m in data_warnings(far, "standardize", [2]))
     far[8, 3] = -60.0

@@ -36,7 +36,7 @@ def _untrained(perturb, k_kept=None, **kw):
     est._set_fitted(model_=config.model, config_=config,
                     preprocessor_=make_preprocessor("standardize").fit(X), classes_=None,
                     n_features_in_=2, params_=params, state_=state, history_=history,
-                    fit_score_=-1.0, best_restart_=0, temperature_=0.5,
+                    fit_score_=-1.0, best_restart_=0, temperature_=0.5, base_="normal",
                     usage_=np.full(config.model.n_components, 1 / config.model.n_components))
     return est
 

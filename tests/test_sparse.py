@@ -43,6 +43,7 @@ def saved(tmp_path_factory):
                     preprocessor_=make_preprocessor("standardize").fit(np.eye(2)),
                     classes_=None, n_features_in_=2, params_=params, state_=None,
                     history_=[], fit_score_=-1.0, best_restart_=0, usage_=np.array([0.6, 0.4]),
+                    base_="normal",
                     temperature_=config.final_temperature())
     path = tmp_path_factory.mktemp("sparse") / "m"
     est.save(path)

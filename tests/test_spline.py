@@ -112,7 +112,7 @@ def test_spline_options_are_checked():
     ({"spline_bins": 65}, r"spline_bins must be an integer in \[2, 64\]"),
     ({"spline_bound": 0.0}, r"spline_bound must be positive, got 0.0"),
     ({"spline_bound": float("nan")}, "spline_bound must be a finite number"),
-    ({"base": "cauchy"}, r"base must be one of \['normal', 'student_t'\]"),
+    ({"base": "cauchy"}, r"base must be one of \['auto', 'normal', 'student_t'\]"),
 ])
 def test_estimator_limits_name_the_parameter(kw, match):
     x = np.random.default_rng(0).normal(size=(40, 2))
@@ -190,7 +190,7 @@ def test_spline_ar_on_one_feature_fits_saves_and_loads(tmp_path, capsys):
 
 
 def test_a_fit_recorded_before_the_spline_options_resumes(tmp_path):
-    """A checkpoint folder's fit.json without base/spline_* took their defaults."""
+    """A checkpoint folder's fit.json without base/spline_* had normal bases, default splines."""
     import json
 
     from vmonf_jax.persist import fitrecord
@@ -202,6 +202,9 @@ def test_a_fit_recorded_before_the_spline_options_resumes(tmp_path):
     for k in ("base", "spline_bins", "spline_bound"):
         del record["estimator"][k]
     (tmp_path / "fit.json").write_text(json.dumps(record))
-    assert fitrecord.start_or_resume(tmp_path, settings, data, resume=True) is False
+    with pytest.raises(ValueError, match=r"these differ: base='auto' \(was 'normal'\)"):
+        fitrecord.start_or_resume(tmp_path, settings, data, True)  # "auto" came later
+    before = {**settings, "base": "normal"}
+    assert fitrecord.start_or_resume(tmp_path, before, data, resume=True) is False
     with pytest.raises(ValueError, match=r"these differ: base='student_t' \(was 'normal'\)"):
         fitrecord.start_or_resume(tmp_path, {**settings, "base": "student_t"}, data, True)

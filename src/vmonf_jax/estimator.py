@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 
 from vmonf_jax import __version__, mapped
 from vmonf_jax.chunked import bucket
-from vmonf_jax.hygiene import warn_about
+from vmonf_jax.hygiene import auto_base, warn_about
 from vmonf_jax.inference import FittedModel
 from vmonf_jax.persist import fitrecord, manifest, modeldir
 from vmonf_jax.persist.settings import fit_config
@@ -62,16 +62,20 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     ``classes_`` (label values of a semi-supervised ``y``, else None),
     ``labels_`` (the cluster of each training row, as ``predict``), ``temperature_`` (T of
     q(k|x) for the kept parameters), ``consistency_`` (the weight used, "auto" resolved),
-    ``budget_`` (``train.budget.Budget``), ``history_``, ``n_features_in_``, and
+    ``budget_`` (``train.budget.Budget``), ``base_`` (the flows' base, "auto" resolved),
+    ``history_``, ``n_features_in_``, and
     ``feature_names_in_`` when ``X`` had string column names.
     """
 
     __init__ = estimator_init()  # every parameter of parameters.PARAMS, by keyword
 
     # -- configuration --------------------------------------------------------------------
-    def _config(self, dim, n_components=None) -> FitConfig:
-        """The ``FitConfig`` of these parameters; ``n_components``: K kept by a sparse fit."""
-        return fit_config(self.get_params(), dim, n_components)
+    def _config(self, dim, n_components=None, base=None) -> FitConfig:
+        """The ``FitConfig`` of these parameters.
+
+        ``n_components``: K kept by a sparse fit; ``base``: what ``base="auto"`` resolved to.
+        """
+        return fit_config(self.get_params(), dim, n_components, base)
 
     def _encode_labels(self, X, y):
         """``(classes, codes)`` of a semi-supervised ``y``, or ``(None, None)``.
@@ -150,6 +154,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         stats = mapped.sample(X)  # X, or a sample of a memory-mapped X
         pre = make_preprocessor(self.preprocess, self.dequantize).fit(stats)
         warn_about(stats, self.preprocess, pre.dequantized)
+        base = auto_base(stats, self.preprocess, pre.dequantized) if self.base == "auto" else None
+        config = self._config(X.shape[1], base=base)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
             resume = fitrecord.start_or_resume(checkpoint_dir, settings, (X, codes), resume)
@@ -170,7 +176,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          state_=res.state, history_=res.history, fit_score_=res.score,
                          best_restart_=res.restart, temperature_=res.temperature,
                          labels_=labels, consistency_=res.consistency,
-                         budget_=res.budget,
+                         budget_=res.budget, base_=base or self.base,
                          feature_names_in_=getattr(probe, "feature_names_in_", None))
         return self
 
@@ -307,7 +313,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "params_" in state:
-            config = self._config(self.n_features_in_, self.n_components_)
+            config = self._config(self.n_features_in_, self.n_components_,
+                                  getattr(self, "base_", None))  # absent: pickled before "auto"
             self.__dict__.update(model_=config.model, config_=config)
 
     def save(self, path):
@@ -330,7 +337,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          "score": self.fit_score_, "restart": self.best_restart_,
                          "temperature": self.temperature_, "n_components": self.n_components_,
                          "usage": self.usage_, "dead_components": dead_components(self.usage_),
-                         "consistency": self.consistency_,
+                         "consistency": self.consistency_, "base": self.base_,
                          "budget": None if self.budget_ is None else self.budget_._asdict()},
             "history": self.history_,
         }
@@ -361,6 +368,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                       best_restart_=man["training"]["restart"],
                       temperature_=got.temperature,
                       consistency_=man["training"].get("consistency"),
+                      base_=man["training"].get("base", got.settings["base"]),
                       budget_=Budget(**man["training"]["budget"])
                       if man["training"].get("budget") else None,
                       feature_names_in_=None if names is None else np.asarray(names, object))

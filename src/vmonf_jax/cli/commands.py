@@ -139,7 +139,7 @@ def cmd_info(args):
         f"data        {info['dim']} columns, preprocess {info['preprocessing']}",
         f"mixture     K={t['n_components']}{_bound(e)} {e['flow']} components, "
         f"{e['n_blocks']} blocks, "
-        f"hidden {tuple(e['hidden'])}{_spline(e)}, {e['base']} base; posterior hidden "
+        f"hidden {tuple(e['hidden'])}{_spline(e)}, {t['base']} base; posterior hidden "
         f"{tuple(e['posterior_hidden'])}; prior {e['prior']}",
         f"parameters  {info['n_parameters']}",
         f"training    {t['epochs_run']} epochs run ({t['by_phase']}); kept restart "
@@ -201,7 +201,7 @@ def model_info(model, man, path) -> dict:
                      "by_phase": ", ".join(f"{k} {v}" for k, v in phases.items()) or "none",
                      "final": hist[-1] if hist else {},
                      "score": model.fit_score_, "restart": model.best_restart_,
-                     "n_components": model.n_components_,
+                     "n_components": model.n_components_, "base": model.base_,
                      "usage": None if model.usage_ is None else model.usage_.tolist(),
                      "dead_components": man["training"].get("dead_components", [])},
         "versions": runtime.versions(),

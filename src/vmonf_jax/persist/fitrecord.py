@@ -13,7 +13,7 @@ import shutil
 from vmonf_jax.files import atomic, io, outputs
 from vmonf_jax.files import checkpoint as ckpt
 from vmonf_jax.persist.modeldir import STATE
-from vmonf_jax.persist.settings import estimator_defaults
+from vmonf_jax.persist.settings import recorded_settings
 
 FIT_RECORD = "fit.json"
 
@@ -72,8 +72,7 @@ def start_or_resume(directory, settings: dict, data: tuple, resume: bool) -> boo
             json.dump({"estimator": settings, "data": data_id}, f, indent=1)
         return False
     stored = read_fit_record(directory)
-    # a parameter newer than the record (e.g. base) was at its default in that fit
-    recorded = {**outputs.plain(estimator_defaults()), **stored["estimator"]}
+    recorded = outputs.plain(recorded_settings(stored["estimator"]))  # older: added since
     changed = {k: v for k, v in settings.items() if recorded.get(k) != v}
     if changed:
         raise ValueError("a resumed fit continues with the interrupted fit's settings; these "

@@ -10,6 +10,7 @@ import functools
 import math
 
 from vmonf_jax.files import atomic
+from vmonf_jax.model import registry
 from vmonf_jax.spec import parameters
 from vmonf_jax.spec.kinds import BIG as _BIG
 from vmonf_jax.spec.kinds import Int, Optional, Real, is_int, is_num
@@ -202,11 +203,30 @@ def check_manifest(m) -> None:
     _check_entry("training.final", t["final"], k_max)
     _check_components(t, k_max, m["estimator"].get("prior"))
     _check("training.consistency", t.get("consistency"), Optional(Real(0)).check)
+    _check_base(t.get("base"), m["estimator"].get("base", "normal"))
     _check_budget(t.get("budget"))
     if "temperature" in t and not (is_num(t["temperature"]) and math.isfinite(t["temperature"])
                                    and t["temperature"] > 0):
         raise Invalid(f"training.temperature must be a positive number, got "
                       f"{_show(t['temperature'])}")
+
+
+def _check_base(base, asked):
+    """Check ``training.base``, the flows' base (absent before ``base="auto"``).
+
+    It must name a known base, and the estimator's ``base`` unless that is "auto" (which
+    needs it: the base it resolved to).
+    """
+    if base is None:
+        if asked == "auto":
+            raise Invalid("training.base is missing: estimator.base 'auto' needs the base it "
+                          "resolved to")
+        return
+    if not (isinstance(base, str) and base in registry.base_names()):
+        raise Invalid(f"training.base must be one of {list(registry.base_names())}, got "
+                      f"{_show(base)}")
+    if asked not in ("auto", base):
+        raise Invalid(f"training.base is {base!r} but estimator.base is {asked!r}")
 
 
 def _check_budget(budget):

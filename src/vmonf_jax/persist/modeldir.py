@@ -31,7 +31,7 @@ import numpy as np
 from vmonf_jax.files import atomic, outputs
 from vmonf_jax.files import checkpoint as ckpt
 from vmonf_jax.persist.manifest import LIMITS, Invalid, check_manifest, param_template
-from vmonf_jax.persist.settings import estimator_defaults, fit_config
+from vmonf_jax.persist.settings import fit_config, recorded_settings
 from vmonf_jax.preprocess import SPREAD_FLOOR, preprocessor_from_dict
 from vmonf_jax.validation import FLOAT32_MAX
 
@@ -162,12 +162,11 @@ def _build(m, where):
     Raises:
         ValueError: ``damaged(where, ...)`` naming what the model cannot be built from.
     """
-    settings = {**estimator_defaults(), "consistency": 0.0,  # older models: the paper's loss
-                "dequantize": False,  # and no dequantisation
-                **{k: tuple(v) if isinstance(v, list) else v
-                   for k, v in m["estimator"].items()}}  # JSON: lists
+    settings = recorded_settings({k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in m["estimator"].items()})  # JSON: lists
     try:
-        config = fit_config(settings, m["dim"], m["training"].get("n_components"))
+        config = fit_config(settings, m["dim"], m["training"].get("n_components"),
+                            m["training"].get("base"))
     except Exception as err:  # untrusted values reach the constructors: any failure is damage
         raise damaged(where, f"estimator: {atomic.first_line(err)}") from None
     try:

@@ -7,13 +7,26 @@ no JAX (``vmonf --help`` reads the defaults); ``fit_config`` imports the model a
 
 from vmonf_jax.spec.parameters import BY_NAME, DEFAULTS, check
 
+BEFORE_ADDED = {"consistency": 0.0, "dequantize": False, "base": "normal"}
+"""What parameters added after 0.1.0 did before they existed: the paper's loss, no
+dequantisation, normal bases (their defaults now differ)."""
+
 
 def estimator_defaults() -> dict:
     """``VMoNF().get_params()``: every parameter's default (``parameters.PARAMS``)."""
     return dict(DEFAULTS)
 
 
-def fit_config(params: dict, dim: int, n_components: int | None = None):
+def recorded_settings(stored: dict) -> dict:
+    """Every parameter of settings ``stored`` by an earlier fit or save.
+
+    A parameter absent there was added since: ``BEFORE_ADDED``'s value, else its default.
+    """
+    return {**DEFAULTS, **BEFORE_ADDED, **stored}
+
+
+def fit_config(params: dict, dim: int, n_components: int | None = None,
+               base: str | None = None):
     """The ``FitConfig`` (model and training recipe) of ``VMoNF`` parameters for ``dim`` columns.
 
     Each parameter goes where its row of ``parameters.PARAMS`` says (``to``): to the
@@ -25,6 +38,8 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
         params: ``VMoNF`` parameters (those missing take the estimator's defaults).
         dim: the number of data columns.
         n_components: the K kept by a sparse fit (default: ``params["n_components"]``).
+        base: what ``base="auto"`` resolved to for the data (``hygiene.auto_base``); without
+            it "auto" builds the normal base (checks before the data are read).
 
     Returns:
         A ``train.FitConfig``.
@@ -45,6 +60,8 @@ def fit_config(params: dict, dim: int, n_components: int | None = None):
     model = {k: v for k, v in values.items() if BY_NAME[k].to == "model"}
     if n_components is not None:
         model["n_components"] = int(n_components)
+    if model["base"] == "auto":
+        model["base"] = base or "normal"
     model = Mixture(dim=dim, flow_name=model.pop("flow"), affine=p["init"] == "gaussian",
                     **model)
     manifest.check_size(model, values["n_init"])  # before anything is built

@@ -73,9 +73,11 @@ PARAMS = (
           ("--batch-norm",), to="model"),
     Param("prelu", False, Bool(), "PReLU layers between the flow blocks", ("--prelu",),
           to="model"),
-    Param("base", "normal", Choice(registry.base_names), "base distribution of each flow: "
-          "standard normal, or a product of Student-t marginals with a learned degrees of "
-          "freedom per component", ("--base",), to="model"),
+    Param("base", "auto", Choice(lambda: ("auto", *registry.base_names())), "base "
+          "distribution of each flow: standard normal, a product of Student-t marginals with "
+          "a learned degrees of freedom per component, or auto: Student-t where training rows "
+          "lie far out in a column (the data warning's rule), else normal", ("--base",),
+          to="model"),
     Param("spline_bins", 8, Int(2, LIMITS["spline_bins"]), "bins of each spline (spline "
           "flows)", ("--spline-bins",), "B", to="model"),
     Param("spline_bound", 4.0, Real(0, open_lo=True), "splines act on [-bound, bound] in "

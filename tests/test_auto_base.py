@@ -1,0 +1,87 @@
+"""``base="auto"``: Student-t bases where training rows lie far out, normal bases elsewhere."""
+
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+from vmonf_jax import VMoNF
+from vmonf_jax.hygiene import FAR_OUT, auto_base
+from vmonf_jax.model.bases import NormalBase, StudentTBase
+
+SMALL = dict(n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,), epochs=2,
+             warm_epochs=1, n_init=1, batch_size=64, verbose=False)
+
+
+def _rows(far: bool, n=120):
+    x = np.random.default_rng(0).normal(size=(n, 3))
+    if far:
+        x[7, 2] = 2 * FAR_OUT  # a data error: 40 robust deviations out
+    return x
+
+
+def test_the_rule_reads_the_columns_the_far_out_warning_reads():
+    far = _rows(True)
+    assert auto_base(far, "standardize") == "student_t"
+    assert auto_base(_rows(False), "standardize") == "normal"
+    assert auto_base(far, "standardize", dequantized=[2]) == "normal"  # spread over cells
+    assert auto_base(far, "logit-pixels") == "normal"
+    edge = _rows(False)
+    edge[3, 0] = np.median(edge[:, 0]) + 0.9 * FAR_OUT * 1.4826 * np.median(
+        np.abs(edge[:, 0] - np.median(edge[:, 0])))  # just inside the bound
+    assert auto_base(edge, "standardize") == "normal"
+
+
+def _fit(x, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return VMoNF(**{**SMALL, **kw}).fit(x)
+
+
+@pytest.mark.parametrize("far,base,kind", [(True, "student_t", StudentTBase),
+                                           (False, "normal", NormalBase)])
+def test_the_resolved_base_is_fitted_saved_loaded_and_pickled(far, base, kind, tmp_path):
+    x = _rows(far)
+    m = _fit(x)
+    assert (m.base, m.base_) == ("auto", base) and isinstance(m.model_.flow.base, kind)
+    m.save(tmp_path / "m")
+    man = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert (man["estimator"]["base"], man["training"]["base"]) == ("auto", base)
+    for other in (VMoNF.load(tmp_path / "m"), pickle.loads(pickle.dumps(m))):
+        assert (other.base, other.base_) == ("auto", base)
+        np.testing.assert_array_equal(other.score_samples(x), m.score_samples(x))
+
+
+def test_an_explicit_base_is_kept_whatever_the_data():
+    m = _fit(_rows(True), base="normal")
+    assert m.base_ == "normal" and isinstance(m.model_.flow.base, NormalBase)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda m: m["training"].pop("base"), "training.base is missing"),
+    (lambda m: m["training"].update(base="cauchy"), "training.base must be one of"),
+    (lambda m: m["estimator"].update(base="normal"),
+     "training.base is 'student_t' but estimator.base is 'normal'"),
+])
+def test_a_manifest_whose_base_does_not_add_up_is_damaged(edit, match, tmp_path):
+    _fit(_rows(True)).save(tmp_path / "m")
+    path = tmp_path / "m" / "manifest.json"
+    m = json.loads(path.read_text())
+    edit(m)
+    path.write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=f"damaged model directory: .*{match}"):
+        VMoNF.load(tmp_path / "m")
+
+
+def test_the_cli_fits_auto_and_info_shows_the_base_used(tmp_path, capsys):
+    from vmonf_jax.cli import main
+
+    np.savetxt(tmp_path / "d.csv", _rows(True), delimiter=",")
+    assert main(["fit", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m"),
+                 "--components", "2", "--blocks", "1", "--hidden", "4", "--posterior-hidden",
+                 "4", "--warm-epochs", "1", "--epochs", "2", "--n-init", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m")]) == 0
+    assert "student_t base" in capsys.readouterr().out
