@@ -132,8 +132,13 @@ _score_rows = jax.jit(score_rows, static_argnums=0)
 
 
 def scores_of_rows(model, params, state, x, temperature):
-    """Per row of ``x``: exact log-likelihood and ELBO, (n, 2) (chunked; any number of rows)."""
-    return np.asarray(map_rows(lambda c: _score_rows(model, params, state, c, temperature), x))
+    """Per row of ``x``: exact log-likelihood and ELBO, (n, 2) (chunked; any number of rows).
+
+    ``temperature`` goes in as a float32 scalar whatever its type (a Python float is weakly
+    typed: callers passing both kinds compiled the scoring twice).
+    """
+    t = np.float32(temperature)
+    return np.asarray(map_rows(lambda c: _score_rows(model, params, state, c, t), x))
 
 
 def evaluate(model, params, state, x, temperature):
