@@ -75,13 +75,15 @@ def test_a_manifest_whose_base_does_not_add_up_is_damaged(edit, match, tmp_path)
         VMoNF.load(tmp_path / "m")
 
 
-def test_the_cli_fits_auto_and_info_shows_the_base_used(tmp_path, capsys):
+def test_the_cli_fits_auto_and_says_which_base_it_took(tmp_path, capsys):
     from vmonf_jax.cli import main
 
     np.savetxt(tmp_path / "d.csv", _rows(True), delimiter=",")
     assert main(["fit", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m"),
                  "--components", "2", "--blocks", "1", "--hidden", "4", "--posterior-hidden",
-                 "4", "--warm-epochs", "1", "--epochs", "2", "--n-init", "1", "--quiet"]) == 0
-    capsys.readouterr()
+                 "4", "--warm-epochs", "1", "--epochs", "2", "--n-init", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "1 row lies more than 20 robust deviations" in err
+    assert "saved " in err and "(2 components, student_t bases," in err
     assert main(["info", str(tmp_path / "m")]) == 0
     assert "student_t base" in capsys.readouterr().out

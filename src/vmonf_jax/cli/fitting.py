@@ -180,9 +180,10 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
         raise
     fitrecord.discard_checkpoint_dir(partial, remove_folder=True)
     if est.verbose:
-        print(f"vmonf fit: saved {model_dir} ({est.n_components_} components, {X.shape[1]} "
-              f"columns, {len(est.history_)} epochs in {time.perf_counter() - t0:.1f} s); its "
-              f"log-likelihood on DATA: vmonf score {model_dir} {args.data}", file=sys.stderr)
+        print(f"vmonf fit: saved {model_dir} ({est.n_components_} components, {est.base_} "
+              f"bases, {X.shape[1]} columns, {len(est.history_)} epochs in "
+              f"{time.perf_counter() - t0:.1f} s); its log-likelihood on DATA: vmonf score "
+              f"{model_dir} {args.data}", file=sys.stderr)
     return EXIT_OK
 
 
