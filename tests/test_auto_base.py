@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vmonf_jax import VMoNF
-from vmonf_jax.hygiene import FAR_OUT, auto_base
+from vmonf_jax.hygiene import FAR_OUT, HEAVY_TAILS, auto_base, data_warnings
 from vmonf_jax.model.bases import NormalBase, StudentTBase
 
 SMALL = dict(n_components=2, n_blocks=1, hidden=(4,), posterior_hidden=(4,), epochs=2,
@@ -22,16 +22,26 @@ def _rows(far: bool, n=120):
     return x
 
 
-def test_the_rule_reads_the_columns_the_far_out_warning_reads():
+def _with(x, row, col, deviations):
+    """``x`` with ``x[row, col]`` set ``deviations`` robust deviations above its median."""
+    x = x.copy()
+    c = x[:, col]
+    x[row, col] = np.median(c) + deviations * 1.4826 * np.median(np.abs(c - np.median(c)))
+    return x
+
+
+def test_the_rule_reads_the_columns_the_far_out_warning_reads_at_half_its_bound():
     far = _rows(True)
     assert auto_base(far, "standardize") == "student_t"
     assert auto_base(_rows(False), "standardize") == "normal"
     assert auto_base(far, "standardize", dequantized=[2]) == "normal"  # spread over cells
     assert auto_base(far, "logit-pixels") == "normal"
-    edge = _rows(False)
-    edge[3, 0] = np.median(edge[:, 0]) + 0.9 * FAR_OUT * 1.4826 * np.median(
-        np.abs(edge[:, 0] - np.median(edge[:, 0])))  # just inside the bound
-    assert auto_base(edge, "standardize") == "normal"
+    assert HEAVY_TAILS < FAR_OUT
+    heavy = _with(_rows(False), 3, 0, 1.5 * HEAVY_TAILS)  # heavy tails, no data error
+    assert auto_base(heavy, "standardize") == "student_t"
+    assert not any("robust" in m for m in data_warnings(heavy, "standardize"))
+    inside = _with(_rows(False), 3, 0, 0.9 * HEAVY_TAILS)
+    assert auto_base(inside, "standardize") == "normal"
 
 
 def _fit(x, **kw):

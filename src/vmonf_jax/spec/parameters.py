@@ -75,8 +75,8 @@ PARAMS = (
           to="model"),
     Param("base", "auto", Choice(lambda: ("auto", *registry.base_names())), "base "
           "distribution of each flow: standard normal, a product of Student-t marginals with "
-          "a learned degrees of freedom per component, or auto: Student-t where training rows "
-          "lie far out in a column (the data warning's rule), else normal", ("--base",),
+          "a learned degrees of freedom per component, or auto: Student-t where a training row "
+          "lies more than 10 robust deviations from a column's median, else normal", ("--base",),
           to="model"),
     Param("spline_bins", 8, Int(2, LIMITS["spline_bins"]), "bins of each spline (spline "
           "flows)", ("--spline-bins",), "B", to="model"),
