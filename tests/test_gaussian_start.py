@@ -170,8 +170,10 @@ def test_data_hygiene_warnings():
     far = x.copy()
     far[7, 2] = 60.0                                  # a data error: 60 deviations out
     assert any(m.startswith("1 row lies more than 20 robust deviations from a column's median "
-                            "(row 7, column 2: 60)") and "base='auto'" in m
-               for m in data_warnings(far, "standardize"))
+                            "(row 7, column 2: 60)") and "base='auto', the default, fits "
+               "Student-t bases" in m for m in data_warnings(far, "standardize"))
+    assert any("base='normal'; 'auto' or 'student_t' fit heavy-tailed" in m
+               for m in data_warnings(far, "standardize", base="normal"))
     assert not any("robust" in m for m in data_warnings(far, "standardize", [2]))
     far[8, 3] = -60.0
     assert any(m.startswith("2 rows lie more than 20") for m in data_warnings(far, "standardize"))

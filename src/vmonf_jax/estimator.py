@@ -153,7 +153,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         classes, codes = self._encode_labels(X, y)
         stats = mapped.sample(X)  # X, or a sample of a memory-mapped X
         pre = make_preprocessor(self.preprocess, self.dequantize).fit(stats)
-        warn_about(stats, self.preprocess, pre.dequantized)
+        warn_about(stats, self.preprocess, pre.dequantized, self.base)
         base = auto_base(stats, self.preprocess, pre.dequantized) if self.base == "auto" else None
         config = self._config(X.shape[1], base=base)
         if checkpoint_dir is not None:

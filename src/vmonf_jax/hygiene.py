@@ -45,7 +45,7 @@ def _columns(idx) -> str:
     return shown + (f" and {len(idx) - 8} more" if len(idx) > 8 else "")
 
 
-def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
+def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> list[str]:
     """The problems of ``x`` (n, d) worth a warning, as messages (empty: none).
 
     Args:
@@ -54,6 +54,7 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
             dequantised by ``"logit-pixels"``, so their levels are not reported).
         dequantized: indices of the columns the preprocessing dequantises (``dequantize``):
             their levels are not reported, and constant ones are named as such.
+        base: the estimator's ``base`` (the far-out warning says what it does with them).
     """
     x = np.asarray(x)
     out = []
@@ -101,8 +102,8 @@ def data_warnings(x, preprocess: str, dequantized=()) -> list[str]:
             out.append(f"{rows} more than {FAR_OUT:.0f} robust deviations from a "
                        f"column's median (row {row}, column {col}: {x[row, col]:.6g}): data "
                        "errors or heavy tails; each costs a density with normal tails hundreds "
-                       "of nats or more, enough to decide a mean log-likelihood: check them "
-                       "(base='auto', the default, gives such data Student-t bases)")
+                       "of nats or more, enough to decide a mean log-likelihood: check them"
+                       + _tails_advice(base))
     live = spread[spread > 0]
     if preprocess == "none" and len(live) and live.max() > SCALE_RATIO * live.min():
         out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
@@ -163,7 +164,16 @@ def auto_base(x, preprocess: str, dequantized=()) -> str:
     return "student_t" if len(_far_out(x, keep, HEAVY_TAILS)[0]) else "normal"
 
 
-def warn_about(x, preprocess: str, dequantized=()) -> None:
+def _tails_advice(base: str) -> str:
+    """What the far-out warning adds for the estimator's ``base``."""
+    if base == "auto":
+        return " (base='auto', the default, fits Student-t bases to these data)"
+    if base == "student_t":
+        return " (the Student-t bases have heavy tails)"
+    return f" (base={base!r}; 'auto' or 'student_t' fit heavy-tailed Student-t bases)"
+
+
+def warn_about(x, preprocess: str, dequantized=(), base: str = "auto") -> None:
     """Issue each of ``data_warnings`` as a ``UserWarning``."""
-    for message in data_warnings(x, preprocess, dequantized):
+    for message in data_warnings(x, preprocess, dequantized, base):
         warnings.warn(message, UserWarning, stacklevel=3)
