@@ -148,14 +148,15 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         names = getattr(probe, "feature_names_in_", None)  # as save stores them
         manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
         check_rows(X.shape[0], _n_components(self.n_components), "X")
-        config = self._config(X.shape[1])
+        config = self._config(X.shape[1])  # parameters checked before the data are read
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
         stats = mapped.sample(X)  # X, or a sample of a memory-mapped X
         pre = make_preprocessor(self.preprocess, self.dequantize).fit(stats)
         warn_about(stats, self.preprocess, pre.dequantized, self.base)
         base = auto_base(stats, self.preprocess, pre.dequantized) if self.base == "auto" else None
-        config = self._config(X.shape[1], base=base)
+        if base is not None:  # "auto" resolved from the data
+            config = self._config(X.shape[1], base=base)
         if checkpoint_dir is not None:
             settings = {k: v for k, v in self.get_params().items() if k != "verbose"}
             resume = fitrecord.start_or_resume(checkpoint_dir, settings, (X, codes), resume)

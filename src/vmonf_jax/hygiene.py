@@ -59,9 +59,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
     x = np.asarray(x)
     out = []
     spread = x.std(0)
-    deq = np.isin(np.arange(x.shape[1]), np.asarray(dequantized, int))
-    if preprocess == "logit-pixels":  # every pixel is dequantised over its level's cell
-        deq[:] = True
+    deq = _dequantised(x.shape[1], preprocess, dequantized)
     const = np.flatnonzero((spread == 0) & ~deq)
     if len(const):
         out.append(f"columns {_columns(const)} are constant: their density is a spike of "
@@ -125,6 +123,13 @@ def _atoms(x, varies, skip) -> list:
     return out
 
 
+def _dequantised(d: int, preprocess: str, dequantized) -> np.ndarray:
+    """(d,) mask of the columns spread over their cells: ``dequantized``, or every pixel."""
+    if preprocess == "logit-pixels":  # every pixel is dequantised over its level's cell
+        return np.ones(d, bool)
+    return np.isin(np.arange(d), np.asarray(dequantized, int))
+
+
 def _far_out(x, cols, bound=FAR_OUT):
     """``(rows, row, column)``: the rows far out in a column of ``cols`` (a mask).
 
@@ -157,10 +162,8 @@ def auto_base(x, preprocess: str, dequantized=()) -> str:
     error cost the normal base 33,767 nats (diamonds). On the 11 others, and on the paper's
     data, the rule keeps the normal base, the paper's.
     """
-    if preprocess == "logit-pixels":
-        return "normal"
     x = np.asarray(x)
-    keep = ~np.isin(np.arange(x.shape[1]), np.asarray(dequantized, int))
+    keep = ~_dequantised(x.shape[1], preprocess, dequantized)
     return "student_t" if len(_far_out(x, keep, HEAVY_TAILS)[0]) else "normal"
 
 
