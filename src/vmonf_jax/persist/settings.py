@@ -7,7 +7,7 @@ no JAX (``vmonf --help`` reads the defaults); ``fit_config`` imports the model a
 
 from vmonf_jax.spec.parameters import BY_NAME, DEFAULTS, check
 
-BEFORE_ADDED = {"consistency": 0.0, "dequantize": False, "base": "normal"}
+BEFORE_ADDED = {"consistency": 0.0, "dequantize": False, "base": "normal", "objective": "elbo"}
 """What parameters added after 0.1.0 did before they existed: the paper's loss, no
 dequantisation, normal bases (their defaults now differ)."""
 

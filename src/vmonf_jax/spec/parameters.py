@@ -20,6 +20,7 @@ LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 655
 PRIORS = tuple(priors.PRIORS)
 INITS = ("random", "kmeans", "balanced", "gaussian")
 SEMI_MODES = ("paper", "joint")
+OBJECTIVES = ("elbo", "marginal")
 PREPROCESSING = ("none", "standardize", "logit-pixels")
 PARALLEL = ("data", "components")
 
@@ -111,6 +112,10 @@ PARAMS = (
     Param("consistency", "auto", Auto(Real(0)), "weight of the regulariser that makes q(k|x) "
           "agree between nearest neighbours (0 = the paper's objective; auto: docs/api.md)",
           ("--consistency",), "W"),
+    Param("objective", "elbo", Choice(OBJECTIVES), "what trains the flows: elbo (the paper's: "
+          "each row weighted by q(k|x)) or marginal (the exact log p(x), each row weighted by "
+          "the exact posterior p(k|x)); q(k|x) is fitted to p(k|x) either way, and the loss's "
+          "value is -ELBO either way", ("--objective",)),
     Param("n_init", 3, _POS, "restarts; the one with the best ELBO (or validation "
           "likelihood) is kept", ("--n-init",), "R"),
     Param("init", "gaussian", Choice(INITS), "start of each restart: random, a k-means warm "

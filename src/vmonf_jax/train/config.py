@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import optax
 
 from vmonf_jax.model.mixture import Mixture
-from vmonf_jax.spec.parameters import INITS, SEMI_MODES
+from vmonf_jax.spec.parameters import INITS, OBJECTIVES, SEMI_MODES
 from vmonf_jax.train.consistency import AUTO
 from vmonf_jax.train.schedule import temperature_schedule
 
@@ -60,7 +60,8 @@ class FitConfig:
 
     ``consistency`` weighs the regulariser of ``train.consistency`` (0: the paper's ELBO;
     ``"auto"``: ``consistency.auto_weight`` decides per data set, the graph's partition
-    starts the warm start either way). ``steps``: gradient steps of the main phase
+    starts the warm start either way). ``objective``: what trains the flows
+    (``objective.point_losses``). ``steps``: gradient steps of the main phase
     (overrides ``epochs``); with it or ``early_stopping``, ``train.budget.plan`` sets the
     main epochs and batch size from the training rows.
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
@@ -82,6 +83,7 @@ class FitConfig:
     decoupled_weight_decay: bool = False
     clip_norm: float | None = 100.0
     consistency: float | str = 0.0
+    objective: str = "elbo"
     steps: int | None = None
     temperature_start: float = 1.0
     temperature_decay: float = 0.98
@@ -123,6 +125,8 @@ class FitConfig:
             raise ValueError("temperatures must be positive and temperature_decay in (0, 1]")
         if self.semi_supervised not in SEMI_MODES:
             raise ValueError(f"semi_supervised must be one of {SEMI_MODES}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.patience is not None and int(self.patience) < 0:

@@ -1,6 +1,7 @@
 """The training objective as parts: a step's batch, the loss terms and their weighted sum.
 
 A step's loss is the mean of ``point_losses`` over its batch (the ELBO of unlabelled rows,
+or ``marginal_losses``: the same value with the exact likelihood's gradient for the flows;
 the supervised loss of labelled ones) plus weighted penalty terms, each a function
 ``(model, params, batch, temperature) -> scalar``: ``marginal_kl`` (``init="balanced"``'s
 warm-up) and ``consistency_penalty`` (``train.consistency``). ``combine`` sums the terms a
@@ -50,11 +51,26 @@ def labelled_losses(joint, log_q, y):
     return -(jnp.take_along_axis(joint, yc, -1) + jnp.take_along_axis(log_q, yc, -1))[:, 0]
 
 
-def point_losses(model, params, state, x, y, temperature):
-    """Per-point loss: -ELBO(x) where y = -1, else ``labelled_losses``.
+def marginal_losses(joint, log_q):
+    """Per row: -log p(x) + KL(q(.|x) || p(.|x)), the exact posterior held constant.
 
-    One function serves unsupervised, supervised and mixed batches, so one compile serves
-    all. Aux: new batch-norm state and metrics (ELBO, exact log p, component usage).
+    Its value is -ELBO (ELBO = log p(x) - KL), and its gradient is the ELBO's for q(k|x), but
+    the flows and weights get the exact log-likelihood's gradient: each row trains component k
+    in proportion to p(k|x), as in EM, rather than to q(k|x). ``joint`` (n, K):
+    log p_k(x) + log pi_k; ``log_q`` (n, K).
+    """
+    loglik = jax.nn.logsumexp(joint, -1)
+    fixed = jax.lax.stop_gradient(joint)
+    return -loglik - elbo_from_terms(fixed, log_q) + jax.nn.logsumexp(fixed, -1)
+
+
+def point_losses(model, params, state, x, y, temperature, objective="elbo"):
+    """Per-point loss of an unlabelled row (y = -1) under ``objective``, else ``labelled_losses``.
+
+    ``objective``: ``"elbo"`` (the paper's: -ELBO(x)) or ``"marginal"``
+    (``marginal_losses``); both have the value -ELBO(x). One function serves unsupervised,
+    supervised and mixed batches, so one compile serves all. Aux: new batch-norm state and
+    metrics (ELBO, exact log p, component usage).
     """
     comp, state = model.component_log_prob(params, x, state=state, train=True)
     joint = comp + model.log_prior(params)
@@ -62,7 +78,8 @@ def point_losses(model, params, state, x, y, temperature):
     elbo = elbo_from_terms(joint, log_q)
     metrics = {"elbo": elbo.mean(), "loglik": jax.nn.logsumexp(joint, -1).mean(),
                "usage": jnp.exp(log_q).mean(0)}
-    return jnp.where(y >= 0, labelled_losses(joint, log_q, y), -elbo), (state, metrics)
+    rows = marginal_losses(joint, log_q) if objective == "marginal" else -elbo
+    return jnp.where(y >= 0, labelled_losses(joint, log_q, y), rows), (state, metrics)
 
 
 def marginal_kl(model, params, batch, temperature):
@@ -86,15 +103,16 @@ def consistency_penalty(model, params, batch, temperature):
     return penalty(model, params, x, batch.x_nbrs, temperature)
 
 
-def combine(*terms: Term):
+def combine(*terms: Term, objective: str = "elbo"):
     """The loss ``(model, params, state, batch, T, weights) -> (loss, (state, metrics))``.
 
-    The mean of ``point_losses`` plus each term times its weight, added in order;
-    ``weights``: the named weights of this epoch.
+    The mean of ``point_losses`` (under ``objective``) plus each term times its weight, added
+    in order; ``weights``: the named weights of this epoch.
     """
 
     def loss(model, params, state, batch, temperature, weights):
-        losses, aux = point_losses(model, params, state, batch.x, batch.y, temperature)
+        losses, aux = point_losses(model, params, state, batch.x, batch.y, temperature,
+                                   objective)
         total = losses.mean()
         for term in terms:
             weight = weights[term.weight] if isinstance(term.weight, str) else term.weight

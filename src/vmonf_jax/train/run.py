@@ -63,6 +63,7 @@ class StepSpec:
     """What the compiled step depends on: model, batch size, optimiser and loss weights.
 
     ``consistency``: the weight of ``objective.consistency_penalty`` (0: none);
+    ``objective``: what trains the flows (``objective.point_losses``);
     ``dirichlet_alpha``: the sparse prior's concentration (its update after main epochs).
     """
 
@@ -74,6 +75,7 @@ class StepSpec:
     clip_norm: float | None = None
     consistency: float = 0.0
     dirichlet_alpha: float = 0.01
+    objective: str = "elbo"
 
     @classmethod
     def of(cls, config, consistency: float) -> "StepSpec":
@@ -127,7 +129,7 @@ def loss_of(kind: str, spec: StepSpec, balanced: bool):
     terms = [Term(marginal_kl, "balance")] if balanced and kind == "rows" else []
     if spec.consistency and kind != "labelled":
         terms.append(Term(consistency_penalty, spec.consistency))
-    return combine(*terms)
+    return combine(*terms, objective=spec.objective)
 
 
 @lru_cache(maxsize=8)
