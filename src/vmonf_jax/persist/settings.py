@@ -7,9 +7,10 @@ no JAX (``vmonf --help`` reads the defaults); ``fit_config`` imports the model a
 
 from vmonf_jax.spec.parameters import BY_NAME, DEFAULTS, check
 
-BEFORE_ADDED = {"consistency": 0.0, "dequantize": False, "base": "normal", "objective": "elbo"}
-"""What parameters added after 0.1.0 did before they existed: the paper's loss, no
-dequantisation, normal bases (their defaults now differ)."""
+BEFORE_ADDED = {"consistency": 0.0, "dequantize": False, "base": "normal", "objective": "elbo",
+                "train_restarts": "all"}
+"""What parameters added after 0.1.0 did before they existed: the paper's loss and objective,
+no dequantisation, normal bases, every restart trained (their defaults now differ)."""
 
 
 def estimator_defaults() -> dict:

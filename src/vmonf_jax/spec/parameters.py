@@ -21,6 +21,7 @@ PRIORS = tuple(priors.PRIORS)
 INITS = ("random", "kmeans", "balanced", "gaussian")
 SEMI_MODES = ("paper", "joint")
 OBJECTIVES = ("elbo", "marginal")
+TRAIN_RESTARTS = ("best", "all")
 PREPROCESSING = ("none", "standardize", "logit-pixels")
 PARALLEL = ("data", "components")
 
@@ -112,12 +113,16 @@ PARAMS = (
     Param("consistency", "auto", Auto(Real(0)), "weight of the regulariser that makes q(k|x) "
           "agree between nearest neighbours (0 = the paper's objective; auto: docs/api.md)",
           ("--consistency",), "W"),
-    Param("objective", "elbo", Choice(OBJECTIVES), "what trains the flows: elbo (the paper's: "
+    Param("objective", "marginal", Choice(OBJECTIVES), "what trains the flows: elbo (the paper's: "
           "each row weighted by q(k|x)) or marginal (the exact log p(x), each row weighted by "
           "the exact posterior p(k|x)); q(k|x) is fitted to p(k|x) either way, and the loss's "
           "value is -ELBO either way", ("--objective",)),
     Param("n_init", 3, _POS, "restarts; the one with the best ELBO (or validation "
           "likelihood) is kept", ("--n-init",), "R"),
+    Param("train_restarts", "best", Choice(TRAIN_RESTARTS), "with the Gaussian start and "
+          "validation rows: train only the restart whose start scores best on them (best), "
+          "or train every restart and keep the best after training (all)",
+          ("--train-restarts",)),
     Param("init", "gaussian", Choice(INITS), "start of each restart: random, a k-means warm "
           "start, balanced (random, then a warm-up that keeps every component in use; see "
           "--warm-epochs), or gaussian (each component starts as one Gaussian of a fitted "

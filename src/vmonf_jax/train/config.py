@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import optax
 
 from vmonf_jax.model.mixture import Mixture
-from vmonf_jax.spec.parameters import INITS, OBJECTIVES, SEMI_MODES
+from vmonf_jax.spec.parameters import INITS, OBJECTIVES, SEMI_MODES, TRAIN_RESTARTS
 from vmonf_jax.train.consistency import AUTO
 from vmonf_jax.train.schedule import temperature_schedule
 
@@ -61,7 +61,9 @@ class FitConfig:
     ``consistency`` weighs the regulariser of ``train.consistency`` (0: the paper's ELBO;
     ``"auto"``: ``consistency.auto_weight`` decides per data set, the graph's partition
     starts the warm start either way). ``objective``: what trains the flows
-    (``objective.point_losses``). ``steps``: gradient steps of the main phase
+    (``objective.point_losses``). ``train_restarts="best"``: with Gaussian starts and
+    validation rows, only the restart whose start scores best on them trains
+    (``start_run.best_start``). ``steps``: gradient steps of the main phase
     (overrides ``epochs``); with it or ``early_stopping``, ``train.budget.plan`` sets the
     main epochs and batch size from the training rows.
     ``chunk_epochs`` epochs run per compiled call (progress, checkpoints and the non-finite
@@ -91,6 +93,7 @@ class FitConfig:
     semi_supervised: str = "joint"
     pretrain_epochs: int = 0
     n_init: int = 1
+    train_restarts: str = "all"
     init: str = "kmeans"
     warm_epochs: int = 200
     val_fraction: float = 0.0
@@ -127,6 +130,9 @@ class FitConfig:
             raise ValueError(f"semi_supervised must be one of {SEMI_MODES}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.train_restarts not in TRAIN_RESTARTS:
+            raise ValueError(f"train_restarts must be one of {TRAIN_RESTARTS}, got "
+                             f"{self.train_restarts!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.patience is not None and int(self.patience) < 0:

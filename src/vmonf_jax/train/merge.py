@@ -29,6 +29,12 @@ at least 0.248; 0.1 lies between them, at least a factor of 2.5 from each."""
 
 def responsibilities(x, means, covs, weights) -> np.ndarray:
     """(n, K) posterior probabilities of the components of a Gaussian mixture for rows ``x``."""
+    log_p = joint_log_prob(x, means, covs, weights)
+    return np.exp(log_p - logsumexp(log_p, axis=1, keepdims=True))
+
+
+def joint_log_prob(x, means, covs, weights) -> np.ndarray:
+    """(n, K) log w_k + log N(x; mean_k, cov_k) of a Gaussian mixture for rows ``x``."""
     x = np.asarray(x, np.float64)
     chol = np.linalg.cholesky(np.asarray(covs, np.float64))
     log_p = np.empty((x.shape[0], len(weights)))
@@ -36,7 +42,7 @@ def responsibilities(x, means, covs, weights) -> np.ndarray:
         z = np.linalg.solve(c, (x - mu).T)  # (d, n): whitened rows
         log_p[:, k] = (np.log(max(weights[k], 1e-300)) - 0.5 * (z * z).sum(0)
                        - np.log(np.diagonal(c)).sum() - 0.5 * x.shape[1] * np.log(2 * np.pi))
-    return np.exp(log_p - logsumexp(log_p, axis=1, keepdims=True))
+    return log_p
 
 
 def _xlogx(a):

@@ -30,7 +30,10 @@ def result(s, snap, recipe, start, pruned: bool) -> FitResult:
         if res.score <= start_scores[res.restart]:
             warnings.warn("training did not raise the validation log-likelihood above the "
                           "Gaussian-mixture start's: the start is kept", stacklevel=3)
-    res = dataclasses.replace(res, consistency=s.consistency, budget=s.budget)
+    ids = s.restarts  # the run's restarts among the n_init (train_restarts="best": one)
+    res = dataclasses.replace(res, consistency=s.consistency, budget=s.budget,
+                              restart=ids[res.restart],
+                              history=[{**e, "restart": ids[e["restart"]]} for e in res.history])
     if not model.prior.prunes:
         return res
     idx = prune.keep_indices(res.params["prior_logits"][None], s.config.prune_threshold,

@@ -29,7 +29,8 @@ class Setup(NamedTuple):
     ``x``: the training rows (a mapped fit: its first chunk); ``labels``: theirs, None
     without labelled rows; ``arrays``: the run's device arrays; ``feed``: a mapped fit's
     ``feeder.Feed`` (else None); ``starts``: each restart's Gaussian start (or None);
-    ``budget``: the main phase's; ``consistency``: the regulariser's weight.
+    ``budget``: the main phase's; ``consistency``: the regulariser's weight; ``restarts``:
+    the index among the ``n_init`` restarts of each one trained (``train_restarts``).
     """
 
     config: FitConfig
@@ -42,6 +43,7 @@ class Setup(NamedTuple):
     starts: Any
     budget: Budget
     consistency: float
+    restarts: tuple
 
     @property
     def protect(self) -> int:
@@ -122,8 +124,15 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
             merge=model.prior.prunes and labels is None, rivals=rivals)
         if len(starts[0][2]) < model.n_components:  # the sparse start merged components
             recipe = recipe.resized(len(starts[0][2]))
+    restarts = tuple(range(config.n_init))
+    if config.train_restarts == "best" and starts is not None and x_val is not None:
+        r = start_run.best_start(model, starts, x_val)  # deterministic: a resume agrees
+        restarts, keys, starts = (r,), keys[r:r + 1], starts[r:r + 1]
+        arrays = arrays._replace(y_warm=arrays.y_warm[r:r + 1])
+        config = dataclasses.replace(config, n_init=1)
     if spec is not None:
         arrays = spec.replicate(arrays)
     if feed is not None:
         feed.start(arrays, schedule.warm, len(schedule))
-    return Setup(config, recipe, keys, x, labels, arrays, feed, starts, budget, weight)
+    return Setup(config, recipe, keys, x, labels, arrays, feed, starts, budget, weight,
+                 restarts)

@@ -9,6 +9,7 @@ which runs the loop).
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import logsumexp
 
 from vmonf_jax.train import gaussian_start, merge
 from vmonf_jax.train.state import Kept
@@ -46,6 +47,24 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False,
     if merge:
         starts, y_warm = _merged(x, starts)
     return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))
+
+
+def best_start(model, starts, x_val) -> int:
+    """The restart whose Gaussian start scores best on the validation rows ``x_val``.
+
+    Each start is scored as the mixture it sets at step 0 (``gaussian_start.apply``): its
+    Gaussians, with its weights, or equal ones under a fixed prior (with a Student-t base
+    the Gaussians stand in for the start's t components). A start whose score is not finite
+    ranks last.
+    """
+    k = len(starts[0][2])
+    scores = []
+    for means, covs, weights in starts:
+        w = np.full(k, 1.0 / k) if model.prior.fixed else np.asarray(weights, np.float64)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            ll = logsumexp(merge.joint_log_prob(x_val, means, covs, w), axis=1).mean()
+        scores.append(ll if np.isfinite(ll) else -np.inf)
+    return int(np.argmax(scores))
 
 
 def _merged(x, starts):
