@@ -4,6 +4,7 @@ note; plus the loop baseline equals the fused mixture."""
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def test_flowjax_cold_fits():
     ours, theirs = (fs.cold_fit_subprocess(w, quick=True) for w in ("ours", "flowjax"))
     for r in (ours, theirs):
         assert r["fit_s"] > 0 and r["epochs_run"] >= fs.config(True)["epochs"]
+        assert math.isfinite(r["held_out_ll"])  # both scored on the same held-out rows
     assert theirs["train_points"] == ours["train_points"]
 
 

@@ -508,8 +508,8 @@ def test_non_finite_loss_names_epoch_and_step_and_keeps_params(data, monkeypatch
                                                                fresh_compiles):
     real = objective.point_losses
 
-    def nan_when_cold(model, params, state, x, y, temperature):
-        losses, aux = real(model, params, state, x, y, temperature)
+    def nan_when_cold(model, params, state, x, y, temperature, objective_name):
+        losses, aux = real(model, params, state, x, y, temperature, objective_name)
         return jnp.where(temperature < 0.3, jnp.nan, losses), aux
 
     monkeypatch.setattr(objective, "point_losses", nan_when_cold)

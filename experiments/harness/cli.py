@@ -104,7 +104,7 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 def estimator(args, paper: dict, quick: dict, seed: int) -> VMoNF:
     """The paper's settings, shrunk by ``quick`` under ``--quick``, then the flags."""
     # the paper's recipe: its objective, on every training row for a fixed number of epochs
-    settings = {"early_stopping": False, "objective": "elbo", **paper,
+    settings = {"early_stopping": False, "objective": "elbo", "train_restarts": "all", **paper,
                 **(quick if args.quick else {})}
     if args.epochs is not None:
         settings["epochs"] = args.epochs
