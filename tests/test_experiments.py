@@ -168,6 +168,20 @@ def test_consistency_flag_overrides_each_recipe(harness, capsys):
         assert err.value.code == 2 and "--consistency must be" in capsys.readouterr().err
 
 
+def test_targets_train_by_the_papers_recipe_unless_told(harness, capsys):
+    """The paper's objective and every restart trained, whatever the library's defaults;
+    --objective marginal tries the library's objective."""
+    cli = harness.cli
+    p = cli.parser("pinwheel", "")
+    m = cli.estimator(cli.parse(p, ["--out", "unused"]), {}, {}, 0)
+    assert (m.objective, m.train_restarts, m.early_stopping) == ("elbo", "all", False)
+    m = cli.estimator(cli.parse(p, ["--out", "unused", "--objective", "marginal"]), {}, {}, 0)
+    assert m.objective == "marginal"
+    with pytest.raises(SystemExit) as err:
+        cli.parse(p, ["--objective", "mle"])
+    assert err.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
 def test_posterior_hidden_flag_overrides_the_recipe(harness, capsys):
     """--posterior-hidden 3 (the paper's pinwheel posterior) or 16,16 replaces the recipe's."""
     cli = harness.cli
