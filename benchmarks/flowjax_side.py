@@ -60,14 +60,21 @@ def pinwheel_points(cfg: dict, extra: int = 0, seed: int = 0) -> np.ndarray:
     return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
 
 
+def train_test_points(cfg: dict, seed: int, test_seed: int):
+    """``(x, x_test, y_test)``: the pinwheel draw ``seed`` standardised, and the draw
+    ``test_seed`` in its units (held-out rows, wing labels)."""
+    from vmonf_jax.data import pinwheel
+
+    x, _ = pinwheel(n_per_wing=cfg["n_per_wing"], seed=seed)
+    xt, yt = pinwheel(n_per_wing=cfg["n_per_wing"], seed=test_seed)
+    mu, sd = x.mean(0), x.std(0)
+    return ((x - mu) / sd).astype(np.float32), ((xt - mu) / sd).astype(np.float32), yt
+
+
 def held_out_points(cfg: dict) -> np.ndarray:
     """A fresh pinwheel draw (seed 1) in the training draw's standardised units: the rows
     both sides' held-out log-likelihood is measured on."""
-    from vmonf_jax.data import pinwheel
-
-    train, _ = pinwheel(n_per_wing=cfg["n_per_wing"], seed=0)
-    x, _ = pinwheel(n_per_wing=cfg["n_per_wing"], seed=1)
-    return ((x - train.mean(0)) / train.std(0)).astype(np.float32)
+    return train_test_points(cfg, 0, 1)[1]
 
 
 def estimator(cfg: dict, k: int, **kw):

@@ -24,15 +24,10 @@ from sklearn.metrics import adjusted_rand_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import flowjax_side as fs  # noqa: E402
 
-from vmonf_jax.data import pinwheel  # noqa: E402
-
 
 def rows(cfg: dict, seed: int):
     """Training rows, test rows and test labels of ``seed`` (the training draw's units)."""
-    x, _ = pinwheel(n_per_wing=cfg["n_per_wing"], seed=seed)
-    xt, yt = pinwheel(n_per_wing=cfg["n_per_wing"], seed=1000 + seed)
-    mu, sd = x.mean(0), x.std(0)
-    return ((x - mu) / sd).astype(np.float32), ((xt - mu) / sd).astype(np.float32), yt
+    return fs.train_test_points(cfg, seed, 1000 + seed)
 
 
 def one(seed: int, n_init: int, params: dict) -> dict:

@@ -25,6 +25,7 @@ from harness.report import aggregate
 from harness.run import add_comparison, run_experiment, summary_line
 from vmonf_jax import VMoNF
 from vmonf_jax.data import train_test
+from vmonf_jax.spec.parameters import OBJECTIVES
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
@@ -57,7 +58,7 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
     p.add_argument("--consistency", type=float, metavar="W",
                    help="weight of the q(k|x) consistency regulariser (0: the paper's "
                         "objective); default: the script's recipe, else the library's 1.0")
-    p.add_argument("--objective", choices=("elbo", "marginal"), default="elbo",
+    p.add_argument("--objective", choices=OBJECTIVES, default="elbo",
                    help="what trains the flows: elbo (the paper's, default here) or marginal "
                         "(the library's default: the exact log-likelihood)")
     p.add_argument("--posterior-hidden", type=_widths, metavar="H[,H...]",
