@@ -5,7 +5,7 @@ prediction needs neither scikit-learn nor the estimator class. Importing this mo
 no JAX (``vmonf --help`` reads the defaults); ``fit_config`` imports the model and the recipe.
 """
 
-from vmonf_jax.spec.parameters import BY_NAME, DEFAULTS, check
+from vmonf_jax.spec.parameters import BY_NAME, DEFAULTS, GAUSSIAN_INITS, check
 
 BEFORE_ADDED = {"consistency": 0.0, "dequantize": False, "base": "normal", "objective": "elbo",
                 "train_restarts": "all"}
@@ -63,7 +63,7 @@ def fit_config(params: dict, dim: int, n_components: int | None = None,
         model["n_components"] = int(n_components)
     if model["base"] == "auto":
         model["base"] = base or "normal"
-    model = Mixture(dim=dim, flow_name=model.pop("flow"), affine=p["init"] == "gaussian",
+    model = Mixture(dim=dim, flow_name=model.pop("flow"), affine=p["init"] in GAUSSIAN_INITS,
                     **model)
     manifest.check_size(model, values["n_init"])  # before anything is built
     recipe = {k: v for k, v in values.items() if BY_NAME[k].to == "recipe"}

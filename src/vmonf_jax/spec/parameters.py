@@ -18,7 +18,8 @@ LIMITS = {"n_components": 1024, "n_blocks": 64, "hidden_layers": 8, "width": 655
 """Documented caps on what a model's parameters may describe (docs/api.md)."""
 
 PRIORS = tuple(priors.PRIORS)
-INITS = ("random", "kmeans", "balanced", "gaussian")
+INITS = ("random", "kmeans", "balanced", "gaussian", "kmeans+gaussian")
+GAUSSIAN_INITS = ("gaussian", "kmeans+gaussian")  # flows end with a location-scale layer
 SEMI_MODES = ("paper", "joint")
 OBJECTIVES = ("elbo", "marginal")
 TRAIN_RESTARTS = ("best", "all")
@@ -123,10 +124,12 @@ PARAMS = (
           "validation rows: train only the restart whose start scores best on them (best), "
           "or train every restart and keep the best after training (all)",
           ("--train-restarts",)),
-    Param("init", "gaussian", Choice(INITS), "start of each restart: random, a k-means warm "
-          "start, balanced (random, then a warm-up that keeps every component in use; see "
-          "--warm-epochs), or gaussian (each component starts as one Gaussian of a fitted "
-          "Gaussian mixture, then the k-means warm start's epochs)", ("--init",)),
+    Param("init", "kmeans+gaussian", Choice(INITS), "start of each restart: random, a k-means "
+          "warm start, balanced (random, then a warm-up that keeps every component in use; "
+          "see --warm-epochs), gaussian (each component starts as one Gaussian of a fitted "
+          "Gaussian mixture, then the k-means warm start's epochs), or kmeans+gaussian (the "
+          "k-means warm start trains; the Gaussian mixture fitted from its partition is kept "
+          "unless training beats it on the validation rows)", ("--init",)),
     Param("warm_epochs", 200, _NONNEG, "warm-start epochs (gaussian, k-means or balanced) "
           "before training, unlabelled data only (0 = none)", ("--warm-epochs",), "W"),
     Param("semi_supervised", "joint", Choice(SEMI_MODES), "with labels: paper (pre-train, "

@@ -36,7 +36,7 @@ def first_snapshot(s: Setup, key, checkpoint_dir, resume: bool):
         return snap, None
     run, start = start_run.start_run(recipe.step.model, snap.run, s.starts, s.x,
                                      s.arrays.x_val, recipe.schedule.t_start, recipe.validate,
-                                     jax.random.fold_in(key, 2**21))
+                                     jax.random.fold_in(key, 2**21), s.start_trains)
     return cb.Snapshot(0, run, []), start
 
 

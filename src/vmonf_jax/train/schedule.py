@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import optax
 
+from vmonf_jax.spec.parameters import GAUSSIAN_INITS
+
 WARM, PRETRAIN, MAIN, MAIN_SUP = range(4)
 PHASES = ("warm", "pretrain", "main", "main-sup")  # names of the phase codes, in order
 
@@ -49,7 +51,7 @@ class Schedule:
         """The plan of ``config`` (a ``FitConfig``) for data with or without labels."""
         # with labels, only the consistency graph's warm start (spectral clusters matched to
         # the labelled classes, docs/api.md) is run; "auto" always builds the graph
-        warm_start = (config.init in ("kmeans", "gaussian")
+        warm_start = (config.init in ("kmeans", *GAUSSIAN_INITS)
                       and (not has_labels or config.consistency != 0))
         balanced = config.init == "balanced" and not has_labels and config.warm_epochs > 0
         warm = config.warm_epochs if warm_start or balanced else 0

@@ -13,6 +13,7 @@ import numpy as np
 
 from vmonf_jax.dequantization import transforms
 from vmonf_jax.parallel import resolve as resolve_parallel
+from vmonf_jax.spec.parameters import GAUSSIAN_INITS
 from vmonf_jax.train import feeder, prepare, start_run
 from vmonf_jax.train.budget import Budget, plan, warm_epochs
 from vmonf_jax.train.config import FitConfig, auto_patience, validation_rows
@@ -30,7 +31,9 @@ class Setup(NamedTuple):
     without labelled rows; ``arrays``: the run's device arrays; ``feed``: a mapped fit's
     ``feeder.Feed`` (else None); ``starts``: each restart's Gaussian start (or None);
     ``budget``: the main phase's; ``consistency``: the regulariser's weight; ``restarts``:
-    the index among the ``n_init`` restarts of each one trained (``train_restarts``).
+    the index among the ``n_init`` restarts of each one trained (``train_restarts``);
+    ``start_trains``: the run trains from the Gaussian starts (``init="gaussian"``), else
+    from the k-means warm start with the Gaussian starts as rivals (``"kmeans+gaussian"``).
     """
 
     config: FitConfig
@@ -44,6 +47,7 @@ class Setup(NamedTuple):
     budget: Budget
     consistency: float
     restarts: tuple
+    start_trains: bool = True
 
     @property
     def protect(self) -> int:
@@ -100,7 +104,7 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
                              "training cannot follow; use parallel='data'")
     schedule = Schedule.from_config(config, labels is not None)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(config.n_init))
-    gaussian = config.init == "gaussian"
+    gaussian = config.init in GAUSSIAN_INITS
     noise = prepare.noise_widths(noise, model.dim)
     host_noise = None if noise is None else np.asarray(noise)
     arrays = prepare.arrays_of(x, labels, x_val, schedule, model, keys, graph,
@@ -117,13 +121,18 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     recipe = Recipe(step, schedule, prepare.kind_of(setting, schedule.warm),
                     x_val is not None, patience,
                     prepare.chunk_length(len(schedule), 1 if feed else config.chunk_epochs), spec)
-    starts = None
+    starts, start_trains = None, True
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
+        merge = model.prior.prunes and labels is None
+        start_trains = config.init == "gaussian" or merge  # a merged start changed K
+        partition = arrays.y_warm
         starts, arrays = start_run.gaussian_starts(
             x, labels, x_val, arrays, model.n_components, prepare.seeds(keys), host_noise,
-            merge=model.prior.prunes and labels is None, rivals=rivals)
+            merge=merge, rivals=rivals)
         if len(starts[0][2]) < model.n_components:  # the sparse start merged components
             recipe = recipe.resized(len(starts[0][2]))
+        if not start_trains:  # the k-means warm start trains on its partition
+            arrays = arrays._replace(y_warm=partition)
     restarts = tuple(range(config.n_init))
     if config.train_restarts == "best" and starts is not None and x_val is not None:
         r = start_run.best_start(model, starts, x_val)  # deterministic: a resume agrees
@@ -135,4 +144,4 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     if feed is not None:
         feed.start(arrays, schedule.warm, len(schedule))
     return Setup(config, recipe, keys, x, labels, arrays, feed, starts, budget, weight,
-                 restarts)
+                 restarts, start_trains)
