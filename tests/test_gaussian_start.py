@@ -115,12 +115,14 @@ def test_validation_rows_rule():
     assert validation_rows(10**7) == 20_000
 
 
-def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs):
+@pytest.mark.parametrize("init", ["gaussian", "kmeans+gaussian"])
+def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs, init):
     """A learning rate far too high only lowers the validation log-likelihood: the fit
-    returns the Gaussian start (its density on every row) and says so."""
+    returns the Gaussian start (its density on every row) and says so, whether training
+    began at that start or at the k-means warm start beside it."""
     model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior="em")
     config = FitConfig(model=model, epochs=3, batch_size=64, learning_rate=0.5, n_init=1,
-                       init="gaussian", warm_epochs=0, early_stopping=True, verbose=False,
+                       init=init, warm_epochs=0, early_stopping=True, verbose=False,
                        clip_norm=None)
     x = jnp.asarray(blobs, jnp.float32)
     with warnings.catch_warnings(record=True) as caught:
@@ -136,6 +138,27 @@ def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs):
     np.testing.assert_allclose(np.asarray(model.log_prob(res.params, x)), expected, atol=1e-4)
     assert len([e for e in res.history if "val_loglik" in e]) >= 1
     assert res.score >= max(e["val_loglik"] for e in res.history if "val_loglik" in e)
+
+
+def test_kmeans_gaussian_trains_from_the_warm_start_with_the_mixture_as_rival(blobs):
+    """``init="kmeans+gaussian"``: the run begins at the k-means warm start's flows (the
+    identity, far below the Gaussian mixture on the validation rows), not at the mixture,
+    which ``init="gaussian"`` trains from; with no real training the mixture is kept."""
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior="em")
+    first, scores = {}, {}
+    for init in ("gaussian", "kmeans+gaussian"):
+        config = FitConfig(model=model, epochs=1, batch_size=64, learning_rate=1e-9,
+                           n_init=1, init=init, warm_epochs=0, early_stopping=True,
+                           verbose=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config)
+        assert any("start is kept" in str(w.message) for w in caught)
+        first[init] = [e["val_loglik"] for e in res.history if "val_loglik" in e][0]
+        scores[init] = res.score
+    assert scores["gaussian"] == pytest.approx(scores["kmeans+gaussian"], abs=1e-5)
+    assert first["gaussian"] == pytest.approx(scores["gaussian"], abs=1e-3)
+    assert first["kmeans+gaussian"] < scores["gaussian"] - 1.0
 
 
 def test_data_hygiene_warnings():

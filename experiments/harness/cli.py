@@ -25,7 +25,7 @@ from harness.report import aggregate
 from harness.run import add_comparison, run_experiment, summary_line
 from vmonf_jax import VMoNF
 from vmonf_jax.data import train_test
-from vmonf_jax.spec.parameters import OBJECTIVES
+from vmonf_jax.spec.parameters import INITS, OBJECTIVES
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
@@ -43,12 +43,12 @@ def parser(target: str, doc: str, *, data: bool = False) -> argparse.ArgumentPar
     p.add_argument("--quick", action="store_true",
                    help="tiny data and model, a smoke test; writes under a temporary "
                         "directory (or --out), never under results/")
-    p.add_argument("--init", choices=("kmeans", "random", "balanced", "gaussian"),
-                   default="kmeans",
+    p.add_argument("--init", choices=INITS, default="kmeans",
                    help="kmeans: warm start (these targets' recipe); random: no warm start "
                         "(the paper's recipe); balanced: random, then warm-up epochs that "
-                        "keep every component in use; gaussian: the library's default, "
-                        "components that start as a Gaussian mixture")
+                        "keep every component in use; gaussian: components that start as a "
+                        "Gaussian mixture; kmeans+gaussian: the library's default, the "
+                        "k-means warm start with that mixture as its rival")
     p.add_argument("--warm-epochs", type=int, help="warm-start epochs (kmeans, balanced)")
     p.add_argument("--components", type=int, metavar="K",
                    help="mixture components (with --prior sparse: an upper bound); default: "
