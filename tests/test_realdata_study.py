@@ -77,3 +77,16 @@ def test_every_dataset_loads_with_its_classes(realdata):
         X, y, kk = realdata.load(name)
         assert (X.shape, kk) == ((n, d), k)
         assert (y is None) == (name == "faithful")
+
+
+def test_class_components_scores_the_classes_as_a_mixture(load_study, capsys):
+    """studies/class_components.py: the classes' own Gaussians are QDA on iris (accurate)
+    and every density is finite."""
+    study = load_study("class_components")
+    study.main(["iris", "--splits", "0", "--params", json.dumps(TINY)])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["dataset"] == "iris" and row["split"] == 0
+    assert row["class_gaussians_acc"] >= 0.9  # QDA on iris
+    assert 0 <= row["class_flows_acc"] <= 1
+    assert all(math.isfinite(row[k]) for k in ("class_gaussians", "class_flows", "gmm",
+                                                 "vmonf"))

@@ -58,7 +58,7 @@ def test_a_registered_flow_and_base_fit_save_and_load(registered, tmp_path):
     m = VMoNF(flow="lu_prelu", base="laplace", **SMALL).fit(X)
     assert isinstance(m.model_.flow.base, LaplaceBase)
     assert [type(ly).__name__ for ly in m.model_.flow.layers] == [
-        "LUAffine", "PReLULayer", "LUAffine", "Whiten"]  # init="gaussian" or "kmeans+gaussian": affine=True
+        "LUAffine", "PReLULayer", "LUAffine", "Whiten"]  # a Gaussian init: affine=True
     assert np.isfinite(m.score(X))
     m.save(tmp_path / "m")
     back = VMoNF.load(tmp_path / "m")
