@@ -86,7 +86,8 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
                        "continuous density on discrete data is unbounded; dequantize='auto' "
                        "or True adds uniform noise to them in training (log-likelihoods are "
                        "then those of the dequantised values), or drop them")
-        atoms = _atoms(x, spread > 0, deq | np.isin(np.arange(x.shape[1]), discrete))
+        varies, skip = spread > 0, deq | np.isin(np.arange(x.shape[1]), discrete)
+        atoms = _atoms(x, varies, skip)
         if atoms:
             j, value, share = atoms[0]
             out.append(f"columns {_columns([a[0] for a in atoms])} hold one value in more "
@@ -95,7 +96,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
                        "bound, so log-likelihoods "
                        "there measure the spike's width; drop those columns or model the "
                        "atom apart (e.g. an indicator column)")
-        grid = _coarse(x, spread > 0, deq | np.isin(np.arange(x.shape[1]), discrete))
+        grid = _coarse(x, varies, skip)
         if grid:
             j, levels, step = grid[0]
             out.append(f"columns {_columns([g[0] for g in grid])} take few distinct values "
