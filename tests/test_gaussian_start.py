@@ -161,6 +161,21 @@ def test_kmeans_gaussian_trains_from_the_warm_start_with_the_mixture_as_rival(bl
     assert first["kmeans+gaussian"] < scores["gaussian"] - 1.0
 
 
+def test_kmeans_gaussian_with_labels_trains_from_the_mixture(blobs):
+    """With labels the mixture's decomposition is steered by them: ``"kmeans+gaussian"``
+    trains from the Gaussian start, as ``"gaussian"`` does (the first validated epoch is
+    the start, untouched at learning rate 1e-9)."""
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior="em")
+    config = FitConfig(model=model, epochs=1, batch_size=64, learning_rate=1e-9, n_init=1,
+                       init="kmeans+gaussian", warm_epochs=0, early_stopping=True,
+                       verbose=False)
+    labels = np.full(len(blobs), -1)
+    labels[[0, -1]] = [0, 1]  # one row of each blob
+    res = fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config, labels=labels)
+    first = [e["val_loglik"] for e in res.history if "val_loglik" in e][0]
+    assert first == pytest.approx(res.score, abs=1e-3)
+
+
 def test_data_hygiene_warnings():
     from vmonf_jax.hygiene import data_warnings
 

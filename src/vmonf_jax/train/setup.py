@@ -32,8 +32,9 @@ class Setup(NamedTuple):
     ``feeder.Feed`` (else None); ``starts``: each restart's Gaussian start (or None);
     ``budget``: the main phase's; ``consistency``: the regulariser's weight; ``restarts``:
     the index among the ``n_init`` restarts of each one trained (``train_restarts``);
-    ``start_trains``: the run trains from the Gaussian starts (``init="gaussian"``), else
-    from the k-means warm start with the Gaussian starts as rivals (``"kmeans+gaussian"``).
+    ``start_trains``: the run trains from the Gaussian starts (``init="gaussian"``; also
+    ``"kmeans+gaussian"`` with labels or the sparse prior), else from the k-means warm start
+    with the Gaussian starts as rivals (``"kmeans+gaussian"``).
     """
 
     config: FitConfig
@@ -124,7 +125,8 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     starts, start_trains = None, True
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         merge = model.prior.prunes and labels is None
-        start_trains = config.init == "gaussian" or merge  # a merged start changed K
+        # a merged start changed K; labels already steer the mixture's decomposition
+        start_trains = config.init == "gaussian" or merge or labels is not None
         partition = arrays.y_warm
         starts, arrays = start_run.gaussian_starts(
             x, labels, x_val, arrays, model.n_components, prepare.seeds(keys), host_noise,
