@@ -161,6 +161,20 @@ def test_kmeans_gaussian_trains_from_the_warm_start_with_the_mixture_as_rival(bl
     assert first["kmeans+gaussian"] < scores["gaussian"] - 1.0
 
 
+def test_kmeans_gaussian_without_validation_rows_is_the_gaussian_start(blobs):
+    """Without validation rows nothing can judge the rival: ``"kmeans+gaussian"`` trains
+    from the Gaussian start, epoch for epoch as ``"gaussian"`` does."""
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior="em")
+    losses = {}
+    for init in ("gaussian", "kmeans+gaussian"):
+        config = FitConfig(model=model, epochs=3, batch_size=64, n_init=1, init=init,
+                           warm_epochs=2, early_stopping=False, verbose=False)
+        res = fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config)
+        losses[init] = [e["loss"] for e in res.history]
+    assert len(losses["gaussian"]) == 5
+    np.testing.assert_allclose(losses["kmeans+gaussian"], losses["gaussian"], rtol=1e-6)
+
+
 def test_kmeans_gaussian_with_labels_trains_from_the_mixture(blobs):
     """With labels the mixture's decomposition is steered by them: ``"kmeans+gaussian"``
     trains from the Gaussian start, as ``"gaussian"`` does (the first validated epoch is

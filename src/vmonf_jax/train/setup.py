@@ -33,8 +33,8 @@ class Setup(NamedTuple):
     ``budget``: the main phase's; ``consistency``: the regulariser's weight; ``restarts``:
     the index among the ``n_init`` restarts of each one trained (``train_restarts``);
     ``start_trains``: the run trains from the Gaussian starts (``init="gaussian"``; also
-    ``"kmeans+gaussian"`` with labels or the sparse prior), else from the k-means warm start
-    with the Gaussian starts as rivals (``"kmeans+gaussian"``).
+    ``"kmeans+gaussian"`` with labels, the sparse prior or no validation rows), else from
+    the k-means warm start with the Gaussian starts as rivals (``"kmeans+gaussian"``).
     """
 
     config: FitConfig
@@ -125,8 +125,10 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     starts, start_trains = None, True
     if gaussian:  # also on resume: the warm-start labels are the mixture's assignments
         merge = model.prior.prunes and labels is None
-        # a merged start changed K; labels already steer the mixture's decomposition
-        start_trains = config.init == "gaussian" or merge or labels is not None
+        # a merged start changed K; labels already steer the mixture's decomposition;
+        # without validation rows nothing can judge the rival
+        start_trains = (config.init == "gaussian" or merge or labels is not None
+                        or x_val is None)
         partition = arrays.y_warm
         starts, arrays = start_run.gaussian_starts(
             x, labels, x_val, arrays, model.n_components, prepare.seeds(keys), host_noise,

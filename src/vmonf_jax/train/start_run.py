@@ -92,10 +92,8 @@ def start_run(model, run, starts, x, x_val, t_start, validate, key, trains=True)
     Returns:
         ``(run, start)``: ``start`` is None without validation, else the start's
         parameters, state and validation log-likelihood of every row, per restart (host
-        arrays, restart first).
+        arrays, restart first). A start that does not train needs validation (``setup``).
     """
-    if not (trains or validate):
-        return run, None
     params = gaussian_start.apply_stacked(model, run.params, starts)
     params = gaussian_start.fit_posterior(model, params, x, t_start, key)
     if not validate:
