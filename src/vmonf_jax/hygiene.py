@@ -6,7 +6,8 @@ floors each spread), but its log-likelihoods then say more about the spike than 
 data. Dequantisation (``dequantize``, ``preprocess.dequantized_columns``) turns integer columns
 into continuous ones, constant integer columns included. A column that holds one value in most
 rows but varies in the others (a measurement at its detection limit: glass's barium is 0 in 82%
-of MASS's ``fgl`` rows) has an atom there, which no dequantisation removes. Columns on wildly
+of MASS's ``fgl`` rows) has an atom there, which dequantisation removes only from integer
+columns (``dequantize="auto"`` spreads those over the unit cell). Columns on wildly
 different scales are harmless with standardisation and harmful without it. Rows far out in a
 column (``FAR_OUT`` robust deviations from its median: data errors, or heavy tails) cost a
 light-tailed density hundreds of nats or more each, enough to decide a mean log-likelihood; the
@@ -121,6 +122,15 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
     return out
 
 
+def commonest(column) -> tuple[float, float]:
+    """``(value, share)``: the commonest value of ``column`` and the share of rows holding it.
+
+    A share above ``ATOM_SHARE`` in a column that varies is an atom.
+    """
+    values, counts = np.unique(np.asarray(column), return_counts=True)
+    return values[counts.argmax()], counts.max() / counts.sum()
+
+
 def _atoms(x, varies, skip) -> list:
     """``(column, commonest value, its share)`` of the atoms among the varying columns.
 
@@ -129,9 +139,9 @@ def _atoms(x, varies, skip) -> list:
     """
     out = []
     for j in np.flatnonzero(varies & ~skip):
-        values, counts = np.unique(x[:, j], return_counts=True)
-        if counts.max() > ATOM_SHARE * len(x):
-            out.append((int(j), values[counts.argmax()], counts.max() / len(x)))
+        value, share = commonest(x[:, j])
+        if share > ATOM_SHARE:
+            out.append((int(j), value, share))
     return out
 
 

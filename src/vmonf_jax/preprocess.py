@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import expit
 
-from vmonf_jax.hygiene import FEW_LEVELS, integer_columns
+from vmonf_jax.hygiene import ATOM_SHARE, FEW_LEVELS, commonest, integer_columns
 
 RngLike = np.random.Generator | int | None
 
@@ -24,7 +24,7 @@ LOGIT_LAMBDA = 1e-6
 _LARGEST_PIXEL_VALUE = float(np.nextafter(np.float32(PIXEL_LEVELS), np.float32(0)))
 DEQUANTIZE = ("auto", True, False)
 """Settings of ``dequantize``: every column when all are integers, else the integer columns
-of at most ``FEW_LEVELS`` values; every integer-valued column; or none
+of at most ``FEW_LEVELS`` values or with an atom; every integer-valued column; or none
 (``dequantized_columns``)."""
 
 
@@ -34,9 +34,12 @@ def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
     ``"auto"``: every column when all are integer-valued (data on an integer grid, such as
     8-bit images: MNIST's 0-255 pixels, whose many levels do not make them continuous),
     else the integer-valued columns with at most ``FEW_LEVELS`` distinct values (discrete
-    in the sense of ``hygiene``; constant integer columns included); ``True``: every
-    integer-valued column; ``False``: none. Columns with fractions are never dequantised:
-    unit-width noise assumes an integer grid.
+    in the sense of ``hygiene``; constant integer columns included) or whose commonest value
+    holds more than ``ATOM_SHARE`` of the rows (an atom: counts that are mostly 0, such as
+    the jobs pending in modeldata's ``hpc_data``, where a continuous density grows without
+    bound and the unit cell bounds it); ``True``: every integer-valued column; ``False``:
+    none. Columns with fractions are never dequantised: unit-width noise assumes an integer
+    grid.
 
     Raises:
         ValueError: ``dequantize`` is not one of ``DEQUANTIZE``.
@@ -46,7 +49,9 @@ def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
         return np.zeros(0, np.int64)
     whole = integer_columns(X)
     if dequantize == "auto" and len(whole) < np.shape(X)[1]:
-        return integer_columns(X, FEW_LEVELS)
+        few = integer_columns(X, FEW_LEVELS)
+        atoms = [j for j in whole if commonest(np.asarray(X)[:, j])[1] > ATOM_SHARE]
+        return np.union1d(few, np.asarray(atoms, np.int64)).astype(np.int64)
     return whole
 
 
