@@ -128,7 +128,7 @@ def test_training_that_only_hurts_keeps_the_start_with_a_warning(blobs, init):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = fit(jax.random.key(0), x, config)
-    assert any("start is kept" in str(w.message) for w in caught)
+    assert any("the mixture is kept" in str(w.message) for w in caught)
     # the kept parameters are the start: the Gaussian mixture its last layers hold
     last = jax.tree.map(np.asarray, res.params["components"][-1])
     w = np.tril(last["lower"], -1) + np.exp(last["log_scale"])[:, None, :] * np.eye(3)
@@ -153,7 +153,7 @@ def test_kmeans_gaussian_trains_from_the_warm_start_with_the_mixture_as_rival(bl
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config)
-        assert any("start is kept" in str(w.message) for w in caught)
+        assert any("the mixture is kept" in str(w.message) for w in caught)
         first[init] = [e["val_loglik"] for e in res.history if "val_loglik" in e][0]
         scores[init] = res.score
     assert scores["gaussian"] == pytest.approx(scores["kmeans+gaussian"], abs=1e-5)

@@ -28,8 +28,9 @@ def result(s, snap, recipe, start, pruned: bool) -> FitResult:
     if start is not None and not pruned:
         start_scores = np.where(np.isnan(start[2].mean(1)), -np.inf, start[2].mean(1))
         if res.score <= start_scores[res.restart]:
-            warnings.warn("training did not raise the validation log-likelihood above the "
-                          "Gaussian-mixture start's: the start is kept", stacklevel=3)
+            warnings.warn("no trained epoch beat the Gaussian mixture's validation "
+                          "log-likelihood by two standard errors: the mixture is kept",
+                          stacklevel=3)
     ids = s.restarts  # the run's restarts among the n_init (train_restarts="best": one)
     res = dataclasses.replace(res, consistency=s.consistency, budget=s.budget,
                               restart=ids[res.restart],
