@@ -219,6 +219,17 @@ def test_a_column_name_that_cannot_be_saved_is_refused_at_fit():
         VMoNF(**TINY).fit(df)
 
 
+def test_non_numeric_data_frame_columns_are_named():
+    """A data frame with text or categorical columns: the error names them all (the float
+    conversion alone reports only a first bad value, without its column)."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": X[:, 0], "kind": ["x"] * len(X), "b": X[:, 1],
+                       "grade": pd.Categorical(["lo", "hi"] * (len(X) // 2))})
+    with pytest.raises(ValueError, match=r"X has non-numeric columns 'kind', 'grade': encode"):
+        VMoNF(**TINY).fit(df)
+    VMoNF(**TINY).fit(df[["a", "b"]].astype({"a": "float32"}))  # numeric frames fit
+
+
 def test_a_damaged_checkpoint_is_one_exception_and_no_noise(work, capfd):
     """Orbax logged absl warnings and its event loops printed tracebacks, also later in the
     same process; now ``load`` raises one ValueError naming the folder, and that is all."""

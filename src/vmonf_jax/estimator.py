@@ -37,7 +37,7 @@ from vmonf_jax.spec.parameters import estimator_init
 from vmonf_jax.train import FitConfig, fit
 from vmonf_jax.train.budget import Budget
 from vmonf_jax.train.prune import dead_components, warn_dead
-from vmonf_jax.validation import check_rows, check_split, check_values
+from vmonf_jax.validation import check_numeric_columns, check_rows, check_split, check_values
 
 MANIFEST = modeldir.MANIFEST
 
@@ -117,6 +117,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         est = clone(self) if reset else self
         if mapped.feeder.is_mapped(X):  # checked in blocks, never read whole
             return mapped.validated(est, X, reset), est
+        check_numeric_columns(X, "X")
         X = validate_data(est, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
         check_values(X, "X")
         return X, est

@@ -47,6 +47,23 @@ def check_values(arr: np.ndarray, name: str = "data") -> None:
                          f"row {row}, column {col} ({count} such values in all)")
 
 
+def check_numeric_columns(x, name: str = "data") -> None:
+    """Raise ValueError naming the non-numeric columns of a pandas data frame ``x``.
+
+    The conversion to floats would otherwise report only the first bad value, not its
+    column. Arrays and other inputs pass through (their values are checked when converted).
+    """
+    dtypes = getattr(x, "dtypes", None)
+    if not hasattr(dtypes, "items"):
+        return
+    bad = [str(c) for c, t in dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:8]) + (f" and {len(bad) - 8} more"
+                                                        if len(bad) > 8 else "")
+        raise ValueError(f"{name} has non-numeric columns {shown}: encode them as numbers "
+                         "or drop them")
+
+
 def check_data(x, *, dim: int | None = None, min_rows: int = 1, name: str = "data",
                dtype=np.float32) -> np.ndarray:
     """Return ``x`` as a ``dtype`` (n, d) array, or raise ValueError naming the problem.
