@@ -50,14 +50,19 @@ def test_study_writes_every_method_with_finite_numbers(realdata, tmp_path, capsy
 
 
 def test_check_compares_medians_with_the_tolerances(realdata):
-    def entry(vm_ll, gmm_ll, vm_acc, km_acc, labelled=True):
-        methods = {"vmonf": {"loglik": vm_ll, "acc": vm_acc}, "gmm_full_K": {"loglik": gmm_ll},
-                   "kmeans": {"acc": km_acc}, "kmeans_std": {"acc": None}}
+    def entry(vm_ll, gmm_ll, vm_acc, km_acc, labelled=True, ari=None):
+        methods = {"vmonf": {"loglik": vm_ll, "acc": vm_acc, "ari": ari},
+                   "gmm_full_K": {"loglik": gmm_ll}, "kmeans": {"acc": km_acc, "ari": ari},
+                   "kmeans_std": {"acc": None}}
         return {"labelled": labelled, "splits": [{"split": 0, "methods": methods}]}
 
     assert realdata.done(entry(-10.1, -10.0, 0.80, 0.81))[0]  # within 2 % and 0.02
     assert not realdata.done(entry(-10.3, -10.0, 0.80, 0.81))[0]
     assert not realdata.done(entry(-10.0, -10.0, 0.78, 0.81))[0]
+    # a miss stays a miss near chance, marked as such only when no method clusters
+    assert realdata.done(entry(-10.0, -10.0, 0.5, 0.6, ari=0.1)) == (
+        False, "acc 0.500 < kmeans 0.600 (near chance: every method's median ARI <= 0.100)")
+    assert "near chance" not in realdata.done(entry(-10.0, -10.0, 0.5, 0.6, ari=0.3))[1]
     assert realdata.done(entry(-10.0, -10.0, None, None, labelled=False))[0]
     failed = entry(-10.0, -10.0, 0.8, 0.8)
     failed["splits"].append({"split": 1, "methods": {"vmonf": {"error": "LossExplodedError"}}})
