@@ -15,8 +15,9 @@ Methods (all on the same split, seed = split):
   (``harness.baselines.gmm_baseline``: one k-means start, reg_covar 1e-6, 500 EM steps)
   with K = C and 2C components, fitted on the raw training rows.
 * ``gmm_full_K_deq`` (only where VMoNF dequantised columns, ``dequantize``): ``gmm_full_K``
-  fitted to the training rows with those columns dequantised (one draw of u - 1/2, u ~ U[0,
-  1)) and scored at the test rows' integers, the cells' midpoints: the density of the same
+  fitted to the training rows with those columns dequantised (one draw of h (u - 1/2), u ~
+  U[0, 1), h the column's grid step) and scored at the test rows' values, the cells'
+  midpoints: the density of the same
   dequantised variable VMoNF then reports. The raw ``gmm_full_K`` scores a continuous density
   at integer points (unbounded: it can put spikes there), a different quantity.
 * ``gmm_bic``: the full-covariance mixture with the K in 1..2C of least training BIC.
@@ -144,10 +145,12 @@ def run_split(X, y, k, seed, params, single_flow=False):
         for tag, kk in (("K", k), ("2K", 2 * k)):
             methods[f"gmm_{cov}_{tag}"] = _guarded(gmm_baseline, X_train, X_test, 0.0, y_test,
                                                   kk, covariance_type=cov, seed=seed)
-    deq = getattr(getattr(model, "preprocessor_", None), "dequantized", ())
+    pre = getattr(model, "preprocessor_", None)
+    deq = getattr(pre, "dequantized", ())
     if len(deq):
         noisy = X_train.copy()
-        noisy[:, deq] += np.random.default_rng(seed).random((len(X_train), len(deq))) - 0.5
+        u = np.random.default_rng(seed).random((len(X_train), len(deq)))
+        noisy[:, deq] += (u - 0.5) * pre.steps
         methods[f"{LOGLIK_BAR}_deq"] = _guarded(gmm_baseline, noisy, X_test, 0.0, y_test, k,
                                                covariance_type="full", seed=seed)
     methods["gmm_bic"] = _guarded(gmm_bic_method, X_train, X_test, y_test, 2 * k, seed)

@@ -10,6 +10,7 @@ from vmonf_jax import VMoNF
 from vmonf_jax.hygiene import data_warnings
 from vmonf_jax.preprocess import (
     Standardize,
+    dequantization,
     dequantized_columns,
     make_preprocessor,
     preprocessor_from_dict,
@@ -49,6 +50,36 @@ def test_auto_dequantises_integer_atoms():
     assert dequantized_columns(data, "auto").tolist() == [0]
     said = " ".join(data_warnings(data, "standardize", dequantized_columns(data, "auto")))
     assert "columns 1 hold one value" in said
+
+
+def test_auto_dequantises_decimal_grids_with_their_steps():
+    """Rounded measurements (halves, 15 values in 600 rows) and an atom recorded to two
+    decimals get cells of their grid steps; full-precision columns and a few levels
+    written with six decimals do not. The noise stays within each cell, and the steps
+    survive the saved dict (older dicts, without them, mean unit cells)."""
+    n = 600
+    halves = np.round(RNG.normal(size=n) * 2) / 2
+    atom = np.where(RNG.random(n) < 0.7, 0.0, np.round(RNG.exponential(size=n), 2))
+    levels = RNG.choice(np.round(RNG.normal(size=12), 6), n)  # coarse, yet no filled grid
+    data = np.column_stack([halves, atom, RNG.normal(size=n), levels])
+    cols, steps = dequantization(data, "auto")
+    assert cols.tolist() == [0, 1] and np.allclose(steps, [0.5, 0.01])
+    assert dequantization(data, True)[0].tolist() == [0, 1]
+    assert len(dequantization(data, False)[0]) == 0
+    pre = make_preprocessor("standardize", "auto").fit(data)
+    V = pre.inverse(pre.transform(data, rng=1)[0]).astype(np.float64)
+    assert np.all(np.abs(V[:, :2] - data[:, :2]) <= steps / 2 + 1e-5)
+    assert np.ptp(V[:, 0] - data[:, 0]) > 0.4  # the draws fill the half-width cells
+    np.testing.assert_allclose(np.round(V[:, 0] * 2) / 2, data[:, 0])
+    np.testing.assert_allclose(pre.noise_width()[:2], steps / pre.scale[:2])
+    # the spread is that of the dequantised values: var + h^2 / 12
+    np.testing.assert_allclose(pre.scale[0] ** 2, data[:, 0].var() + 0.25 / 12)
+    saved = json.loads(json.dumps(pre.to_dict()))
+    np.testing.assert_array_equal(preprocessor_from_dict(saved).steps, pre.steps)
+    del saved["steps"]
+    assert preprocessor_from_dict(saved).steps.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="steps must be positive"):
+        preprocessor_from_dict({**pre.to_dict(), "steps": [0.5, -1.0]})
 
 
 @pytest.mark.parametrize("name", ["none", "standardize"])

@@ -233,7 +233,7 @@ def test_data_hygiene_warnings():
     rounded[:, 1] = np.round(x[:, 1] * 2) / 2  # about 13 values in 200 rows: 0.5 apart
     msgs = data_warnings(rounded, "standardize")
     assert any(m.startswith("columns 1 take few distinct values for their rows (column 1:")
-               and "0.5 apart or more" in m and "dequantize=True" in m for m in msgs)
+               and "0.5 apart or more" in m and "dequantize='auto'" in m for m in msgs)
     assert not any("few distinct" in m for m in data_warnings(rounded, "standardize", [1]))
     assert not any("few distinct" in m  # 2 decimals: about 2 rows a value
                    for m in data_warnings(np.round(x, 2), "standardize"))

@@ -6,8 +6,9 @@ floors each spread), but its log-likelihoods then say more about the spike than 
 data. Dequantisation (``dequantize``, ``preprocess.dequantized_columns``) turns integer columns
 into continuous ones, constant integer columns included. A column that holds one value in most
 rows but varies in the others (a measurement at its detection limit: glass's barium is 0 in 82%
-of MASS's ``fgl`` rows) has an atom there, which dequantisation removes only from integer
-columns (``dequantize="auto"`` spreads those over the unit cell). Columns on wildly
+of MASS's ``fgl`` rows) has an atom there; recorded to a fixed number of decimals (barium:
+two), ``dequantize="auto"`` spreads it over its grid step, as it does rounded columns
+(``preprocess.dequantization``). Columns on wildly
 different scales are harmless with standardisation and harmful without it. Rows far out in a
 column (``FAR_OUT`` robust deviations from its median: data errors, or heavy tails) cost a
 light-tailed density hundreds of nats or more each, enough to decide a mean log-likelihood; the
@@ -26,6 +27,35 @@ ATOM_SHARE = 0.5  # a column holding one value in more than this share of rows h
 FAR_OUT = 20.0  # robust deviations (1.4826 x the median absolute deviation) from the median
 HEAVY_TAILS = 10.0  # robust deviations no normal sample reaches (P(|z| > 10) ~ 1e-23)
 GRID_REPEATS = 10  # rows per distinct value from which a column is a coarse grid (rounded)
+GRID_DECIMALS = 6  # a grid step is 10^-k for some k in 0..GRID_DECIMALS (recorded precision)
+GRID_GAP = 10  # a grid's closest distinct values are at most this many steps apart
+
+
+def grid_step(column) -> float | None:
+    """The grid ``column`` was recorded on: the largest step of which every difference of
+    its values is a whole multiple, the values having at most ``GRID_DECIMALS`` decimals;
+    None for values with more decimals, or whose closest distinct values lie more than
+    ``GRID_GAP`` steps apart (a few levels written with many decimals are not a grid that
+    rounding filled).
+
+    Example: carats recorded to 0.01 give 0.01; integers 1.0; halves 0.5; even numbers 2.0.
+    """
+    values = np.unique(np.asarray(column, np.float64))
+    if len(values) < 2 or np.abs(values).max() >= 1e12:
+        return None
+    for k in range(GRID_DECIMALS + 1):
+        scaled = values * 10.0**k
+        ticks = np.diff(np.round(scaled).astype(np.int64))
+        if (np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled)))
+                and ticks.min() > 0):
+            step = float(np.gcd.reduce(ticks)) * 10.0**-k
+            return step if ticks.min() * 10.0**-k <= GRID_GAP * step * (1 + 1e-9) else None
+    return None
+
+
+def is_coarse(column) -> bool:
+    """Whether ``column``'s rows average at least ``GRID_REPEATS`` per distinct value."""
+    return len(column) >= GRID_REPEATS * len(np.unique(column))
 
 
 def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
@@ -96,7 +126,8 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
                        f"{share:.0%}): an atom, where a continuous density grows without "
                        "bound, so log-likelihoods "
                        "there measure the spike's width; drop those columns or model the "
-                       "atom apart (e.g. an indicator column)")
+                       "atom apart (e.g. an indicator column); dequantize='auto' spreads an "
+                       "atom recorded to a fixed number of decimals over its grid step")
         grid = _coarse(x, varies, skip)
         if grid:
             j, levels, step = grid[0]
@@ -104,9 +135,9 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
                        f"for their rows (column {j}: {levels} values in {len(x)} rows, "
                        f"{step:.3g} apart or more): rounded measurements, where a continuous "
                        "density can put spikes on the grid that held-out rows on the same "
-                       "grid reward; to fit the values under the rounding, divide each such "
-                       "column by its grid step and pass dequantize=True (log-likelihoods "
-                       "then per grid step)")
+                       "grid reward; dequantize='auto' spreads columns recorded to a fixed "
+                       "number of decimals over their grid step (log-likelihoods are then "
+                       "those of the dequantised values)")
         far, row, col = _far_out(x, ~deq)
         if len(far):
             rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
@@ -153,8 +184,8 @@ def _coarse(x, varies, skip) -> list:
     """
     out = []
     for j in np.flatnonzero(varies & ~skip):
-        values = np.unique(x[:, j])
-        if len(x) >= GRID_REPEATS * len(values):
+        if is_coarse(x[:, j]):
+            values = np.unique(x[:, j])
             out.append((int(j), len(values), float(np.diff(values).min())))
     return out
 

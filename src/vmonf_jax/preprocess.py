@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import expit
 
-from vmonf_jax.hygiene import ATOM_SHARE, FEW_LEVELS, commonest, integer_columns
+from vmonf_jax.hygiene import ATOM_SHARE, FEW_LEVELS, commonest, grid_step, integer_columns, is_coarse
 
 RngLike = np.random.Generator | int | None
 
@@ -24,35 +24,50 @@ LOGIT_LAMBDA = 1e-6
 _LARGEST_PIXEL_VALUE = float(np.nextafter(np.float32(PIXEL_LEVELS), np.float32(0)))
 DEQUANTIZE = ("auto", True, False)
 """Settings of ``dequantize``: every column when all are integers, else the integer columns
-of at most ``FEW_LEVELS`` values or with an atom; every integer-valued column; or none
-(``dequantized_columns``)."""
+of at most ``FEW_LEVELS`` values and the columns on a coarse or atomic grid; every
+integer-valued column and those grids; or none (``dequantization``)."""
 
 
-def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
-    """Indices of the columns of ``X`` that ``dequantize`` (one of ``DEQUANTIZE``) selects.
+def dequantization(X: np.ndarray, dequantize) -> tuple[np.ndarray, np.ndarray]:
+    """``(columns, steps)``: the columns of ``X`` that ``dequantize`` selects and each one's
+    cell width in the data's units (its grid step).
 
     ``"auto"``: every column when all are integer-valued (data on an integer grid, such as
-    8-bit images: MNIST's 0-255 pixels, whose many levels do not make them continuous),
-    else the integer-valued columns with at most ``FEW_LEVELS`` distinct values (discrete
-    in the sense of ``hygiene``; constant integer columns included) or whose commonest value
-    holds more than ``ATOM_SHARE`` of the rows (an atom: counts that are mostly 0, such as
-    the jobs pending in modeldata's ``hpc_data``, where a continuous density grows without
-    bound and the unit cell bounds it); ``True``: every integer-valued column; ``False``:
-    none. Columns with fractions are never dequantised: unit-width noise assumes an integer
-    grid.
+    8-bit images: MNIST's 0-255 pixels, whose many levels do not make them continuous;
+    step 1), else the integer-valued columns with at most ``FEW_LEVELS`` distinct values
+    (discrete in the sense of ``hygiene``; constant integer columns included; step 1) and
+    the varying columns recorded on a grid (``hygiene.grid_step``: every value a whole
+    multiple of 10^-k, integers included) that are either coarse (``hygiene.is_coarse``:
+    at least ``GRID_REPEATS`` rows per distinct value, rounded measurements such as
+    diamonds' carats to 0.01) or hold an atom (one value in more than ``ATOM_SHARE`` of the
+    rows: counts that are mostly 0, as the jobs pending in modeldata's ``hpc_data``, or
+    glass's barium, 0.00 in 82% of the rows), with that step: a continuous density grows
+    without bound on such values, and a recorded 0.00 means a value in [-0.005, 0.005).
+    ``True``: every integer-valued column (step 1) and those grids. ``False``: none.
 
     Raises:
         ValueError: ``dequantize`` is not one of ``DEQUANTIZE``.
     """
     _check_dequantize(dequantize)
+    X = np.asarray(X)
     if dequantize is False:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0)
     whole = integer_columns(X)
-    if dequantize == "auto" and len(whole) < np.shape(X)[1]:
-        few = integer_columns(X, FEW_LEVELS)
-        atoms = [j for j in whole if commonest(np.asarray(X)[:, j])[1] > ATOM_SHARE]
-        return np.union1d(few, np.asarray(atoms, np.int64)).astype(np.int64)
-    return whole
+    if len(whole) == X.shape[1]:
+        return whole, np.ones(len(whole))
+    steps = {int(j): 1.0 for j in (whole if dequantize is True
+                                   else integer_columns(X, FEW_LEVELS))}
+    for j in np.flatnonzero(np.ptp(X, axis=0) > 0):
+        step = None if j in steps else grid_step(X[:, j])
+        if step is not None and (is_coarse(X[:, j]) or commonest(X[:, j])[1] > ATOM_SHARE):
+            steps[int(j)] = step
+    cols = np.array(sorted(steps), np.int64)
+    return cols, np.array([steps[j] for j in cols], np.float64)
+
+
+def dequantized_columns(X: np.ndarray, dequantize) -> np.ndarray:
+    """Indices of the columns of ``X`` that ``dequantize`` selects (``dequantization``)."""
+    return dequantization(X, dequantize)[0]
 
 
 class Preprocessor:
@@ -64,6 +79,7 @@ class Preprocessor:
     def __init__(self) -> None:
         self.dim: int | None = None
         self.dequantized = np.zeros(0, np.int64)  # columns given noise by ``noise_width``
+        self.steps = np.zeros(0)  # their cell widths in the data's units
 
     def fit(self, X: np.ndarray) -> "Preprocessor":
         """Learns what the transform needs from training data ``X`` (n, D); returns self."""
@@ -147,14 +163,15 @@ class Preprocessor:
 class _Affine(Preprocessor):
     """Base of the per-column affine maps Y = (X - mean) / scale, with dequantisation.
 
-    ``dequantize`` (see ``dequantized_columns``) picks integer columns that are treated as
-    discrete: the density is then that of the dequantised variable V = X + U - 1/2,
-    U ~ U[0, 1) per entry, in the data's units. Training draws fresh noise in every batch
-    (``noise_width``); scoring evaluates V's density at the integer itself, the midpoint of
-    its cell [x - 1/2, x + 1/2) (equivalently X + U at x + 1/2), and ``inverse`` returns V
-    (``np.round`` gives the integers). E_u log p(x + u - 1/2) is a lower bound of the
-    discrete log-probability log P(x) (Theis et al. 2016), which the midpoint approximates.
-    ``transform(X, rng)`` adds one such draw in the data's units.
+    ``dequantize`` (see ``dequantization``) picks columns that are treated as discrete, each
+    with its grid step h (1 for integers): the density is then that of the dequantised
+    variable V = X + h (U - 1/2), U ~ U[0, 1) per entry, in the data's units. Training draws
+    fresh noise in every batch (``noise_width``); scoring evaluates V's density at the
+    recorded value itself, the midpoint of its cell [x - h/2, x + h/2), and ``inverse``
+    returns V (rounding to multiples of h gives the values). E_u log p(x + h (u - 1/2)) is a
+    lower bound of log P(x) - log h, the discrete log-probability per unit of the data
+    (Theis et al. 2016), which the midpoint approximates. ``transform(X, rng)`` adds one
+    such draw in the data's units.
     """
 
     _OPTIONS = ("dequantize",)
@@ -168,21 +185,21 @@ class _Affine(Preprocessor):
 
     def fit(self, X: np.ndarray) -> "Preprocessor":
         X = _as_rows(X)
-        self.dequantized = dequantized_columns(X, self.dequantize)
+        self.dequantized, self.steps = dequantization(X, self.dequantize)
         return super().fit(X)
 
     def noise_width(self):
         if not len(self.dequantized):
             return None
         width = np.zeros(self.dim)
-        width[self.dequantized] = 1.0 / self.scale[self.dequantized]
+        width[self.dequantized] = self.steps / self.scale[self.dequantized]
         return width
 
     def _transform(self, X, rng):
         if rng is not None and len(self.dequantized):
             X = X.copy()
             noise = np.random.default_rng(rng).random((len(X), len(self.dequantized)))
-            X[:, self.dequantized] += noise - 0.5
+            X[:, self.dequantized] += (noise - 0.5) * self.steps
         log_det = -np.sum(np.log(self.scale))
         return (X - self.mean) / self.scale, np.full(len(X), log_det)
 
@@ -191,7 +208,8 @@ class _Affine(Preprocessor):
 
     def _state(self):
         return {"options": {"dequantize": self.dequantize},
-                "dequantized": [int(j) for j in self.dequantized]}
+                "dequantized": [int(j) for j in self.dequantized],
+                "steps": _to_list(self.steps)}
 
     def _load_state(self, d):
         cols = d.get("dequantized", [])
@@ -200,7 +218,14 @@ class _Affine(Preprocessor):
                 and len(set(cols)) == len(cols)):
             raise ValueError(f"dequantized must be a list of distinct column indices in "
                              f"[0, {self.dim}), got {cols!r:.60}")
-        self.dequantized = np.asarray(sorted(cols), np.int64)
+        order = np.argsort(cols)
+        self.dequantized = np.asarray(cols, np.int64)[order]
+        # models saved before decimal grids dequantised integers only: unit steps
+        steps = (_stored_vector(d, "steps", len(cols)) if "steps" in d
+                 else np.ones(len(cols)))
+        if not np.all(steps > 0):
+            raise ValueError(f"steps must be positive, got {_to_list(steps)!r:.60}")
+        self.steps = steps[order]
 
 
 class Identity(_Affine):
@@ -220,7 +245,7 @@ class Standardize(_Affine):
     """Per-column standardisation (``"standardize"``): Y = (X - mean) / scale.
 
     ``scale`` is the column's standard deviation (of the dequantised values for a
-    dequantised column: sqrt(var + 1/12), so a constant integer column gets the spread of
+    dequantised column: sqrt(var + h^2/12), so a constant integer column gets the spread of
     its unit cell) floored at ``SPREAD_FLOOR * max(1, |mean|)``, so any other constant
     column maps to finite values instead of dividing by zero. A column whose spread is below
     the floor keeps a standard deviation under 1 after the transform; that affects
@@ -233,7 +258,7 @@ class Standardize(_Affine):
     def _fit(self, X):
         self.mean = X.mean(axis=0)
         var = X.var(axis=0)
-        var[self.dequantized] += 1.0 / 12.0  # the variance of U[0, 1)
+        var[self.dequantized] += self.steps**2 / 12.0  # the variance of h U[0, 1)
         floor = SPREAD_FLOOR * np.maximum(1.0, np.abs(self.mean))
         self.scale = np.maximum(np.sqrt(var), floor)
 
@@ -298,7 +323,7 @@ PREPROCESSORS: dict[str, type[Preprocessor]] = {
 def make_preprocessor(name: str, dequantize=False) -> Preprocessor:
     """Returns a new, unfitted preprocessor by name (see ``PREPROCESSORS``).
 
-    ``dequantize``: the columns to dequantise (``dequantized_columns``); ignored by
+    ``dequantize``: the columns to dequantise (``dequantization``); ignored by
     ``"logit-pixels"``, which dequantises every pixel itself.
     """
     cls = _lookup(name)
