@@ -331,6 +331,7 @@ def test_logit_pixels_lambda_bounds():
     assert LogitPixels(0.0).lam == 0.0
     assert make_preprocessor("standardize").to_dict() == {
         "name": "standardize", "dim": None, "mean": None, "scale": None, "dequantized": [],
+        "steps": [],
         "options": {"dequantize": False}}
 
 

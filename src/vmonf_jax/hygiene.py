@@ -32,9 +32,11 @@ GRID_GAP = 10  # a grid's closest distinct values are at most this many steps ap
 
 
 def grid_step(column) -> float | None:
-    """The grid ``column`` was recorded on: the largest step of which every difference of
-    its values is a whole multiple, the values having at most ``GRID_DECIMALS`` decimals;
-    None for values with more decimals, or whose closest distinct values lie more than
+    """The grid ``column`` was recorded on, or None.
+
+    The grid's step is the largest of which every difference of the column's values is a
+    whole multiple, the values having at most ``GRID_DECIMALS`` decimals; None for values
+    with more decimals, or whose closest distinct values lie more than
     ``GRID_GAP`` steps apart (a few levels written with many decimals are not a grid that
     rounding filled).
 

@@ -11,7 +11,14 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import expit
 
-from vmonf_jax.hygiene import ATOM_SHARE, FEW_LEVELS, commonest, grid_step, integer_columns, is_coarse
+from vmonf_jax.hygiene import (
+    ATOM_SHARE,
+    FEW_LEVELS,
+    commonest,
+    grid_step,
+    integer_columns,
+    is_coarse,
+)
 
 RngLike = np.random.Generator | int | None
 
@@ -29,21 +36,22 @@ integer-valued column and those grids; or none (``dequantization``)."""
 
 
 def dequantization(X: np.ndarray, dequantize) -> tuple[np.ndarray, np.ndarray]:
-    """``(columns, steps)``: the columns of ``X`` that ``dequantize`` selects and each one's
-    cell width in the data's units (its grid step).
+    """``(columns, steps)``: the columns of ``X`` that ``dequantize`` selects, with widths.
 
-    ``"auto"``: every column when all are integer-valued (data on an integer grid, such as
-    8-bit images: MNIST's 0-255 pixels, whose many levels do not make them continuous;
-    step 1), else the integer-valued columns with at most ``FEW_LEVELS`` distinct values
-    (discrete in the sense of ``hygiene``; constant integer columns included; step 1) and
-    the varying columns recorded on a grid (``hygiene.grid_step``: every value a whole
-    multiple of 10^-k, integers included) that are either coarse (``hygiene.is_coarse``:
-    at least ``GRID_REPEATS`` rows per distinct value, rounded measurements such as
-    diamonds' carats to 0.01) or hold an atom (one value in more than ``ATOM_SHARE`` of the
-    rows: counts that are mostly 0, as the jobs pending in modeldata's ``hpc_data``, or
-    glass's barium, 0.00 in 82% of the rows), with that step: a continuous density grows
-    without bound on such values, and a recorded 0.00 means a value in [-0.005, 0.005).
-    ``True``: every integer-valued column (step 1) and those grids. ``False``: none.
+    Each column's width is its cell in the data's units, its grid step. ``"auto"``: every
+    column when all are integer-valued (data on an integer grid, such as 8-bit images:
+    MNIST's 0-255 pixels, whose many levels do not make them continuous; step 1), else the
+    integer-valued columns with at most ``FEW_LEVELS`` distinct values (discrete in the
+    sense of ``hygiene``; constant integer columns included; step 1) and the varying
+    columns recorded on a grid (``hygiene.grid_step``: at most 6 decimals, every difference
+    a whole multiple of the step; integers included) that are either coarse
+    (``hygiene.is_coarse``: at least ``GRID_REPEATS`` rows per distinct value, rounded
+    measurements such as diamonds' carats to 0.01) or hold an atom (one value in more than
+    ``ATOM_SHARE`` of the rows: counts that are mostly 0, as the jobs pending in
+    modeldata's ``hpc_data``, or glass's barium, 0.00 in 82% of the rows), with that step:
+    a continuous density grows without bound on such values, and a recorded 0.00 means a
+    value in [-0.005, 0.005). ``True``: every integer-valued column (step 1) and those
+    grids. ``False``: none.
 
     Raises:
         ValueError: ``dequantize`` is not one of ``DEQUANTIZE``.
