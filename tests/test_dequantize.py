@@ -171,3 +171,21 @@ def test_noise_widths_are_checked():
     for bad in (np.ones(2), np.array([1.0, -1.0, 0.0]), np.array([np.inf, 0, 0])):
         with pytest.raises(ValueError, match="noise must be 3 finite widths"):
             _noise(bad, 3)
+
+
+def test_info_names_the_dequantised_columns_and_steps(tmp_path, capsys):
+    """``vmonf info`` says which columns were dequantised and with what cell width."""
+    from vmonf_jax.cli import main
+
+    n = 300
+    data = np.column_stack([np.round(RNG.normal(size=n) * 2) / 2, RNG.normal(size=n),
+                            RNG.integers(0, 4, n)])
+    np.savetxt(tmp_path / "d.csv", data, delimiter=",")
+    assert main(["fit", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m"),
+                 "--components", "2", "--blocks", "1", "--hidden", "4", "--posterior-hidden",
+                 "4", "--warm-epochs", "1", "--epochs", "2", "--n-init", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m")]) == 0
+    assert "dequantised columns (step) 0 (0.5), 2 (1)" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "m"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dequantized"] == {"0": 0.5, "2": 1.0}

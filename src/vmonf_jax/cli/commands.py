@@ -136,7 +136,8 @@ def cmd_info(args):
         f"model       {info['path']}",
         f"format      {info['format_version']} (written by vmonf-jax "
         f"{info['library_version']})",
-        f"data        {info['dim']} columns, preprocess {info['preprocessing']}",
+        f"data        {info['dim']} columns, preprocess {info['preprocessing']}"
+        f"{_dequantized(info['dequantized'])}",
         f"mixture     K={t['n_components']}{_bound(e)} {e['flow']} components, "
         f"{e['n_blocks']} blocks, "
         f"hidden {tuple(e['hidden'])}{_spline(e)}, {t['base']} base; posterior hidden "
@@ -182,6 +183,15 @@ def _num(v, spec=".6g"):
     return "?" if v is None else format(v, spec)
 
 
+def _dequantized(steps: dict) -> str:
+    """``info``'s note of the dequantised columns and their cell widths (empty: none)."""
+    if not steps:
+        return ""
+    shown = ", ".join(f"{j} ({h:g})" for j, h in list(steps.items())[:8])
+    more = f" and {len(steps) - 8} more" if len(steps) > 8 else ""
+    return f"; dequantised columns (step) {shown}{more}"
+
+
 def model_info(model, man, path) -> dict:
     """The facts ``vmonf info`` prints, as a JSON-ready dict (``man``: the manifest)."""
     hist = model.history_ or []
@@ -195,6 +205,9 @@ def model_info(model, man, path) -> dict:
         "estimator": outputs.plain(model.get_params()),
         "dim": model.n_features_in_,
         "preprocessing": man["preprocessing"]["name"],
+        "dequantized": {str(int(j)): float(h) for j, h in zip(
+            getattr(model.preprocessor_, "dequantized", ()),
+            getattr(model.preprocessor_, "steps", ()), strict=True)},
         "classes": None if model.classes_ is None else outputs.plain(model.classes_),
         "n_parameters": model.n_parameters(),
         "training": {"epochs_run": len(hist),
