@@ -235,6 +235,9 @@ def test_data_hygiene_warnings():
     assert any(m.startswith("columns 1 take few distinct values for their rows (column 1:")
                and "0.5 apart or more" in m and "dequantize='auto'" in m for m in msgs)
     assert not any("few distinct" in m for m in data_warnings(rounded, "standardize", [1]))
+    rounded[:, 1] = rng.choice(rng.normal(size=12), 200)  # 12 levels with every decimal
+    assert any("columns 1 hold levels on no decimal grid" in m and "dequantize=" not in m
+               for m in data_warnings(rounded, "standardize"))
     assert not any("few distinct" in m  # 2 decimals: about 2 rows a value
                    for m in data_warnings(np.round(x, 2), "standardize"))
     wide = x * np.array([1e-4, 1, 1, 1e4])

@@ -135,11 +135,9 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
             j, levels, step = grid[0]
             out.append(f"columns {_columns([g[0] for g in grid])} take few distinct values "
                        f"for their rows (column {j}: {levels} values in {len(x)} rows, "
-                       f"{step:.3g} apart or more): rounded measurements, where a continuous "
-                       "density can put spikes on the grid that held-out rows on the same "
-                       "grid reward; dequantize='auto' spreads columns recorded to a fixed "
-                       "number of decimals over their grid step (log-likelihoods are then "
-                       "those of the dequantised values)")
+                       f"{step:.3g} apart or more): rounded measurements or discrete levels, "
+                       "where a continuous density can put spikes that held-out rows on the "
+                       "same values reward; " + _grid_advice(x, [g[0] for g in grid]))
         far, row, col = _far_out(x, ~deq)
         if len(far):
             rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
@@ -190,6 +188,24 @@ def _coarse(x, varies, skip) -> list:
             values = np.unique(x[:, j])
             out.append((int(j), len(values), float(np.diff(values).min())))
     return out
+
+
+def _grid_advice(x, cols) -> str:
+    """What the coarse-grid warning advises for ``cols``.
+
+    Dequantisation where they lie on a decimal grid (``grid_step``), categories where their
+    levels do not.
+    """
+    off = [j for j in cols if grid_step(x[:, j]) is None]
+    advice = []
+    if len(off) < len(cols):
+        advice.append("dequantize='auto' or True spreads columns recorded to a fixed number of "
+                      "decimals over their grid step (log-likelihoods are then those of the "
+                      "dequantised values)")
+    if off:
+        advice.append(f"columns {_columns(off)} hold levels on no decimal grid, which "
+                      "dequantisation cannot spread: treat them as categories, or drop them")
+    return "; ".join(advice)
 
 
 def _dequantised(d: int, preprocess: str, dequantized) -> np.ndarray:
