@@ -3,7 +3,7 @@
 Constant columns, duplicated rows and integer-valued columns all put probability mass on sets
 of volume zero, where a density can grow without bound: the fit still runs (standardisation
 floors each spread), but its log-likelihoods then say more about the spike than about the
-data. Dequantisation (``dequantize``, ``preprocess.dequantized_columns``) turns integer columns
+data. Dequantisation (``dequantize``, ``preprocess.dequantization``) turns integer columns
 into continuous ones, constant integer columns included. A column that holds one value in most
 rows but varies in the others (a measurement at its detection limit: glass's barium is 0 in 82%
 of MASS's ``fgl`` rows) has an atom there; recorded to a fixed number of decimals (barium:

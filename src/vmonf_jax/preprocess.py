@@ -66,9 +66,11 @@ def dequantization(X: np.ndarray, dequantize) -> tuple[np.ndarray, np.ndarray]:
     steps = {int(j): 1.0 for j in (whole if dequantize is True
                                    else integer_columns(X, FEW_LEVELS))}
     for j in np.flatnonzero(np.ptp(X, axis=0) > 0):
-        step = None if j in steps else grid_step(X[:, j])
-        if step is not None and (is_coarse(X[:, j]) or commonest(X[:, j])[1] > ATOM_SHARE):
-            steps[int(j)] = step
+        col = X[:, j]
+        if j not in steps and (is_coarse(col) or commonest(col)[1] > ATOM_SHARE):
+            step = grid_step(col)  # the costlier test, only where the values repeat
+            if step is not None:
+                steps[int(j)] = step
     cols = np.array(sorted(steps), np.int64)
     return cols, np.array([steps[j] for j in cols], np.float64)
 
