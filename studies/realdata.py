@@ -85,6 +85,7 @@ from realdata_sets import (  # noqa: E402
     FRESH,
     HELD_OUT,
     TEST_FRACTION,
+    THIRD,
     load,
     split,
 )
@@ -323,6 +324,9 @@ def main(argv=None):
     ap.add_argument("--fresh", action="store_true",
                     help=f"the second batch the defaults were not tuned on ({', '.join(FRESH)})"
                          " instead of --datasets")
+    ap.add_argument("--third", action="store_true",
+                    help=f"the third batch the defaults were not tuned on ({', '.join(THIRD)})"
+                         " instead of --datasets")
     ap.add_argument("--mnist", action="store_true",
                     help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
     ap.add_argument("--single-flow", action="store_true",
@@ -337,8 +341,9 @@ def main(argv=None):
     params = json.loads(args.vmonf_params)
     params.update({k: v for k, v in (("flow", args.flow), ("base", args.base)) if v})
     names = [n for n in args.datasets.split(",") if n]
-    if args.held_out or args.fresh:
-        names = list(HELD_OUT) * args.held_out + list(FRESH) * args.fresh
+    if args.held_out or args.fresh or args.third:
+        names = (list(HELD_OUT) * args.held_out + list(FRESH) * args.fresh
+                 + list(THIRD) * args.third)
     if args.mnist and "mnist" not in names:
         names.append("mnist")
     unknown = sorted(set(names) - set(DATASETS))

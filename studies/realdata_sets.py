@@ -135,13 +135,32 @@ DATASETS = {
     "ad": lambda: _drop("modeldata", "ad_data", ("rownames", "Genotype"), "Class"),
     "diamonds": lambda: _rdataset("ggplot2", "diamonds", ["carat", "depth", "table", "price",
                                                           "x", "y", "z"], "cut"),
+    "hawks": lambda: _rdataset("Stat2Data", "Hawks", ["Wing", "Weight", "Culmen", "Hallux",
+                                                      "Tail"], "Species"),
+    "bluejays": lambda: _rdataset("Stat2Data", "BlueJays", ["BillDepth", "BillWidth",
+                                                            "BillLength", "Head", "Mass",
+                                                            "Skull"], "KnownSex"),
+    "scat": lambda: _rdataset("modeldata", "scat", ["Length", "Diameter", "Taper", "TI",
+                                                    "Mass", "d13C", "d15N", "CN"], "Species"),
+    "foothead": lambda: _drop("heplots", "FootHead", ("rownames",), "group"),
+    "leafshape": lambda: _rdataset("DAAG", "leafshape", ["bladelen", "petiole", "bladewid",
+                                                         "logwid", "logpet", "loglen"], "arch"),
+    "liver": lambda: _drop("texmex", "liver", ("rownames",), "dose"),
+    "spam": lambda: _drop("DAAG", "spam7", ("rownames",), "yesno"),
+    "default": lambda: _rdataset("ISLR", "Default", ["balance", "income"], "student"),
+    "steroid": lambda: _drop("modeldata", "steroidogenic_toxicity", ("rownames",), "class"),
+    "geyser": lambda: _rdataset("MASS", "geyser", ["waiting", "duration"]),
+    "quakes": lambda: _rdataset("datasets", "quakes", ["lat", "long", "depth", "mag",
+                                                       "stations"]),
 }
 DEFAULT_DATASETS = ("iris", "wine", "penguins", "faithful", "crabs", "diabetes", "olive",
                     "breast_cancer", "digits")  # small first
 HELD_OUT = ("oils", "skulls", "two_class", "glass", "pima", "biopsy", "cells")
 FRESH = ("cats", "cuckoos", "parabolic", "possum", "ais", "neurocog", "bivariate", "bdims",
          "hpc")
-UNLABELLED_K = {"faithful": 2}
+THIRD = ("hawks", "bluejays", "scat", "foothead", "leafshape", "liver", "spam", "default",
+         "steroid", "geyser", "quakes")
+UNLABELLED_K = {"faithful": 2, "geyser": 2, "quakes": 2}
 """K of the data sets without classes (faithful: its two eruption modes)."""
 
 

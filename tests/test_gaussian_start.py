@@ -291,7 +291,7 @@ def test_a_rival_partition_replaces_the_partition_only_when_clearly_better(monke
     top/bottom one two Gaussians stretched over 12 units (about 1.8 nats a row worse), a
     fixed point of EM by symmetry. The free k-means++ starts are switched off here.
     """
-    monkeypatch.setattr(gs, "_or_free", lambda gmm, rows, k, seed: gmm)
+    monkeypatch.setattr(gs, "_or_free", lambda gmm, rows, k, seed, equal=False: gmm)
     rng = np.random.default_rng(0)
     centres = np.array([[-6, -1], [-6, 1], [6, -1], [6, 1]], float)
     x = np.repeat(centres, 100, 0) + 0.3 * rng.normal(size=(400, 2))
@@ -306,3 +306,51 @@ def test_a_rival_partition_replaces_the_partition_only_when_clearly_better(monke
     # without the rival, EM stays at the stretched fixed point
     means, *_ = gs.fit_gaussians(x, top_bottom, 2, 0, reg=1e-6)
     assert np.abs(means[:, 0]).max() < 1
+
+
+def _lopsided():
+    """A big cluster (70% of the rows) and two small ones beside each other."""
+    rng = np.random.default_rng(3)
+    return np.concatenate([rng.normal(size=(280, 2)) * 1.5,
+                           rng.normal(size=(60, 2)) * 0.3 + [5.0, 0.0],
+                           rng.normal(size=(60, 2)) * 0.3 + [5.0, 1.5]])
+
+
+def test_equal_weight_em_is_the_uniform_priors_maximum_likelihood():
+    """With ``equal`` the weights stay 1/K, the result is a fixed point of EM under equal
+    weights (each mean the responsibility-weighted mean of the rows, responsibilities with
+    equal weights), and it fits the rows with equal weights at least as well as the
+    free-weight mixture does once its weights are made equal (what the uniform prior did
+    to it before)."""
+    x = _lopsided()
+    labels = kmeans_labels(x, 3, 0)
+    means, covs, weights, _, _ = gs.fit_gaussians(x, labels, 3, 0, reg=1e-3, equal=True)
+    np.testing.assert_array_equal(weights, np.full(3, 1 / 3))
+    comp = np.stack([multivariate_normal(m, c).logpdf(x) for m, c in zip(means, covs)], 1)
+    resp = np.exp(comp - logsumexp(comp, axis=1, keepdims=True))
+    # EM stops at scikit-learn's tolerance (1e-3 on the mean log-likelihood), not exactly
+    np.testing.assert_allclose(means, (resp.T @ x) / resp.sum(0)[:, None], atol=0.05)
+    free = gs.fit_gaussians(x, labels, 3, 0, reg=1e-3)
+    assert not np.allclose(free[2], 1 / 3, atol=0.05)  # the free weights are lopsided
+    equal_ll = _gmm_log_prob(x, means, covs, weights).mean()
+    assert equal_ll >= _gmm_log_prob(x, free[0], free[1], np.full(3, 1 / 3)).mean() - 1e-6
+
+
+@pytest.mark.parametrize("prior,equal", [("uniform", True), ("em", False)])
+def test_a_fixed_prior_fits_its_start_with_equal_weights(blobs, prior, equal, monkeypatch):
+    """``fit`` asks for equal weights exactly when the prior is fixed uniform."""
+    seen = []
+    real = gs.fit_gaussians
+
+    def spy(*args, **kwargs):
+        seen.append(args[-1] if len(args) == 8 else kwargs.get("equal", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gs, "fit_gaussians", spy)
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True, prior=prior)
+    config = FitConfig(model=model, epochs=1, batch_size=64, n_init=1, init="gaussian",
+                       warm_epochs=0, early_stopping=True, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config)
+    assert seen == [equal]

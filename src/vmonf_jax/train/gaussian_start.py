@@ -34,7 +34,8 @@ POSTERIOR_LR = 1e-2
 POSTERIOR_ROWS = 8192  # q is fitted on at most this many rows (a random subset)
 
 
-def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None, rival=None):
+def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None, rival=None,
+                  equal=False):
     """A K-component full-covariance Gaussian mixture started from a partition of ``x``.
 
     The covariances' regulariser (added to their diagonals, in the units of ``x``:
@@ -63,6 +64,11 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None, rival=None
             784 pixels its mixture fits 13-18 nats a row better and clusters 0.88 against
             0.85-0.86; on digits' 64 pixels it gains at most 0.3 nats a row, and default
             fits from k-means partitions clustered worse on 5 of 7 splits), or None.
+        equal: the weights stay equal (``EqualWeights``): the model's prior is fixed
+            uniform, so every fit, choice and comparison here is of the mixture the model
+            will be. EM with free weights, whose weights the uniform prior then dropped,
+            could settle with one Gaussian over several clusters (crabs, split 8: weights
+            0.61 / 0.13 / 0.13 / 0.12, 0.42 nats a row lost held out once made equal).
 
     Returns:
         ``(means (k, d), covariances (k, d, d), weights (k,), warm labels of x, reg)``: the
@@ -77,25 +83,26 @@ def fit_gaussians(x, labels, k: int, seed: int, x_val=None, reg=None, rival=None
     with threadpool_limits(1):  # as kmeans_labels: OpenMP spinning on a busy machine
         rows = part[0]
         if x_val is None:
-            gmm = _em(rows, *part, k, seed, REG_COVAR if reg is None else reg)
+            gmm = _em(rows, *part, k, seed, REG_COVAR if reg is None else reg, equal)
         else:
             x_val = np.asarray(x_val, np.float64)
             if reg is None:
-                reg = _chosen_reg(part, x_val, k, seed)
+                reg = _chosen_reg(part, x_val, k, seed, equal)
             rows = subsample(np.concatenate([x, x_val]), None, seed)[0]
-            gmm = _em(rows, *part, k, seed, reg)
+            gmm = _em(rows, *part, k, seed, reg, equal)
         if rival is not None:
-            alt = _em(rows, *subsample(x, np.asarray(rival), seed), k, seed, gmm.reg_covar)
+            alt = _em(rows, *subsample(x, np.asarray(rival), seed), k, seed, gmm.reg_covar,
+                      equal)
             if alt.score(rows) > gmm.score(rows) + RIVAL_MARGIN:
                 gmm, labels = alt, np.asarray(rival)
-        free = _or_free(gmm, rows, k, seed)
+        free = _or_free(gmm, rows, k, seed, equal)
         # the warm-start epochs train component j on cluster j: the partition's clusters
         # (they carry the clustering) unless the free mixture replaced the partition's
         warm = labels if free is gmm else free.predict(x).astype(np.int32)
     return free.means_, free.covariances_, free.weights_, warm, free.reg_covar
 
 
-def _chosen_reg(part, x_val, k, seed) -> float:
+def _chosen_reg(part, x_val, k, seed, equal=False) -> float:
     """The regulariser of ``REG_GRID`` whose EM from the partition scores best held out.
 
     ``part``: the (subsampled) training rows and their clusters. Scored on ``x_val``, or,
@@ -107,7 +114,7 @@ def _chosen_reg(part, x_val, k, seed) -> float:
     """
     x, labels = part
     if len(x_val) >= CV_BELOW:
-        scores = [_em(x, x, labels, k, seed, r).score(x_val) for r in REG_GRID]
+        scores = [_em(x, x, labels, k, seed, r, equal).score(x_val) for r in REG_GRID]
         return REG_GRID[int(np.argmax(scores))]
     rows = np.concatenate([x, x_val])
     fold = np.random.default_rng(seed).permutation(len(rows)) % CV_FOLDS
@@ -115,12 +122,12 @@ def _chosen_reg(part, x_val, k, seed) -> float:
     for f in range(CV_FOLDS):
         fit, held = rows[fold != f], rows[fold == f]
         own = (fold != f)[:len(x)]  # the training rows of this fold that carry a cluster
-        scores += [_em(fit, x[own], labels[own], k, seed, r).score(held) * len(held)
+        scores += [_em(fit, x[own], labels[own], k, seed, r, equal).score(held) * len(held)
                    for r in REG_GRID]
     return REG_GRID[int(np.argmax(scores))]
 
 
-def _or_free(gmm, rows, k, seed):
+def _or_free(gmm, rows, k, seed, equal=False):
     """``gmm`` (fitted on ``rows``), or a mixture from k-means++ seeds that fits them better.
 
     ``FREE_STARTS`` EM runs from k-means++ seeds replace ``gmm`` if the best of them fits
@@ -130,9 +137,7 @@ def _or_free(gmm, rows, k, seed):
     from it can stop in a poor local optimum of the density (crabs: 0.2-0.5 nats per row
     below scikit-learn's own starts), and then a clearly better density wins.
     """
-    from sklearn.mixture import GaussianMixture
-
-    free = GaussianMixture(k, covariance_type="full", reg_covar=gmm.reg_covar,
+    free = _mixture(equal)(k, covariance_type="full", reg_covar=gmm.reg_covar,
                            max_iter=EM_ITER, init_params="k-means++", n_init=FREE_STARTS,
                            random_state=seed).fit(rows)
     return free if free.score(rows) > gmm.score(rows) + FREE_MARGIN else gmm
@@ -148,10 +153,11 @@ def subsample(x, labels, seed):
     return x[pick], None if labels is None else labels[pick]
 
 
-def _em(rows, x, labels, k, seed, reg):
-    """scikit-learn's EM on ``rows`` from the moments of the clusters ``labels`` of ``x``."""
-    from sklearn.mixture import GaussianMixture
+def _em(rows, x, labels, k, seed, reg, equal=False):
+    """scikit-learn's EM on ``rows`` from the moments of the clusters ``labels`` of ``x``.
 
+    ``equal``: with the weights held equal (``EqualWeights``).
+    """
     rng = np.random.default_rng(seed)
     eye = reg * np.eye(x.shape[1])
     cov_all = np.atleast_2d(np.cov(x, rowvar=False)) + eye
@@ -162,14 +168,36 @@ def _em(rows, x, labels, k, seed, reg):
         covs.append(np.atleast_2d(np.cov(members, rowvar=False)) + eye if len(members) > 1
                     else cov_all)
         weights.append(max(len(members), 1))
-    weights = np.asarray(weights, np.float64) / np.sum(weights)
+    weights = np.full(k, 1.0 / k) if equal else np.asarray(weights, np.float64) / np.sum(weights)
     prec = np.linalg.inv(np.asarray(covs))
     # symmetrised: scikit-learn rejects an inverse that rounding left asymmetric (MNIST)
     prec = (prec + prec.transpose(0, 2, 1)) / 2
-    gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg, max_iter=EM_ITER,
+    gmm = _mixture(equal)(k, covariance_type="full", reg_covar=reg, max_iter=EM_ITER,
                           weights_init=weights, means_init=np.asarray(means),
                           precisions_init=prec, random_state=seed)
     return gmm.fit(rows)
+
+
+def _mixture(equal: bool):
+    """scikit-learn's ``GaussianMixture`` class, or ``EqualWeights`` when ``equal``."""
+    from sklearn.mixture import GaussianMixture
+
+    if not equal:
+        return GaussianMixture
+
+    class EqualWeights(GaussianMixture):
+        """EM whose weights stay equal: each M-step updates only means and covariances.
+
+        The maximum-likelihood mixture under a fixed uniform prior; its ``score`` is the
+        log-likelihood with equal weights. (After the first M-step: a k-means++ start's
+        first E-step uses its clusters' shares.)
+        """
+
+        def _m_step(self, X, log_resp, *args, **kwargs):
+            super()._m_step(X, log_resp, *args, **kwargs)
+            self.weights_ = np.full(self.n_components, 1.0 / self.n_components)
+
+    return EqualWeights
 
 
 def location_scale(means, covs, dtype=jnp.float32) -> dict:

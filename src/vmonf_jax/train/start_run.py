@@ -16,7 +16,8 @@ from vmonf_jax.train.state import Kept
 from vmonf_jax.train.step import scores_of_rows
 
 
-def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False, rivals=None):
+def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False, rivals=None,
+                    equal=False):
     """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
 
     ``noise``: (d,) dequantisation widths (``train.fit``), or None. With it the mixtures are
@@ -27,7 +28,8 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False,
     (``merge.entropy_groups``), down to K = the most clusters any restart finds (restarts
     share one K), each group one moment-matched Gaussian, and every row's warm-start label
     is its most probable group. ``rivals``: one rival partition per restart
-    (``fit_gaussians``'s ``rival``), or None.
+    (``fit_gaussians``'s ``rival``), or None. ``equal``: the mixtures' weights stay equal
+    (the model's prior is fixed uniform; ``fit_gaussians``).
 
     Returns:
         ``(starts, arrays)``: one ``(means, covs, weights)`` per restart (K = ``k``, or
@@ -41,7 +43,8 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False,
     starts, y_warm, reg = [], [], None  # the first restart chooses the regulariser
     rivals = [None] * len(seeds) if rivals is None else rivals
     for y, seed, rival in zip(np.asarray(arrays.y_warm), seeds, rivals):
-        *start, assigned, reg = gaussian_start.fit_gaussians(x, y, k, seed, x_val, reg, rival)
+        *start, assigned, reg = gaussian_start.fit_gaussians(
+            x, y, k, seed, x_val, reg, rival, equal)
         starts.append(start)
         y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
     if merge:
