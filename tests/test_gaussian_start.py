@@ -354,3 +354,20 @@ def test_a_fixed_prior_fits_its_start_with_equal_weights(blobs, prior, equal, mo
         warnings.simplefilter("ignore")
         fit(jax.random.key(0), jnp.asarray(blobs, jnp.float32), config)
     assert seen == [equal]
+
+
+def test_linearly_dependent_columns_are_named():
+    """A column that is the sum of two others (to rounding) puts the rows near a hyperplane:
+    the warning names the three columns; strongly correlated but independent columns pass."""
+    from vmonf_jax import hygiene
+
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(size=(300, 4)) * [1.0, 2.0, 0.5, 1.5] + 10, 2)
+    dependent = np.column_stack([x, x[:, 0] + x[:, 2]])
+    msgs = [m for m in hygiene.data_warnings(dependent, "standardize") if "linear" in m]
+    assert len(msgs) == 1 and msgs[0].startswith("columns 0, 2, 4 are (nearly) linear")
+    close = np.column_stack([x, x[:, 0] + 0.2 * rng.normal(size=300)])  # correlation 0.98
+    assert not [m for m in hygiene.data_warnings(close, "standardize") if "linear" in m]
+    # dequantised columns are spread by noise: not reported
+    assert not [m for m in hygiene.data_warnings(dependent, "standardize", dequantized=[4])
+                if "linear" in m]

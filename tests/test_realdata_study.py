@@ -81,11 +81,15 @@ def test_every_dataset_loads_with_its_classes(realdata):
               "crabs": (200, 5, 4), "diabetes": (145, 5, 3), "cats": (144, 2, 2),
               "cuckoos": (120, 2, 6), "parabolic": (500, 2, 2), "possum": (103, 9, 2),
               "ais": (202, 11, 2), "neurocog": (242, 7, 3), "bivariate": (1009, 2, 2),
-              "bdims": (507, 24, 2), "hpc": (4331, 5, 4)}
+              "bdims": (507, 24, 2), "hpc": (4331, 5, 4), "hawks": (891, 5, 3),
+              "bluejays": (123, 6, 2), "scat": (91, 8, 3), "foothead": (90, 6, 3),
+              "leafshape": (286, 6, 2), "liver": (606, 8, 4), "spam": (4601, 6, 2),
+              "default": (10000, 2, 2), "steroid": (140, 12, 2), "geyser": (299, 2, 2),
+              "quakes": (1000, 5, 2)}
     for name, (n, d, k) in shapes.items():
         X, y, kk = realdata.load(name)
         assert (X.shape, kk) == ((n, d), k)
-        assert (y is None) == (name == "faithful")
+        assert (y is None) == (name in ("faithful", "geyser", "quakes"))
         assert np.all(np.isfinite(X))
 
 

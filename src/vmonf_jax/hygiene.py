@@ -29,6 +29,9 @@ HEAVY_TAILS = 10.0  # robust deviations no normal sample reaches (P(|z| > 10) ~ 
 GRID_REPEATS = 10  # rows per distinct value from which a column is a coarse grid (rounded)
 GRID_DECIMALS = 6  # a grid step is 10^-k for some k in 0..GRID_DECIMALS (recorded precision)
 GRID_GAP = 10  # a grid's closest distinct values are at most this many steps apart
+COLLINEAR = 1e-5  # smallest correlation eigenvalue below which continuous columns are dependent
+COLLINEAR_ROWS = 20_000  # the dependence check reads at most this many rows
+COLLINEAR_COLUMNS = 1_000  # and runs only on at most this many continuous columns
 
 
 def grid_step(column) -> float | None:
@@ -138,6 +141,14 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
                        f"{step:.3g} apart or more): rounded measurements or discrete levels, "
                        "where a continuous density can put spikes that held-out rows on the "
                        "same values reward; " + _grid_advice(x, [g[0] for g in grid]))
+        dependent = _dependent(x, ~deq & (spread > 0))
+        if dependent is not None:
+            cols, eig = dependent
+            out.append(f"columns {_columns(cols)} are (nearly) linear combinations of each "
+                       f"other (their correlations' smallest eigenvalue is {eig:.2g}): the "
+                       "rows lie near a hyperplane, where a density can grow without bound, "
+                       "so log-likelihoods measure how thin it is (a Gaussian mixture with a "
+                       "tiny covariance regulariser spikes there); drop one of those columns")
         far, row, col = _far_out(x, ~deq)
         if len(far):
             rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
@@ -151,6 +162,28 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
                    "preprocess='none': use preprocess='standardize'")
     return out
+
+
+def _dependent(x, cols):
+    """``(columns, eigenvalue)`` of a near-exact linear dependence among ``cols``, or None.
+
+    The eigenvector of the columns' correlation matrix with the smallest eigenvalue names
+    the columns involved (entries above 0.1). Blue jays' head length is bill length plus
+    skull size to the 0.01 of rounding (1.8e-6); the closest of 37 real data sets without
+    such a column, breast cancer's radius, perimeter and area, is at 1.3e-4.
+    """
+    idx = np.flatnonzero(cols)
+    rows = x[:COLLINEAR_ROWS, idx]
+    if not 2 <= len(idx) <= COLLINEAR_COLUMNS or len(rows) <= len(idx) + 1:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.corrcoef(rows, rowvar=False)
+    if not np.all(np.isfinite(corr)):  # a column constant in the rows read
+        return None
+    eig, vec = np.linalg.eigh(corr)
+    if eig[0] >= COLLINEAR:
+        return None
+    return idx[np.abs(vec[:, 0]) > 0.1], max(float(eig[0]), 0.0)
 
 
 def commonest(column) -> tuple[float, float]:
