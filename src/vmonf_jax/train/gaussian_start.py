@@ -14,7 +14,7 @@ cluster j of the partition (as after k-means; EM's boundaries between curved clu
 worse: pinwheel), and the ELBO epochs follow.
 """
 
-from functools import partial
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -178,8 +178,12 @@ def _em(rows, x, labels, k, seed, reg, equal=False):
     return gmm.fit(rows)
 
 
+@cache
 def _mixture(equal: bool):
-    """scikit-learn's ``GaussianMixture`` class, or ``EqualWeights`` when ``equal``."""
+    """scikit-learn's ``GaussianMixture`` class, or ``EqualWeights`` when ``equal``.
+
+    (Built on first use, as scikit-learn is imported lazily here.)
+    """
     from sklearn.mixture import GaussianMixture
 
     if not equal:
