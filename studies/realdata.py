@@ -51,7 +51,8 @@ Usage: python studies/realdata.py [--datasets iris,wine | --held-out | --fresh] 
     [--vmonf-params '{"epochs": 50}'] [--flow spline] [--base student_t] [--single-flow]
     [--mnist] [--resume]
     [--out results/realdata/x.json]
-       python studies/realdata.py --table results/realdata/x.json   (print tables and check)
+       python studies/realdata.py --table results/realdata/x.json [y.json ...]
+           (print the tables and the check; several files as one)
 Writes the JSON after every split; prints one JSON line per fit, then the tables and checks.
 """
 
@@ -242,15 +243,35 @@ def done(entry):
         reasons.append(f"loglik {_median(entry, 'vmonf', 'loglik'):.3f} < "
                        f"{bar} {_median(entry, bar, 'loglik'):.3f}")
     if entry["labelled"]:
-        bars = {m: _median(entry, m, "acc") for m in ACC_BARS}
-        bars = {m: v for m, v in bars.items() if v is not None}
-        ours = _median(entry, "vmonf", "acc")
-        best = max(bars, key=bars.get) if bars else None
+        ours, best = _median(entry, "vmonf", "acc"), acc_bar(entry)
         if ours is None or best is None:
             reasons.append("acc n/a")
-        elif ours < bars[best] - ACC_TOL:
-            reasons.append(f"acc {ours:.3f} < {best} {bars[best]:.3f}" + _chance(entry))
+        elif ours < best[1] - ACC_TOL:
+            reasons.append(f"acc {ours:.3f} < {best[0]} {best[1]:.3f}" + _chance(entry))
     return not reasons, "; ".join(reasons) or "ok"
+
+
+def acc_bar(entry):
+    """The accuracy bar's ``(method, median)``: the better of ``ACC_BARS`` (None: n/a)."""
+    bars = {m: _median(entry, m, "acc") for m in ACC_BARS}
+    bars = {m: v for m, v in bars.items() if v is not None}
+    return max(bars.items(), key=lambda kv: kv[1]) if bars else None
+
+
+def bar_reach(results):
+    """``{method: (cleared, labelled data sets)}``: how often each method's median accuracy
+    clears the accuracy bar (the better k-means' minus ``ACC_TOL``). The bar's reach, not
+    VMoNF's alone: where the classes are not the density's clusters the Gaussian mixtures,
+    fitted by likelihood as VMoNF is, miss it too."""
+    reach = {}
+    for entry in results["datasets"].values():
+        best = acc_bar(entry) if entry["labelled"] and entry["splits"] else None
+        for m in entry["splits"][0]["methods"] if best else ():
+            acc = _median(entry, m, "acc")
+            if m not in ACC_BARS and acc is not None:
+                cleared, total = reach.get(m, (0, 0))
+                reach[m] = (cleared + (acc >= best[1] - ACC_TOL), total + 1)
+    return reach
 
 
 def _chance(entry):
@@ -287,6 +308,9 @@ def report(results):
     for name, entry in results["datasets"].items():
         ok, why = done(entry)
         parts.append(f"- {name}: {'PASS' if ok else 'FAIL'} ({why})")
+    parts += ["", "## The accuracy bar's reach (labelled data sets whose median accuracy "
+              "clears it)", "", "| method | clears |", "|---|---|"]
+    parts += [f"| {m} | {c} of {n} |" for m, (c, n) in bar_reach(results).items()]
     parts.append("")
     for name, entry in results["datasets"].items():
         parts += [dataset_table(name, entry), ""]
@@ -294,6 +318,15 @@ def report(results):
 
 
 # -- main -----------------------------------------------------------------------------------
+def merged(named):
+    """One results dict of several ``(name, results)``; with more than one, every data set
+    is renamed "set (name)" so that split triples of the same set stay apart."""
+    if len(named) == 1:
+        return named[0][1]
+    return {"datasets": {f"{d} ({name})": entry for name, res in named
+                         for d, entry in res["datasets"].items()}}
+
+
 def _git_commit():
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
@@ -333,11 +366,14 @@ def main(argv=None):
                     help="add the parameter-matched single flow (always on for mnist)")
     ap.add_argument("--out", default="results/realdata/defaults.json")
     ap.add_argument("--resume", action="store_true", help="keep the splits already in --out")
-    ap.add_argument("--table", metavar="JSON", help="only print the tables of a results file")
+    ap.add_argument("--table", metavar="JSON", nargs="+",
+                    help="only print the tables of results files (several: as one, each data "
+                         "set named with its file's stem)")
     args = ap.parse_args(argv)
     if args.table:
-        print(report(read_json(args.table)))
-        return read_json(args.table)
+        results = merged([(Path(f).stem, read_json(f)) for f in args.table])
+        print(report(results))
+        return results
     params = json.loads(args.vmonf_params)
     params.update({k: v for k, v in (("flow", args.flow), ("base", args.base)) if v})
     names = [n for n in args.datasets.split(",") if n]

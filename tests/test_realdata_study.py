@@ -104,3 +104,20 @@ def test_class_components_scores_the_classes_as_a_mixture(load_study, capsys):
     assert 0 <= row["class_flows_acc"] <= 1
     assert all(math.isfinite(row[k]) for k in ("class_gaussians", "class_flows", "gmm",
                                                  "vmonf"))
+
+
+def test_bar_reach_counts_each_method_against_the_better_kmeans(realdata):
+    def entry(accs, labelled=True):
+        methods = {m: {"acc": a} for m, a in accs.items()}
+        return {"labelled": labelled, "splits": [{"split": 0, "methods": methods}]}
+
+    one = {"datasets": {
+        "a": entry({"vmonf": 0.79, "gmm_full_K": 0.70, "kmeans": 0.60, "kmeans_std": 0.81}),
+        "b": entry({"vmonf": 0.50, "gmm_full_K": 0.90, "kmeans": 0.88, "kmeans_std": None}),
+        "c": entry({"vmonf": None, "gmm_full_K": None, "kmeans": None}, labelled=False)}}
+    # a: the bar is kmeans_std 0.81 - 0.02; b: kmeans 0.88 - 0.02; c has no classes
+    assert realdata.bar_reach(one) == {"vmonf": (1, 2), "gmm_full_K": (1, 2)}
+    both = realdata.merged([("x", one), ("y", one)])
+    assert sorted(both["datasets"]) == ["a (x)", "a (y)", "b (x)", "b (y)", "c (x)", "c (y)"]
+    assert realdata.bar_reach(both) == {"vmonf": (2, 4), "gmm_full_K": (2, 4)}
+    assert realdata.merged([("x", one)]) is one
