@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 
+from .validation import listed
+
 FEW_LEVELS = 20  # an integer-valued column with at most this many distinct values is discrete
 DUPLICATE_SHARE = 0.01  # warn when more than this share of the rows repeats an earlier row
 SCALE_RATIO = 1e6  # spreads further apart than this need standardisation
@@ -76,12 +78,6 @@ def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
     return np.flatnonzero(whole)
 
 
-def _columns(idx) -> str:
-    idx = [int(i) for i in idx]
-    shown = ", ".join(map(str, idx[:8]))
-    return shown + (f" and {len(idx) - 8} more" if len(idx) > 8 else "")
-
-
 def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> list[str]:
     """The problems of ``x`` (n, d) worth a warning, as messages (empty: none).
 
@@ -99,13 +95,13 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
     deq = _dequantised(x.shape[1], preprocess, dequantized)
     const = np.flatnonzero((spread == 0) & ~deq)
     if len(const):
-        out.append(f"columns {_columns(const)} are constant: their density is a spike of "
+        out.append(f"columns {listed(const)} are constant: their density is a spike of "
                    "the standardisation's floor width (1e-3 times max(1, |value|)), so a "
                    "held-out row that differs there scores very low; drop them (integer "
                    "counts: dequantize=True spreads them over a unit cell)")
     const_deq = np.flatnonzero((spread == 0) & deq)
     if len(const_deq):
-        out.append(f"columns {_columns(const_deq)} are constant: dequantised, their density "
+        out.append(f"columns {listed(const_deq)} are constant: dequantised, their density "
                    "spreads over the unit cell [v - 1/2, v + 1/2) of their value v, so "
                    "held-out rows that differ stay finite; they carry no information: drop them")
     # a repeat is a spike in the columns that stay continuous (dequantised ones spread)
@@ -118,7 +114,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         discrete = np.setdiff1d(integer_columns(x, FEW_LEVELS), np.flatnonzero(deq))
         discrete = discrete[spread[discrete] > 0]
         if len(discrete):
-            out.append(f"columns {_columns(discrete)} take a few integer values only: a "
+            out.append(f"columns {listed(discrete)} take a few integer values only: a "
                        "continuous density on discrete data is unbounded; dequantize='auto' "
                        "or True adds uniform noise to them in training (log-likelihoods are "
                        "then those of the dequantised values), or drop them")
@@ -126,7 +122,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         atoms = _atoms(x, varies, skip)
         if atoms:
             j, value, share = atoms[0]
-            out.append(f"columns {_columns([a[0] for a in atoms])} hold one value in more "
+            out.append(f"columns {listed([a[0] for a in atoms])} hold one value in more "
                        f"than {ATOM_SHARE:.0%} of the rows (column {j}: {value:.6g} in "
                        f"{share:.0%}): an atom, where a continuous density grows without "
                        "bound, so log-likelihoods "
@@ -136,7 +132,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         grid = _coarse(x, varies, skip)
         if grid:
             j, levels, step = grid[0]
-            out.append(f"columns {_columns([g[0] for g in grid])} take few distinct values "
+            out.append(f"columns {listed([g[0] for g in grid])} take few distinct values "
                        f"for their rows (column {j}: {levels} values in {len(x)} rows, "
                        f"{step:.3g} apart or more): rounded measurements or discrete levels, "
                        "where a continuous density can put spikes that held-out rows on the "
@@ -144,7 +140,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         dependent = _dependent(x, ~deq & (spread > 0))
         if dependent is not None:
             cols, eig = dependent
-            out.append(f"columns {_columns(cols)} are (nearly) linear combinations of each "
+            out.append(f"columns {listed(cols)} are (nearly) linear combinations of each "
                        f"other (their correlations' smallest eigenvalue is {eig:.2g}): the "
                        "rows lie near a hyperplane, where a density can grow without bound, "
                        "so log-likelihoods measure how thin it is (a Gaussian mixture with a "
@@ -236,7 +232,7 @@ def _grid_advice(x, cols) -> str:
                       "decimals over their grid step (log-likelihoods are then those of the "
                       "dequantised values)")
     if off:
-        advice.append(f"columns {_columns(off)} hold levels on no decimal grid, which "
+        advice.append(f"columns {listed(off)} hold levels on no decimal grid, which "
                       "dequantisation cannot spread: treat them as categories, or drop them")
     return "; ".join(advice)
 

@@ -47,6 +47,13 @@ def check_values(arr: np.ndarray, name: str = "data") -> None:
                          f"row {row}, column {col} ({count} such values in all)")
 
 
+def listed(items, first: int = 8) -> str:
+    """``items`` as "a, b, c and 5 more": messages name the first few, then count the rest."""
+    items = [str(i) for i in items]
+    more = f" and {len(items) - first} more" if len(items) > first else ""
+    return ", ".join(items[:first]) + more
+
+
 def check_numeric_columns(x, name: str = "data") -> None:
     """Raise ValueError naming the non-numeric columns of a pandas data frame ``x``.
 
@@ -58,9 +65,8 @@ def check_numeric_columns(x, name: str = "data") -> None:
         return
     bad = [str(c) for c, t in dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
     if bad:
-        shown = ", ".join(repr(c) for c in bad[:8]) + (f" and {len(bad) - 8} more"
-                                                        if len(bad) > 8 else "")
-        raise ValueError(f"{name} has non-numeric columns {shown}: encode them as numbers "
+        raise ValueError(f"{name} has non-numeric columns {listed(map(repr, bad))}: "
+                         "encode them as numbers "
                          "or drop them")
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from vmonf_jax.cli import EXIT_OK, UsageError, printable, runtime
 from vmonf_jax.files import io, outputs
+from vmonf_jax.validation import listed
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -187,9 +188,7 @@ def _dequantized(steps: dict) -> str:
     """``info``'s note of the dequantised columns and their cell widths (empty: none)."""
     if not steps:
         return ""
-    shown = ", ".join(f"{j} ({h:g})" for j, h in list(steps.items())[:8])
-    more = f" and {len(steps) - 8} more" if len(steps) > 8 else ""
-    return f"; dequantised columns (step) {shown}{more}"
+    return f"; dequantised columns (step) {listed(f'{j} ({h:g})' for j, h in steps.items())}"
 
 
 def model_info(model, man, path) -> dict:
