@@ -371,3 +371,28 @@ def test_linearly_dependent_columns_are_named():
     # dequantised columns are spread by noise: not reported
     assert not [m for m in hygiene.data_warnings(dependent, "standardize", dequantized=[4])
                 if "linear" in m]
+
+
+def test_columns_that_are_smooth_functions_of_others_are_named():
+    """A measurement beside its logarithm (or any smooth function of one column) puts the
+    rows near a curved surface: the warning names the pair; a noisy relation passes, and a
+    linear one is left to the linear-dependence warning."""
+    from vmonf_jax import hygiene
+
+    def curved(x, **kw):
+        return [m for m in hygiene.data_warnings(x, "standardize", **kw) if "smooth" in m]
+
+    rng = np.random.default_rng(0)
+    x = np.round(np.exp(rng.normal(size=(300, 3)) * 0.3 + 3), 2)
+    (msg,) = curved(np.column_stack([x, np.log(x[:, 1]), x[:, 2] ** 2]))
+    assert msg.startswith("column pairs (1, 3), (2, 4) are (nearly) smooth functions")
+    # not monotone: the square of a centred column is a function of it, not the reverse
+    centred = x[:, 0] - x[:, 0].mean()
+    assert "column pairs (0, 3)" in curved(np.column_stack([x, centred ** 2]))[0]
+    noisy = np.log(x[:, 1]) + 0.01 * rng.normal(size=300)  # correlation 0.9995 with the log
+    assert not curved(np.column_stack([x, noisy]))
+    linear = np.column_stack([x, 2.54 * x[:, 1]])
+    assert not curved(linear)
+    assert [m for m in hygiene.data_warnings(linear, "standardize") if "linear" in m]
+    assert not curved(np.column_stack([x, np.log(x[:, 1])]), dequantized=[3])
+    assert hygiene._curved(x[:19], np.ones(3, bool)) == []  # too few rows to judge
