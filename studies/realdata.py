@@ -47,9 +47,12 @@ a miss where every method's median ARI is at most ``CHANCE_ARI`` is marked "near
 and no VMoNF fit raised (a failed fit is recorded as ``{"error": ...}`` and left out of the
 medians).
 
+``--train-rows N`` trains every method on N rows of each split (the same test rows): small
+data, where a validation split is scarce and a flow can fit each row.
+
 Usage: python studies/realdata.py [--datasets iris,wine | --held-out | --fresh] [--splits 0,1,2]
     [--vmonf-params '{"epochs": 50}'] [--flow spline] [--base student_t] [--single-flow]
-    [--mnist] [--resume]
+    [--mnist] [--train-rows N] [--resume]
     [--out results/realdata/x.json]
        python studies/realdata.py --table results/realdata/x.json [y.json ...]
            (print the tables and the check; several files as one)
@@ -133,9 +136,13 @@ def gmm_bic_method(X_train, X_test, y_test, k_max, seed):
     return out
 
 
-def run_split(X, y, k, seed, params, single_flow=False):
-    """Every method on split ``seed`` of one data set: ``{method: metrics}``."""
+def run_split(X, y, k, seed, params, single_flow=False, train_rows=None):
+    """Every method on split ``seed`` of one data set: ``{method: metrics}``; with
+    ``train_rows``, every method trains on that many of the split's training rows (drawn
+    with the split's seed) and scores the same test rows."""
     X_train, X_test, _, y_test = split(X, y, seed)
+    if train_rows is not None and train_rows < len(X_train):
+        X_train = X_train[np.random.default_rng(seed).permutation(len(X_train))[:train_rows]]
     methods = {}
     res = _guarded(vmonf_method, X_train, X_test, y_test, k, seed, params)
     model = None
@@ -364,6 +371,8 @@ def main(argv=None):
                     help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
     ap.add_argument("--single-flow", action="store_true",
                     help="add the parameter-matched single flow (always on for mnist)")
+    ap.add_argument("--train-rows", type=int, metavar="N",
+                    help="train every method on N of each split's training rows (small data)")
     ap.add_argument("--out", default="results/realdata/defaults.json")
     ap.add_argument("--resume", action="store_true", help="keep the splits already in --out")
     ap.add_argument("--table", metavar="JSON", nargs="+",
@@ -389,25 +398,30 @@ def main(argv=None):
     results = read_json(args.out) if args.resume and os.path.exists(args.out) else {}
     if results and results.get("vmonf_params") != params:
         ap.error(f"--resume: {args.out} was run with --vmonf-params {results['vmonf_params']}")
+    if results and results.get("train_rows") != args.train_rows:
+        ap.error(f"--resume: {args.out} was run with --train-rows {results.get('train_rows')}")
     runs = results.setdefault("runs", [])
     runs.append({"argv": sys.argv if argv is None else ["studies/realdata.py", *argv],
                  "commit": _git_commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                   time.gmtime()),
                  "loadavg_start": _loadavg()})
     results["vmonf_params"] = params
+    results["train_rows"] = args.train_rows
     datasets = results.setdefault("datasets", {})
     t_all = time.perf_counter()
     for name in names:
         X, y, k = load(name)
         entry = datasets.setdefault(name, {"splits": []})
+        n_train = len(X) - int(np.ceil(TEST_FRACTION * len(X)))
         entry.update(n_rows=len(X), dim=X.shape[1], k=k, labelled=y is not None,
-                     n_train=len(X) - int(np.ceil(TEST_FRACTION * len(X))))
+                     n_train=min(n_train, args.train_rows or n_train))
         have = {s["split"] for s in entry["splits"]}
         for seed in seeds:
             if seed in have:
                 continue
             res = run_split(X, y, k, seed, params,
-                            single_flow=args.single_flow or name == "mnist")
+                            single_flow=args.single_flow or name == "mnist",
+                            train_rows=args.train_rows)
             res["loadavg"] = _loadavg()
             entry["splits"].append(res)
             entry["splits"].sort(key=lambda s: s["split"])

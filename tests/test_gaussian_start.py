@@ -109,10 +109,23 @@ def test_posterior_fitted_to_the_responsibilities(blobs):
 
 
 def test_validation_rows_rule():
-    assert validation_rows(39) == 0  # too few rows to spare
-    assert validation_rows(40) == 10
+    assert validation_rows(9) == 0  # too few rows to judge anything by
+    assert validation_rows(10) == validation_rows(11) == 5  # never more than half
+    assert validation_rows(20) == validation_rows(40) == 10
     assert validation_rows(1000) == 150
     assert validation_rows(10**7) == 20_000
+
+
+@pytest.mark.parametrize("k, held_out", [(3, True), (7, False)])
+def test_small_data_hold_out_rows_unless_a_component_would_lack_one(k, held_out):
+    """12 rows: half are held out (nothing else stops the flows from fitting each training
+    row), unless fewer training rows than components would remain."""
+    from vmonf_jax import VMoNF
+
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    m = VMoNF(n_components=k, n_blocks=1, hidden=(4,), posterior_hidden=(4,), n_init=1,
+              warm_epochs=1, steps=4, verbose=False).fit(x)
+    assert any("val_loglik" in e for e in m.history_) == held_out
 
 
 @pytest.mark.parametrize("init", ["gaussian", "kmeans+gaussian"])

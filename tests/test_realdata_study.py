@@ -121,3 +121,16 @@ def test_bar_reach_counts_each_method_against_the_better_kmeans(realdata):
     assert sorted(both["datasets"]) == ["a (x)", "a (y)", "b (x)", "b (y)", "c (x)", "c (y)"]
     assert realdata.bar_reach(both) == {"vmonf": (2, 4), "gmm_full_K": (2, 4)}
     assert realdata.merged([("x", one)]) is one
+
+
+def test_train_rows_subsample_every_methods_training_rows(realdata, tmp_path):
+    out = tmp_path / "small.json"
+    realdata.main(["--datasets", "iris", "--splits", "0", "--train-rows", "20",
+                   "--vmonf-params", json.dumps(TINY), "--out", str(out)])
+    results = json.loads(out.read_text())
+    (split,) = results["datasets"]["iris"]["splits"]
+    assert results["train_rows"] == 20 and results["datasets"]["iris"]["n_train"] == 20
+    assert (split["n_train"], split["n_test"]) == (20, 45)  # the same test rows
+    with pytest.raises(SystemExit):  # a resumed run must keep the subsample's size
+        realdata.main(["--datasets", "iris", "--splits", "1", "--train-rows", "30",
+                       "--vmonf-params", json.dumps(TINY), "--out", str(out), "--resume"])

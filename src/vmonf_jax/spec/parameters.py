@@ -142,9 +142,9 @@ PARAMS = (
     Param("patience", None, Optional(_NONNEG), "stop after P epochs without validation "
           "improvement (needs --val-fraction; none = never)", ("--patience",), "P"),
     Param("early_stopping", True, Bool(), "hold out rows for validation when --val-fraction "
-          "is 0 (15%%, at least 10, at most 20,000; none below 40 rows), stop after a quarter "
-          "of the epochs (at least 20) without improvement unless --patience, keep the best "
-          "parameters (the Gaussian start's included)", ("--early-stopping",)),
+          "is 0 (15%%, at least 10, at most 20,000 and half; none below 10 rows), stop after "
+          "a quarter of the epochs (at least 20) without improvement unless --patience, keep "
+          "the best parameters (the Gaussian start's included)", ("--early-stopping",)),
     Param("preprocess", "standardize", Choice(PREPROCESSING), "transform applied before the "
           "flows; likelihoods stay in DATA's units (logit-pixels for 8-bit images)",
           ("--preprocess",), to=None),

@@ -73,9 +73,9 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
     if labels is not None:
         labels = check_labels(labels, n, model.n_components)
     fraction = config.val_fraction
-    if config.early_stopping and not fraction:  # no split that leaves < 2 rows a component
+    if config.early_stopping and not fraction:  # no split that leaves < 1 row a component
         n_val = validation_rows(n)
-        if n - n_val >= 2 * model.n_components:
+        if n - n_val >= model.n_components:
             fraction = n_val / n
     feed, graph = None, config.consistency != 0 and n > 1  # one row: no neighbours
     if rows is None:
