@@ -150,19 +150,9 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
                        "rows lie near a hyperplane, where a density can grow without bound, "
                        "so log-likelihoods measure how thin it is (a Gaussian mixture with a "
                        "tiny covariance regulariser spikes there); drop one of those columns")
-        named = set() if dependent is None else set(dependent[0].tolist())
         smooth = varies & ~skip & ~np.isin(np.arange(x.shape[1]),
                                            [a[0] for a in atoms] + [g[0] for g in grid])
-        curved = [(i, j, r) for i, j, r in _curved(x, smooth) if not {i, j} <= named]
-        if curved:
-            i, j, r = curved[0]
-            pairs = list(dict.fromkeys(tuple(sorted(c[:2])) for c in curved))
-            out.append(f"column pairs {listed(f'({a}, {b})' for a, b in pairs)} are (nearly) "
-                       f"smooth functions of one another (column {j} given column {i}: "
-                       f"{r:.2g} of its variance left), e.g. a measurement and its logarithm: "
-                       "the rows lie near a curved surface, where a density can grow without "
-                       "bound, so log-likelihoods measure how thin it is; keep one column of "
-                       "those so related")
+        out += _curved_warning(x, smooth, () if dependent is None else dependent[0])
         far, row, col = _far_out(x, ~deq)
         if len(far):
             rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
@@ -198,6 +188,24 @@ def _dependent(x, cols):
     if eig[0] >= COLLINEAR:
         return None
     return idx[np.abs(vec[:, 0]) > 0.1], max(float(eig[0]), 0.0)
+
+
+def _curved_warning(x, cols, named) -> list[str]:
+    """The warning (or none) about pairs of ``cols`` of which one is a smooth function.
+
+    Pairs within the linearly dependent columns ``named`` are left out: they are warned of.
+    """
+    named = {int(c) for c in named}
+    curved = [(i, j, r) for i, j, r in _curved(x, cols) if not {i, j} <= named]
+    if not curved:
+        return []
+    i, j, r = curved[0]
+    pairs = dict.fromkeys(tuple(sorted(c[:2])) for c in curved)
+    return [f"column pairs {listed(f'({a}, {b})' for a, b in pairs)} are (nearly) smooth "
+            f"functions of one another (column {j} given column {i}: {r:.2g} of its "
+            "variance left), e.g. a measurement and its logarithm: the rows lie near a "
+            "curved surface, where a density can grow without bound, so log-likelihoods "
+            "measure how thin it is; keep one column of those so related"]
 
 
 def _curved(x, cols) -> list:
