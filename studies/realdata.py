@@ -52,7 +52,8 @@ medians).
 ``--train-rows N`` trains every method on N rows of each split (the same test rows): small
 data, where a validation split is scarce and a flow can fit each row.
 
-Usage: python studies/realdata.py [--datasets iris,wine | --held-out | --fresh] [--splits 0,1,2]
+Usage: python studies/realdata.py [--datasets iris,wine | --held-out | --fresh | --third |
+    --small] [--splits 0,1,2]
     [--vmonf-params '{"epochs": 50}'] [--flow spline] [--base student_t] [--single-flow]
     [--mnist] [--train-rows N] [--resume]
     [--out results/realdata/x.json]

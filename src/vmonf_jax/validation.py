@@ -66,8 +66,7 @@ def check_numeric_columns(x, name: str = "data") -> None:
     bad = [str(c) for c, t in dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
     if bad:
         raise ValueError(f"{name} has non-numeric columns {listed(map(repr, bad))}: "
-                         "encode them as numbers "
-                         "or drop them")
+                         "encode them as numbers or drop them")
 
 
 def check_data(x, *, dim: int | None = None, min_rows: int = 1, name: str = "data",
