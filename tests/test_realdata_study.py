@@ -86,11 +86,13 @@ def test_every_dataset_loads_with_its_classes(realdata):
               "leafshape": (286, 6, 2), "liver": (606, 8, 4), "spam": (4601, 6, 2),
               "default": (10000, 2, 2), "steroid": (140, 12, 2), "geyser": (299, 2, 2),
               "quakes": (1000, 5, 2), "mtcars": (32, 11, 2), "airquality": (111, 6, 2),
-              "women": (15, 2, 2), "Animals": (28, 2, 2)}
+              "women": (15, 2, 2), "Animals": (28, 2, 2),
+              "AER/PhDPublications": (915, 4, 2), "lme4/cake": (270, 4, 2)}
     for name, (n, d, k) in shapes.items():
         X, y, kk = realdata.load(name)
         assert (X.shape, kk) == ((n, d), k)
-        assert (y is None) == (name in ("faithful", "geyser", "quakes", *realdata.SMALL))
+        assert (y is None) == (name in ("faithful", "geyser", "quakes", *realdata.SMALL,
+                                        *realdata.DRAWN))
         assert np.all(np.isfinite(X))
 
 
