@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 REG_COVAR = 1e-3  # added to each covariance's diagonal without a validation split
-REG_GRID = (1e-4, 1e-3, 1e-2, 1e-1)  # chosen among by validation log-likelihood
+REG_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # chosen among by validation log-likelihood
 CV_BELOW = 200  # fewer validation rows than this: the choice is cross-validated on all rows
 CV_FOLDS = 5
 EM_ITER = 100
