@@ -82,6 +82,19 @@ def test_auto_dequantises_decimal_grids_with_their_steps():
         preprocessor_from_dict({**pre.to_dict(), "steps": [0.5, -1.0]})
 
 
+def test_auto_dequantises_few_level_grids_with_fewer_repeats():
+    """A dose at 9 levels in 79 rows (8.8 a level, under the 10 a coarse grid needs) is as
+    discrete as an integer column of few levels: dequantised with its grid step. A few
+    rows of one decimal each (a small table's measurement) are not, though few in count."""
+    dose = 5937.5 * np.array([0, 1, 2, 4, 8, 16, 32, 64, 128])
+    rows = np.column_stack([np.repeat(dose, 9)[:79], RNG.normal(size=79)])
+    cols, steps = dequantization(rows, "auto")
+    assert cols.tolist() == [0] and steps.tolist() == [5937.5]
+    small = np.column_stack([np.linspace(2.0, 3.9, 20)[RNG.permutation(22) % 20],
+                             RNG.normal(size=22)])
+    assert len(dequantization(small, "auto")[0]) == 0
+
+
 @pytest.mark.parametrize("name", ["none", "standardize"])
 def test_dequantised_round_trip(name):
     """transform with noise, then inverse: each integer comes back by rounding, the noise is

@@ -29,6 +29,7 @@ ATOM_SHARE = 0.5  # a column holding one value in more than this share of rows h
 FAR_OUT = 20.0  # robust deviations (1.4826 x the median absolute deviation) from the median
 HEAVY_TAILS = 10.0  # robust deviations no normal sample reaches (P(|z| > 10) ~ 1e-23)
 GRID_REPEATS = 10  # rows per distinct value from which a column is a coarse grid (rounded)
+FEW_REPEATS = 5  # the same for a column of at most FEW_LEVELS distinct values
 GRID_DECIMALS = 6  # a grid step is 10^-k for some k in 0..GRID_DECIMALS (recorded precision)
 GRID_GAP = 10  # a grid's closest distinct values are at most this many steps apart
 COLLINEAR = 1e-5  # smallest correlation eigenvalue below which continuous columns are dependent
@@ -66,8 +67,14 @@ def grid_step(column) -> float | None:
 
 
 def is_coarse(column) -> bool:
-    """Whether ``column``'s rows average at least ``GRID_REPEATS`` per distinct value."""
-    return len(column) >= GRID_REPEATS * len(np.unique(column))
+    """Whether ``column`` is a coarse grid: its rows average many per distinct value.
+
+    At least ``GRID_REPEATS``, or ``FEW_REPEATS`` over at most ``FEW_LEVELS`` values (a dose
+    at 9 levels in 79 rows: as discrete as an integer column of few levels, which is
+    dequantised at any count).
+    """
+    levels = len(np.unique(column))
+    return len(column) >= (FEW_REPEATS if levels <= FEW_LEVELS else GRID_REPEATS) * levels
 
 
 def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
@@ -271,8 +278,8 @@ def _atoms(x, varies, skip) -> list:
 def _coarse(x, varies, skip) -> list:
     """``(column, distinct values, least gap)`` of each coarse-grid column.
 
-    Varying columns not in ``skip`` whose rows average at least ``GRID_REPEATS`` per
-    distinct value (diamonds: carat in steps of 0.01, 273 values in 53,940 rows).
+    Varying columns not in ``skip`` that ``is_coarse`` (diamonds: carat in steps of 0.01,
+    273 values in 53,940 rows).
     """
     out = []
     for j in np.flatnonzero(varies & ~skip):

@@ -45,8 +45,9 @@ def dequantization(X: np.ndarray, dequantize) -> tuple[np.ndarray, np.ndarray]:
     sense of ``hygiene``; constant integer columns included; step 1) and the varying
     columns recorded on a grid (``hygiene.grid_step``: at most 6 decimals, every difference
     a whole multiple of the step; integers included) that are either coarse
-    (``hygiene.is_coarse``: at least ``GRID_REPEATS`` rows per distinct value, rounded
-    measurements such as diamonds' carats to 0.01) or hold an atom (one value in more than
+    (``hygiene.is_coarse``: at least ``GRID_REPEATS`` rows per distinct value, or
+    ``FEW_REPEATS`` over at most ``FEW_LEVELS`` values; rounded measurements such as
+    diamonds' carats to 0.01) or hold an atom (one value in more than
     ``ATOM_SHARE`` of the rows: counts that are mostly 0, as the jobs pending in
     modeldata's ``hpc_data``, or glass's barium, 0.00 in 82% of the rows), with that step:
     a continuous density grows without bound on such values, and a recorded 0.00 means a
