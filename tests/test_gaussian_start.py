@@ -75,13 +75,14 @@ def test_regulariser_chosen_by_validation(blobs, monkeypatch):
 def test_few_validation_rows_do_not_overrule_the_training_rows(monkeypatch):
     """Below ``CV_BELOW`` validation rows the regulariser is cross-validated on every row:
     10 validation rows spread in a column where 210 training rows are tight choose the
-    largest regulariser alone, the folds of all 220 rows one of the two smallest."""
+    largest regulariser alone, the folds of all 220 rows one below that column's variance
+    (1e-4)."""
     rng = np.random.default_rng(0)
     blobs = np.concatenate([rng.normal(size=(120, 2)), rng.normal(size=(90, 2)) + 6])
     x = np.concatenate([blobs, rng.normal(size=(210, 1)) * 1e-2], 1)
     x_val = np.concatenate([blobs[:10] + 0.1, rng.normal(size=(10, 1)) * 0.3], 1)
     labels = kmeans_labels(x, 2, 0)
-    assert gs.fit_gaussians(x, labels, 2, 0, x_val)[-1] <= gs.REG_GRID[1]
+    assert gs.fit_gaussians(x, labels, 2, 0, x_val)[-1] < 1e-4
     monkeypatch.setattr(gs, "CV_BELOW", 0)
     assert gs.fit_gaussians(x, labels, 2, 0, x_val)[-1] == gs.REG_GRID[-1]
 
@@ -104,6 +105,43 @@ def test_regulariser_goes_below_1e_4_where_held_out_rows_share_a_thin_direction(
     at_1e4 = gs.fit_gaussians(x, labels, 2, 0, x_val, reg=1e-4, equal=True)
     assert (_gmm_log_prob(fresh, means, covs, weights).mean()
             > _gmm_log_prob(fresh, *at_1e4[:3]).mean() + 1.0)
+
+
+def _cholesky_log_prob(x, means, covs):
+    """Equal-weight Gaussian mixture log-density in float64, through Cholesky factors
+    (scipy's ``multivariate_normal`` refuses covariances as thin as the grid's floor)."""
+    comp = []
+    for m, c in zip(means, covs):
+        chol = np.linalg.cholesky(c)
+        z = np.linalg.solve(chol, (x - m).T)
+        comp.append(-0.5 * (z**2).sum(0) - np.log(np.diag(chol)).sum()
+                    - 0.5 * len(m) * np.log(2 * np.pi))
+    return logsumexp(np.stack(comp, 1), axis=1) - np.log(len(means))
+
+
+def test_the_regulariser_floor_is_as_thin_as_float32_resolves():
+    """An exact linear relation between columns (a stored sum): validation chooses the
+    floor of ``REG_GRID``, and the float32 model at step 0 still equals the float64 mixture
+    there (within 0.01 nats a row); a floor 100 times thinner would not."""
+    rng = np.random.default_rng(3)
+
+    def rows(n):
+        a = np.concatenate([rng.normal(size=(n // 2, 2)), rng.normal(size=(n - n // 2, 2)) + 4])
+        x = np.concatenate([a, a.sum(1, keepdims=True)], 1) / np.array([1.7, 2.3, 3.1])
+        return x.astype(np.float32).astype(np.float64)  # the rows as the model sees them
+
+    x, x_val = rows(300), rows(60)
+    labels = kmeans_labels(x, 2, 0)
+    model = Mixture(3, 2, "realnvp", n_blocks=2, hidden=(4,), affine=True)
+    params, _ = model.init(jax.random.key(1))
+    errors = {}
+    for reg in (None, gs.REG_GRID[0] / 100):
+        means, covs, _, _, chosen = gs.fit_gaussians(x, labels, 2, 0, x_val, reg, equal=True)
+        got = model.log_prob(gs.apply(model, params, means, covs, np.full(2, 0.5)),
+                             jnp.asarray(x_val, jnp.float32))
+        errors[chosen] = np.abs(np.asarray(got) - _cholesky_log_prob(x_val, means, covs)).max()
+    assert list(errors) == [gs.REG_GRID[0], gs.REG_GRID[0] / 100]
+    assert errors[gs.REG_GRID[0]] < 0.01 < errors[gs.REG_GRID[0] / 100]
 
 
 def test_apply_needs_the_location_scale_layer():
