@@ -19,6 +19,7 @@ members (``merged_gaussians``).
 
 import numpy as np
 from scipy.special import logsumexp
+from scipy.stats import t as student_t
 
 MERGE_ENTROPY = 0.1
 """Nats per row of the smaller component. The Gaussian start's EM at K = 10 on the pinwheel
@@ -33,15 +34,24 @@ def responsibilities(x, means, covs, weights) -> np.ndarray:
     return np.exp(log_p - logsumexp(log_p, axis=1, keepdims=True))
 
 
-def joint_log_prob(x, means, covs, weights) -> np.ndarray:
-    """(n, K) log w_k + log N(x; mean_k, cov_k) of a Gaussian mixture for rows ``x``."""
+def joint_log_prob(x, means, covs, weights, df=None) -> np.ndarray:
+    """(n, K) log w_k + log N(x; mean_k, cov_k) of a Gaussian mixture for rows ``x``.
+
+    ``df``: each component is instead its location-scale image of independent Student-t
+    marginals with ``df`` degrees of freedom (a flow at the identity on
+    ``bases.StudentTBase``, whitened by the Cholesky factor of cov_k), or None.
+    """
     x = np.asarray(x, np.float64)
     chol = np.linalg.cholesky(np.asarray(covs, np.float64))
     log_p = np.empty((x.shape[0], len(weights)))
     for k, (mu, c) in enumerate(zip(np.asarray(means, np.float64), chol)):
         z = np.linalg.solve(c, (x - mu).T)  # (d, n): whitened rows
-        log_p[:, k] = (np.log(max(weights[k], 1e-300)) - 0.5 * (z * z).sum(0)
-                       - np.log(np.diagonal(c)).sum() - 0.5 * x.shape[1] * np.log(2 * np.pi))
+        if df is None:
+            log_p[:, k] = (np.log(max(weights[k], 1e-300)) - 0.5 * (z * z).sum(0)
+                           - np.log(np.diagonal(c)).sum() - 0.5 * x.shape[1] * np.log(2 * np.pi))
+        else:
+            log_p[:, k] = (np.log(max(weights[k], 1e-300)) + student_t.logpdf(z, df).sum(0)
+                           - np.log(np.diagonal(c)).sum())
     return log_p
 
 

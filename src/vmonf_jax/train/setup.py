@@ -132,7 +132,7 @@ def setup(key, data, config: FitConfig, labels, mesh, parallel, noise) -> Setup:
         partition = arrays.y_warm
         starts, arrays = start_run.gaussian_starts(
             x, labels, x_val, arrays, model.n_components, prepare.seeds(keys), host_noise,
-            merge=merge, rivals=rivals, equal=model.prior.fixed)
+            merge=merge, rivals=rivals, equal=model.prior.fixed, df=start_run.start_df(model))
         if len(starts[0][2]) < model.n_components:  # the sparse start merged components
             recipe = recipe.resized(len(starts[0][2]))
         if not start_trains:  # the k-means warm start trains on its partition

@@ -11,13 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
+from vmonf_jax.model.bases import STUDENT_T_START_DF, StudentTBase
 from vmonf_jax.train import gaussian_start, merge
 from vmonf_jax.train.state import Kept
 from vmonf_jax.train.step import scores_of_rows
 
 
 def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False, rivals=None,
-                    equal=False):
+                    equal=False, df=None):
     """Each restart's Gaussian mixture from its partition (``gaussian_start.fit_gaussians``).
 
     ``noise``: (d,) dequantisation widths (``train.fit``), or None. With it the mixtures are
@@ -29,7 +30,8 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False,
     share one K), each group one moment-matched Gaussian, and every row's warm-start label
     is its most probable group. ``rivals``: one rival partition per restart
     (``fit_gaussians``'s ``rival``), or None. ``equal``: the mixtures' weights stay equal
-    (the model's prior is fixed uniform; ``fit_gaussians``).
+    (the model's prior is fixed uniform; ``fit_gaussians``). ``df``: the model's Student-t
+    base's starting degrees of freedom (``start_df``), or None (``fit_gaussians``).
 
     Returns:
         ``(starts, arrays)``: one ``(means, covs, weights)`` per restart (K = ``k``, or
@@ -44,7 +46,7 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False,
     rivals = [None] * len(seeds) if rivals is None else rivals
     for y, seed, rival in zip(np.asarray(arrays.y_warm), seeds, rivals):
         *start, assigned, reg = gaussian_start.fit_gaussians(
-            x, y, k, seed, x_val, reg, rival, equal)
+            x, y, k, seed, x_val, reg, rival, equal, df)
         starts.append(start)
         y_warm.append(assigned if labels is None else np.where(labels >= 0, labels, assigned))
     if merge:
@@ -52,20 +54,28 @@ def gaussian_starts(x, labels, x_val, arrays, k, seeds, noise=None, merge=False,
     return starts, arrays._replace(y_warm=jnp.asarray(np.stack(y_warm), jnp.int32))
 
 
+def start_df(model):
+    """The starting degrees of freedom of the model's Student-t base, or None.
+
+    Another base (a registered one included) has its start scored as the Gaussians.
+    """
+    return STUDENT_T_START_DF if isinstance(model.flow.base, StudentTBase) else None
+
+
 def best_start(model, starts, x_val) -> int:
     """The restart whose Gaussian start scores best on the validation rows ``x_val``.
 
     Each start is scored as the mixture it sets at step 0 (``gaussian_start.apply``): its
-    Gaussians, with its weights, or equal ones under a fixed prior (with a Student-t base
-    the Gaussians stand in for the start's t components). A start whose score is not finite
-    ranks last.
+    Gaussians, with its weights, or equal ones under a fixed prior; with a Student-t base,
+    their t twins (``start_df``). A start whose score is not finite ranks last.
     """
     k = len(starts[0][2])
     scores = []
     for means, covs, weights in starts:
         w = np.full(k, 1.0 / k) if model.prior.fixed else np.asarray(weights, np.float64)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            ll = logsumexp(merge.joint_log_prob(x_val, means, covs, w), axis=1).mean()
+            ll = logsumexp(merge.joint_log_prob(x_val, means, covs, w, start_df(model)),
+                           axis=1).mean()
         scores.append(ll if np.isfinite(ll) else -np.inf)
     return int(np.argmax(scores))
 
