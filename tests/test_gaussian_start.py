@@ -127,18 +127,6 @@ def test_regulariser_goes_below_1e_4_where_held_out_rows_share_a_thin_direction(
             > _gmm_log_prob(fresh, *at_1e4[:3]).mean() + 1.0)
 
 
-def _cholesky_log_prob(x, means, covs):
-    """Equal-weight Gaussian mixture log-density in float64, through Cholesky factors
-    (scipy's ``multivariate_normal`` refuses covariances as thin as the grid's floor)."""
-    comp = []
-    for m, c in zip(means, covs):
-        chol = np.linalg.cholesky(c)
-        z = np.linalg.solve(chol, (x - m).T)
-        comp.append(-0.5 * (z**2).sum(0) - np.log(np.diag(chol)).sum()
-                    - 0.5 * len(m) * np.log(2 * np.pi))
-    return logsumexp(np.stack(comp, 1), axis=1) - np.log(len(means))
-
-
 def test_the_regulariser_floor_is_as_thin_as_float32_resolves():
     """An exact linear relation between columns (a stored sum): validation chooses the
     floor of ``REG_GRID``, and the float32 model at step 0 still equals the float64 mixture
@@ -159,7 +147,9 @@ def test_the_regulariser_floor_is_as_thin_as_float32_resolves():
         means, covs, _, _, chosen = gs.fit_gaussians(x, labels, 2, 0, x_val, reg, equal=True)
         got = model.log_prob(gs.apply(model, params, means, covs, np.full(2, 0.5)),
                              jnp.asarray(x_val, jnp.float32))
-        errors[chosen] = np.abs(np.asarray(got) - _cholesky_log_prob(x_val, means, covs)).max()
+        # the library's Cholesky path: scipy's multivariate_normal refuses so thin a covariance
+        ref = logsumexp(merge.joint_log_prob(x_val, means, covs, np.full(2, 0.5)), axis=1)
+        errors[chosen] = np.abs(np.asarray(got) - ref).max()
     assert list(errors) == [gs.REG_GRID[0], gs.REG_GRID[0] / 100]
     assert errors[gs.REG_GRID[0]] < 0.01 < errors[gs.REG_GRID[0] / 100]
 

@@ -69,13 +69,12 @@ def best_start(model, starts, x_val) -> int:
     Gaussians, with its weights, or equal ones under a fixed prior; with a Student-t base,
     their t twins (``start_df``). A start whose score is not finite ranks last.
     """
-    k = len(starts[0][2])
+    k, df = len(starts[0][2]), start_df(model)
     scores = []
     for means, covs, weights in starts:
         w = np.full(k, 1.0 / k) if model.prior.fixed else np.asarray(weights, np.float64)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            ll = logsumexp(merge.joint_log_prob(x_val, means, covs, w, start_df(model)),
-                           axis=1).mean()
+            ll = logsumexp(merge.joint_log_prob(x_val, means, covs, w, df), axis=1).mean()
         scores.append(ll if np.isfinite(ll) else -np.inf)
     return int(np.argmax(scores))
 
