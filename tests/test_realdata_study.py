@@ -72,6 +72,14 @@ def test_check_compares_medians_with_the_tolerances(realdata):
     deq["splits"][0]["methods"]["gmm_full_K_deq"] = {"loglik": -100.0}
     assert realdata.loglik_bar(deq) == "gmm_full_K_deq"
     assert realdata.done(deq) == (False, "loglik -110.000 < gmm_full_K_deq -100.000")
+    # where only some splits dequantised, each split's bar is its own quantity
+    mixed = entry(-5.0, -2.0, 0.80, 0.81)
+    mixed["splits"] += [dict(split=i, methods={"vmonf": {"loglik": -11.0},
+                                               "gmm_full_K": {"loglik": -5.0},
+                                               "gmm_full_K_deq": {"loglik": -11.2}})
+                        for i in (1, 2)]
+    assert realdata.loglik_bar(mixed) == realdata.PER_SPLIT_BAR
+    assert realdata.done(mixed) == (True, "ok")  # bars -2, -11.2, -11.2 against -5, -11, -11
 
 
 def test_every_dataset_loads_with_its_classes(realdata):
@@ -87,12 +95,13 @@ def test_every_dataset_loads_with_its_classes(realdata):
               "default": (10000, 2, 2), "steroid": (140, 12, 2), "geyser": (299, 2, 2),
               "quakes": (1000, 5, 2), "mtcars": (32, 11, 2), "airquality": (111, 6, 2),
               "women": (15, 2, 2), "Animals": (28, 2, 2),
-              "AER/PhDPublications": (915, 4, 2), "lme4/cake": (270, 4, 2)}
+              "AER/PhDPublications": (915, 4, 2), "lme4/cake": (270, 4, 2),
+              "sandwich/PetersenCL": (5000, 4, 2)}
     for name, (n, d, k) in shapes.items():
         X, y, kk = realdata.load(name)
         assert (X.shape, kk) == ((n, d), k)
         assert (y is None) == (name in ("faithful", "geyser", "quakes", *realdata.SMALL,
-                                        *realdata.DRAWN))
+                                        *realdata.DRAWN, *realdata.DRAWN2))
         assert np.all(np.isfinite(X))
 
 
