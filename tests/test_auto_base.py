@@ -44,6 +44,22 @@ def test_the_rule_reads_the_columns_the_far_out_warning_reads_at_half_its_bound(
     assert auto_base(inside, "standardize") == "normal"
 
 
+def test_a_count_far_out_is_warned_about_though_auto_does_not_read_it():
+    """A count of 1,000 where most are 0-6 (asaur's pharmacoSmoking: prior attempts) is
+    named by the far-out warning, dequantised or not; ``base="auto"`` does not read
+    dequantised columns (MNIST's faint pixels), so the warning says which base would."""
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(size=300), rng.poisson(2.0, 300).astype(float)])
+    x[5, 1] = 1000.0
+    assert auto_base(x, "standardize", dequantized=[1]) == "normal"
+    [far] = [m for m in data_warnings(x, "standardize", dequantized=[1]) if "robust" in m]
+    assert far.startswith("1 row lies more than 20 robust deviations from a column's median "
+                          "(row 5, column 1: 1000)")
+    assert far.endswith("base='student_t' fits heavy-tailed ones)")
+    [far] = [m for m in data_warnings(x, "standardize") if "robust" in m]
+    assert far.endswith("(base='auto', the default, fits Student-t bases to these data)")
+
+
 def _fit(x, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -332,7 +332,8 @@ def test_data_hygiene_warnings():
                "Student-t bases" in m for m in data_warnings(far, "standardize"))
     assert any("base='normal'; 'auto' or 'student_t' fit heavy-tailed" in m
                for m in data_warnings(far, "standardize", base="normal"))
-    assert not any("robust" in m for m in data_warnings(far, "standardize", [2]))
+    assert any("robust" in m and "base='auto' keeps normal bases" in m  # dequantised
+               for m in data_warnings(far, "standardize", [2]))
     far[8, 3] = -60.0
     assert any(m.startswith("2 rows lie more than 20") for m in data_warnings(far, "standardize"))
     rounded = x.copy()

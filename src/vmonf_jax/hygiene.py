@@ -160,14 +160,15 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         smooth = varies & ~skip & ~np.isin(np.arange(x.shape[1]),
                                            [a[0] for a in atoms] + [g[0] for g in grid])
         out += _curved_warning(x, smooth, () if dependent is None else dependent[0])
-        far, row, col = _far_out(x, ~deq)
+        far, row, col = _far_out(x, np.ones(x.shape[1], bool))  # dequantised counts too
         if len(far):
+            t_auto = auto_base(x, preprocess, dequantized) == "student_t"
             rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
             out.append(f"{rows} more than {FAR_OUT:.0f} robust deviations from a "
                        f"column's median (row {row}, column {col}: {x[row, col]:.6g}): data "
                        "errors or heavy tails; each costs a density with normal tails hundreds "
                        "of nats or more, enough to decide a mean log-likelihood: check them"
-                       + _tails_advice(base))
+                       + _tails_advice(base, t_auto))
     live = spread[spread > 0]
     if preprocess == "none" and len(live) and live.max() > SCALE_RATIO * live.min():
         out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
@@ -354,10 +355,17 @@ def auto_base(x, preprocess: str, dequantized=()) -> str:
     return "student_t" if len(_far_out(x, keep, HEAVY_TAILS)[0]) else "normal"
 
 
-def _tails_advice(base: str) -> str:
-    """What the far-out warning adds for the estimator's ``base``."""
-    if base == "auto":
+def _tails_advice(base: str, t_auto: bool) -> str:
+    """What the far-out warning adds for the estimator's ``base``.
+
+    ``t_auto``: whether ``base="auto"`` takes Student-t bases for these rows (not where
+    they lie far out in dequantised columns only, see ``auto_base``).
+    """
+    if base == "auto" and t_auto:
         return " (base='auto', the default, fits Student-t bases to these data)"
+    if base == "auto":
+        return (" (only in dequantised columns, where base='auto' keeps normal bases; "
+                "base='student_t' fits heavy-tailed ones)")
     if base == "student_t":
         return " (the Student-t bases have heavy tails)"
     return f" (base={base!r}; 'auto' or 'student_t' fit heavy-tailed Student-t bases)"
