@@ -191,13 +191,17 @@ def run_split(X, y, k, seed, params, single_flow=False, train_rows=None):
 
 
 # -- tables and the check -------------------------------------------------------------------
+def _in_split(methods, method):
+    """``method``'s name in one split's ``methods`` (``PER_SPLIT_BAR``: that split's bar)."""
+    if method != PER_SPLIT_BAR:
+        return method
+    return f"{LOGLIK_BAR}_deq" if f"{LOGLIK_BAR}_deq" in methods else LOGLIK_BAR
+
+
 def _values(entry, method, metric):
     vals = []
     for s in entry["splits"]:
-        m = s["methods"]
-        if method == PER_SPLIT_BAR:
-            method_here = f"{LOGLIK_BAR}_deq" if f"{LOGLIK_BAR}_deq" in m else LOGLIK_BAR
-        v = m.get(method_here if method == PER_SPLIT_BAR else method, {}).get(metric)
+        v = s["methods"].get(_in_split(s["methods"], method), {}).get(metric)
         if v is not None and np.isfinite(v):
             vals.append(float(v))
     return vals
