@@ -667,3 +667,43 @@ def test_parallel_fits_match_the_single_device_fit(work):
                                    [h["loss"] for h in one.history_], rtol=1e-4)
         np.testing.assert_allclose(m.predict_proba(work["X"]), one.predict_proba(work["X"]),
                                    atol=1e-3)
+
+
+def test_a_users_table_with_text_class_names_and_gaps(work):
+    """A table as users keep it: a text column, class names (blank = unlabelled) and rows
+    with missing cells. `fit --columns --label-column --drop-incomplete` fits the chosen
+    columns, records their names and the classes (component c = the c-th sorted name);
+    `predict` then takes the model's columns by name from a header in another order, and
+    with --drop-incomplete gives the incomplete rows -1 in their places; without it they
+    are refused with the option named."""
+    d, X, y = work["dir"], work["X"], work["y"]
+    labelled = np.random.default_rng(6).permutation(N_ROWS)[:40]
+    gaps = np.random.default_rng(7).permutation(N_ROWS)[:5]
+    rows = []
+    for i, ((u, v), k) in enumerate(zip(X, y)):
+        kind = ("north" if k == 1 else "south") if i in labelled else ""
+        cells = [kind, f"{v:.6f}", "note, with a comma", f"{u:.6f}"]
+        if i in gaps:
+            cells[1 + 2 * (i % 2)] = "NA" if i % 3 else ""
+        rows.append(",".join(f'"{c}"' if "," in c else c for c in cells))
+    (d / "users.csv").write_text("kind,y,note,x\n" + "\n".join(rows) + "\n")
+    fit, info, pred, refused, ref = _run_many(work, [
+        ["fit", "users.csv", *SHORT, "--columns", "x,y", "--label-column", "kind",
+         "--drop-incomplete", "--out", "users"],
+        ["info", "users", "--json"],
+        ["predict", "users", "users.csv", "--drop-incomplete"],
+        ["predict", "users", "users.csv"],
+        ["predict", "users", "toy.csv"],
+    ])
+    assert fit["rc"] == 0, fit["stderr"]
+    assert "left out 5 of 600 rows with a missing cell" in fit["stderr"]
+    got = json.loads(info["stdout"])
+    assert got["columns"] == ["x", "y"] and got["classes"] == ["north", "south"]
+    assert pred["rc"] == 0 and ref["rc"] == 0, pred["stderr"] + ref["stderr"]
+    pred, ref = _predicted(pred), _predicted(ref)
+    assert (pred[gaps] == -1).all()
+    whole = np.setdiff1d(np.arange(N_ROWS), gaps)
+    np.testing.assert_array_equal(pred[whole], ref[whole])  # columns found by name
+    keep = np.setdiff1d(labelled, gaps)
+    np.testing.assert_array_equal(pred[keep], 1 - y[keep])  # "north" (y = 1) is component 0
+    assert refused["rc"] == 2 and "--drop-incomplete leaves such rows out" in refused["stderr"]

@@ -57,7 +57,7 @@ def test_csv_line_endings_and_blank_labels(tmp_path):
     (tmp_path / "cr.csv").write_bytes(b"x,y\r1,2\r3,4\r")
     assert vio.read_data(tmp_path / "cr.csv").X.tolist() == [[1, 2], [3, 4]]
     (tmp_path / "labels.csv").write_text("label\n0\n\n1\n\n\n")  # blank cell; end ignored
-    assert vio.read_labels(tmp_path / "labels.csv").tolist() == [0, -1, 1]
+    assert vio.read_labels(tmp_path / "labels.csv").labels.tolist() == [0, -1, 1]
     (tmp_path / "d.csv").write_text("x,y,l\n1,2,\n3,4,1\n")
     t = vio.read_data(tmp_path / "d.csv", label_column="l")
     assert t.X.tolist() == [[1, 2], [3, 4]] and t.labels.tolist() == [-1, 1]

@@ -45,7 +45,7 @@ def test_csv_gz_reads_as_the_csv(tmp_path):
     np.testing.assert_array_equal(packed.labels, [0, -1, 1])
     assert packed.columns == plain.columns == ["x", "y"]
     labels = _gz(tmp_path / "l.CSV.GZ", b"label\n1\n\n0\n-1\n")  # suffixes in any case
-    np.testing.assert_array_equal(vio.read_labels(labels), [1, -1, 0, -1])  # blank: -1
+    np.testing.assert_array_equal(vio.read_labels(labels).labels, [1, -1, 0, -1])  # blank: -1
 
 
 def test_npy_gz_reads_the_array(tmp_path):
@@ -54,7 +54,7 @@ def test_npy_gz_reads_the_array(tmp_path):
     col = _gz(tmp_path / "c.npy.gz", _npy_bytes(np.arange(4.0)))  # 1-D: one column
     assert vio.read_data(col).X.shape == (4, 1)
     lab = _gz(tmp_path / "l.npy.gz", _npy_bytes(np.array([0, -1, 2])))
-    np.testing.assert_array_equal(vio.read_labels(lab), [0, -1, 2])
+    np.testing.assert_array_equal(vio.read_labels(lab).labels, [0, -1, 2])
     with pytest.raises(vio.DataError, match="--key applies to .npz files only"):
         vio.read_data(gz, key="X")
 
@@ -65,7 +65,7 @@ def test_stdin_is_csv(stdin, monkeypatch):
     np.testing.assert_array_equal(t.X, X)
     np.testing.assert_array_equal(t.labels, [0, -1, 1])
     stdin(b"\xef\xbb\xbf1\n\n2\n")  # a byte-order mark, a blank cell (-1), no header
-    np.testing.assert_array_equal(vio.read_labels("-"), [1, -1, 2])
+    np.testing.assert_array_equal(vio.read_labels("-").labels, [1, -1, 2])
     monkeypatch.setattr(sys, "stdin", io.StringIO("1,2\n3,4\n"))  # a text-only stream
     np.testing.assert_array_equal(vio.read_data("-").X, [[1, 2], [3, 4]])
 
@@ -143,3 +143,111 @@ def test_outputs_stay_plain(tmp_path):
     with pytest.raises(vio.DataError, match="unsupported output type '.gz'"):
         outputs.check_output(tmp_path / "out.csv.gz")
     assert outputs.check_output(tmp_path / "out.csv") == ".csv"
+
+
+# -- a user's own table: chosen columns, class names, missing cells ----------------------
+TABLE = ("species,bill,island,mass\n"
+         "Adelie,39.1,Torgersen,3750\n"
+         ",NA,Biscoe,\n"            # a row with missing cells, unlabelled
+         "Gentoo,46.5,Biscoe,4500\n"
+         "-1,40.3,Dream,3250\n"     # -1 is unlabelled among class names too
+         "Adelie,38.0,Dream,3400\n")
+
+
+def test_columns_are_chosen_by_name_or_index_and_the_rest_is_never_read(tmp_path):
+    """The text columns beside the numbers are not parsed; the chosen ones come in the order
+    given, with their header names; a name or index that is not there, a column chosen twice
+    or also the label column is an error naming it."""
+    path = tmp_path / "t.csv"
+    path.write_text(TABLE.replace(",NA,Biscoe,\n", ",41.0,Biscoe,3800\n"))
+    t = vio.read_data(path, columns=["mass", "1"], label_column="species")
+    np.testing.assert_array_equal(t.X[:, 0], [3750, 3800, 4500, 3250, 3400])
+    np.testing.assert_array_equal(t.X[:, 1], [39.1, 41.0, 46.5, 40.3, 38.0])
+    assert t.columns == ["mass", "bill"] and t.kept is None
+    for columns, label, message in (
+            (["bill", "depth"], None, "no column named 'depth'"),
+            (["bill", "9"], None, "column index 9 is out of range for 4 columns"),
+            (["bill", "1"], None, r"column 2 \('bill'\) is chosen twice"),
+            (["bill", "species"], "species", "is the label column"),
+            (["bill", "island"], None, r"line 2, column 3 \('island'\): 'Torgersen' is not a "
+                                       "number")):
+        with pytest.raises(vio.DataError, match=message):
+            vio.read_data(path, columns=columns, label_column=label)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("a,a,b\n1,2,3\n")
+    with pytest.raises(vio.DataError, match="the header names 2 columns 'a'"):
+        vio.read_data(twice, columns=["a"])
+    np.testing.assert_array_equal(vio.read_data(twice, columns=["1", "b"]).X, [[2, 3]])
+    arr = tmp_path / "a.npy"
+    np.save(arr, np.arange(12.0).reshape(4, 3))
+    np.testing.assert_array_equal(vio.read_data(arr, columns=["2", "0"]).X[:, 0], [2, 5, 8, 11])
+
+
+def test_class_names_label_rows_and_integers_stay_component_indices(tmp_path):
+    """A label column holding any non-number is read as class names (sorted; blank and -1
+    unlabelled); one of numbers only stays component indices, and must hold integers."""
+    path = tmp_path / "t.csv"
+    path.write_text(TABLE)
+    t = vio.read_data(path, columns=["bill", "mass"], label_column="species",
+                      drop_incomplete=True)
+    assert t.classes == ["Adelie", "Gentoo"]
+    np.testing.assert_array_equal(t.labels, [0, 1, -1, 0])  # the incomplete row is left out
+    names = tmp_path / "names.csv"
+    names.write_text("kind\nb\n\na\n-1\nb\n")
+    got = vio.read_labels(names)
+    assert got.classes == ["a", "b"] and got.labels.tolist() == [1, -1, 0, -1, 1]
+    ints = tmp_path / "ints.csv"
+    ints.write_text("kind\n1\n\n0\n-1\n")
+    got = vio.read_labels(ints)
+    assert got.classes is None and got.labels.tolist() == [1, -1, 0, -1]
+    ints.write_text("kind\n1\n0.5\n")
+    with pytest.raises(vio.DataError, match="line 3, column 1: label '0.5' is not an integer"):
+        vio.read_labels(ints)
+
+
+def test_incomplete_rows_are_refused_or_left_out_with_their_places(tmp_path):
+    """Without ``drop_incomplete`` a missing cell is an error that names the option; with it
+    the row is left out (blank, NA, NaN, N/A, null; NaN in an array) and ``kept`` says which
+    rows stay; a table of incomplete rows only is an error."""
+    path = tmp_path / "t.csv"
+    path.write_text(TABLE)
+    with pytest.raises(vio.DataError, match=r"line 3, column 2 \('bill'\): 'NA' is not a "
+                                            r"number \(--drop-incomplete"):
+        vio.read_data(path, columns=["bill", "mass"])
+    t = vio.read_data(path, columns=["bill", "mass"], drop_incomplete=True)
+    assert t.kept.tolist() == [True, False, True, True, True] and t.dropped == 1
+    assert t.first_dropped == "line 3" and t.X.shape == (4, 2)
+    gaps = tmp_path / "gaps.csv"
+    gaps.write_text("a,b\nnan,1\n2,N/A\nnull,\n")
+    with pytest.raises(vio.DataError, match=r"every row \(3\) has a missing cell"):
+        vio.read_data(gaps, drop_incomplete=True)
+    gaps.write_text("a,b\n1,\n2,3\nnan,4\n")
+    assert vio.read_data(gaps, columns=["a"], drop_incomplete=True).kept.tolist() == [
+        True, True, False]  # only the chosen columns' cells count
+    with pytest.raises(vio.DataError, match="line 4, column 1 \\('a'\\): non-finite value nan "
+                                            ".*--drop-incomplete"):
+        vio.read_data(gaps, columns=["a"])
+    arr = tmp_path / "a.npy"
+    np.save(arr, np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]))
+    t = vio.read_data(arr, drop_incomplete=True)
+    assert t.kept.tolist() == [False, True, True] and t.first_dropped == "row 0"
+    np.testing.assert_array_equal(t.X, [[2, 3], [4, 5]])
+
+
+def test_a_models_columns_are_taken_by_name_from_a_header(tmp_path):
+    """``names`` (the columns a model was fitted on) pick DATA's columns by name and in the
+    model's order; a header without one of them is an error naming it; without a header
+    (or with ``columns`` given) the names are not used."""
+    path = tmp_path / "t.csv"
+    path.write_text("mass,note,bill\n3750,x,39.1\n4500,y,46.5\n")
+    t = vio.read_data(path, names=["bill", "mass"])
+    np.testing.assert_array_equal(t.X, [[39.1, 3750], [46.5, 4500]])
+    with pytest.raises(vio.DataError, match="no column named 'depth', which the model was "
+                                            "fitted on"):
+        vio.read_data(path, names=["bill", "depth"])
+    np.testing.assert_array_equal(
+        vio.read_data(path, names=["bill", "depth"], columns=["0", "2"]).X[:, 0], [3750, 4500])
+    bare = tmp_path / "bare.csv"
+    bare.write_text("1,2\n3,4\n")
+    np.testing.assert_array_equal(vio.read_data(bare, names=["bill", "mass"]).X,
+                                  [[1, 2], [3, 4]])

@@ -18,6 +18,7 @@ Example:
 """
 
 import os
+import warnings
 
 import numpy as np
 
@@ -72,6 +73,17 @@ def _box(points, margin=0.1):
     return lo - pad, hi + pad
 
 
+def _on_grid(method, cells):
+    """``method(cells)`` on the figure's own grid, whose columns are the model's in order.
+
+    A model fitted on named columns (a data frame, a CSV header) would warn that the grid's
+    array has no names; the warning is about the user's data, not this grid.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return method(cells)
+
+
 def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200, ax=None,
                    title=None):
     """Regions argmax_k p(k|x) on a grid with ``n_samples`` samples coloured by component.
@@ -97,31 +109,45 @@ def regions_figure(model, *, data=None, n_samples=1000, seed=None, grid=200, ax=
         box.append(data)
     lo, hi = _box(np.concatenate(box))
     gx, gy, cells = _cells(lo, hi, grid)
-    region = np.asarray(model.predict(cells)).reshape(gx.shape)
+    region = np.asarray(_on_grid(model.predict, cells)).reshape(gx.shape)
     if ax is None:
         ax = plt.subplots(figsize=(5.5, 5.5))[1]
     ax.pcolormesh(gx, gy, region, cmap=ListedColormap(colors), vmin=-0.5, vmax=k - 0.5,
                   alpha=0.25, shading="auto")
     if data is not None:
         ax.scatter(*data.T, s=3, c="0.35", alpha=0.4, linewidths=0, label="data")
+    classes = getattr(model, "classes_", None)
+    classes = [] if classes is None else list(classes)
     for c in range(k):
         m = comp == c
+        named = f" = {classes[c]}" if c < len(classes) else ""
         ax.scatter(*xs[m].T, s=4, color=colors[c], linewidths=0,
-                   label=f"component {c} ({int(m.sum())})")
+                   label=f"component {c}{named} ({int(m.sum())})")
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal")
-    _data_axes(ax)
+    _data_axes(ax, getattr(model, "feature_names_in_", None), hi - lo)
     ax.set_title(title or f"K={k}: regions argmax p(k|x), {n_samples} samples by component",
                  fontsize=9)
     ax.legend(loc="upper right", fontsize=6, markerscale=2, framealpha=0.8)
     return ax.figure
 
 
-def _data_axes(ax):
-    """Label a 2-D scatter's axes: the two columns, in the units of the data as given."""
-    ax.set_xlabel("column 1 (data units)", fontsize=8)
-    ax.set_ylabel("column 2 (data units)", fontsize=8)
+SAME_UNITS = 5.0
+"""Axes whose spans differ less than this factor are drawn to one scale (a toy's plane);
+others (columns in unrelated units: millimetres beside grams) each fill their axis."""
+
+
+def _data_axes(ax, names=None, spans=None):
+    """Label a 2-D scatter's axes: the two columns (``names``), in the data's units.
+
+    ``spans``: the axes' data spans; drawn to one scale unless they differ by
+    ``SAME_UNITS`` or more (None: one scale).
+    """
+    x, y = (f"column {j + 1}" for j in range(2)) if names is None else map(str, names)
+    ax.set_xlabel(f"{x} (data units)", fontsize=8)
+    ax.set_ylabel(f"{y} (data units)", fontsize=8)
+    if spans is None or max(spans) < SAME_UNITS * min(spans):
+        ax.set_aspect("equal")
 
 
 def _series(history, name):
@@ -257,7 +283,6 @@ def data_figure(X, y, title="training data"):
     for c, color in zip(classes, colors):
         ax.scatter(*X[y == c].T, s=18 if big else 3, color=color, label=f"class {c}",
                    edgecolors="k" if big else "none", linewidths=0.4)
-    ax.set_aspect("equal")
     _data_axes(ax)
     ax.set_title(title)
     if len(classes) <= 10:
@@ -270,15 +295,14 @@ def log_density_figure(model, X, grid=200):
     plt = pyplot()
     lo, hi = _box(np.asarray(X), margin=0.15)
     gx, gy, cells = _cells(lo, hi, grid)
-    lp = model.score_samples(cells).reshape(gx.shape)
+    lp = _on_grid(model.score_samples, cells).reshape(gx.shape)
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     fig, ax = plt.subplots(figsize=(5.2, 4.5))
     im = ax.pcolormesh(gx, gy, np.maximum(lp, lp.max() - 12), cmap="viridis", shading="auto")
-    ax.set_aspect("equal")
+    _data_axes(ax, getattr(model, "feature_names_in_", None), hi - lo)
     cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.08)  # as tall as ax
     fig.colorbar(im, cax=cax, label="log p(x) (nats)")
-    _data_axes(ax)
     ax.set_title("learned log-density")
     return fig
 

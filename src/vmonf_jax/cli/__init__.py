@@ -77,9 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("model", metavar="MODEL_DIR", help="a model directory written by fit")
         return sp
 
-    def data(sp, nargs=None):
+    def data(sp, nargs=None, fitted=True):
         sp.add_argument("data", metavar="DATA", nargs=nargs, help=DATA_HELP)
         sp.add_argument("--key", metavar="NAME", help="array to read from a .npz DATA file")
+        sp.add_argument("--columns", type=opt.column_list, metavar="C[,C...]",
+                        help="DATA's columns to use, in this order: CSV header names or "
+                             "0-based indices; the others are not read (they may hold text)"
+                        + (". Default: the model's columns by name when both DATA and the "
+                           "model have names, else every column" if fitted else
+                           ". Default: every column but the label column; header names "
+                           "are kept as the model's columns"))
+        sp.add_argument("--drop-incomplete", action="store_true",
+                        help="rows with a missing cell (blank, NA, NaN, N/A, null) in the "
+                             "columns used are "
+                        + ("left out of the fit instead of refusing the file; says how many"
+                           if not fitted else "not refused: they get no result (cluster -1, "
+                           "NaN for numbers) and the others keep their place"))
 
     def out(sp, what="output file (.csv, .npy, .npz); default CSV on stdout", required=False):
         sp.add_argument("--out", "-o", metavar="FILE", required=required, help=what)
@@ -92,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "(in MODEL_DIR.partial/) and exits with status 130; run the same command with "
                 "--resume to continue, ending with the same parameters as an uninterrupted "
                 "fit.", model=False)
-    data(f)
+    data(f, fitted=False)
     f.add_argument("--out", "-o", required=True, metavar="MODEL_DIR",
                    help="model directory to create (refused if it exists, unless --overwrite "
                         "or --resume)")
@@ -100,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab = f.add_mutually_exclusive_group()
     lab.add_argument("--labels", metavar="FILE",
                      help="labels, one per row of DATA (.csv one column, .npy, .npz, as DATA): "
-                          "integers in [0, K) train that row's component, -1 or blank = "
-                          "unlabelled")
+                          "integers in [0, K) train that row's component, or class names "
+                          "(sorted, class c trains component c); -1 or blank = unlabelled")
     lab.add_argument("--label-column", metavar="NAME",
                      help="take the labels from this column of DATA (a CSV header name, or a "
                           "0-based column index)")

@@ -64,20 +64,62 @@ def _load(model_dir, loader):
         raise UsageError(str(err)) from None
 
 
-def read_data(args):
-    """``args.data`` as float64 rows (``-``: CSV on stdin), or None without DATA."""
-    return None if args.data is None else io.read_data(args.data, key=args.key).X
+def read_data(args, names=None):
+    """``args.data`` as an ``io.Table`` (``-``: CSV on stdin), or None without DATA.
+
+    ``names``: the model's columns, taken by name from a CSV with a header unless
+    ``--columns`` chooses (``io.read_data``); ``--drop-incomplete`` leaves out rows with a
+    missing cell (``Table.kept``).
+    """
+    if args.data is None:
+        return None
+    return io.read_data(args.data, key=args.key, columns=args.columns, names=names,
+                        drop_incomplete=args.drop_incomplete)
+
+
+def _in_place(values, kept, fill):
+    """Per-row ``values`` of the kept rows, spread back over every row of DATA.
+
+    Rows left out (``--drop-incomplete``) get ``fill``, so outputs stay aligned with DATA.
+    """
+    values = np.asarray(values)
+    if kept is None:
+        return values
+    out = np.full((len(kept), *values.shape[1:]), fill, values.dtype)
+    out[kept] = values
+    return out
+
+
+def fitted_names(model_dir):
+    """The column names ``model_dir``'s manifest records, read ahead of loading the model.
+
+    So DATA is read (and a bad file reported) before JAX is imported. None when there are
+    none or the manifest cannot be read here: loading the model then checks it whole.
+    """
+    from vmonf_jax.files.atomic import read_json
+
+    try:  # the manifest's name is modeldir.MANIFEST (that module imports JAX)
+        names = read_json(os.path.join(model_dir, "manifest.json")).get("feature_names")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(names, list) and names and all(isinstance(c, str) for c in names)
+    return names if ok else None
 
 
 def _model_and_data(args, load):
-    """``load(args.model)`` and ``args.data``, checked against each other."""
-    X = read_data(args)
+    """``(load(args.model), DATA's rows or None, which rows they are or None)``, checked.
+
+    The rows are those ``--drop-incomplete`` kept (``io.Table.kept``; None: every row).
+    """
+    table = read_data(args, fitted_names(args.model))
     model = load(args.model)
+    if table is None:
+        return model, None, None
     d = model.n_features_in_
-    if X is not None and X.shape[1] != d:
-        raise UsageError(f"{args.data}: has {X.shape[1]} columns but the model was fitted on "
-                         f"{d}")
-    return model, X
+    if table.X.shape[1] != d:
+        raise UsageError(f"{args.data}: has {table.X.shape[1]} columns but the model was "
+                         f"fitted on {d}")
+    return model, table.X, table.kept
 
 
 def _check_out(args, *allowed):
@@ -90,23 +132,25 @@ def _check_out(args, *allowed):
 def cmd_predict(args):
     """``vmonf predict``: the cluster of each row, or p(k|x) / q(k|x) with --proba."""
     _check_out(args)
-    model, X = _model_and_data(args, load_fitted)
+    model, X, kept = _model_and_data(args, load_fitted)
     if args.proba:
         p = np.asarray(model.predict_proba(X, posterior=args.posterior), np.float32)
-        outputs.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"): p})
+        outputs.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"):
+                                         _in_place(p, kept, np.nan)})
     else:
-        k = model.predict(X, posterior=args.posterior)
-        outputs.write_columns(args.out, {"cluster": np.asarray(k, np.int64)})
+        k = np.asarray(model.predict(X, posterior=args.posterior), np.int64)
+        outputs.write_columns(args.out, {"cluster": _in_place(k, kept, -1)})
     return EXIT_OK
 
 
 def cmd_score(args):
     """``vmonf score``: exact log-likelihood per row; the mean on stderr."""
     _check_out(args)
-    model, X = _model_and_data(args, load_fitted)
+    model, X, kept = _model_and_data(args, load_fitted)
     ll = np.asarray(model.score_samples(X), np.float64)
-    outputs.write_columns(args.out, {"loglik": ll})
-    print(f"mean log-likelihood: {ll.mean():.6g} nats per row ({ll.shape[0]} rows)",
+    outputs.write_columns(args.out, {"loglik": _in_place(ll, kept, np.nan)})
+    left = "" if kept is None else f"; {int((~kept).sum())} incomplete rows left out"
+    print(f"mean log-likelihood: {ll.mean():.6g} nats per row ({ll.shape[0]} rows{left})",
           file=sys.stderr)
     return EXIT_OK
 
@@ -137,8 +181,8 @@ def cmd_info(args):
         f"model       {info['path']}",
         f"format      {info['format_version']} (written by vmonf-jax "
         f"{info['library_version']})",
-        f"data        {info['dim']} columns, preprocess {info['preprocessing']}"
-        f"{_dequantized(info['dequantized'])}",
+        f"data        {info['dim']} columns{_columns(info['columns'])}, preprocess "
+        f"{info['preprocessing']}{_dequantized(info['dequantized'])}",
         f"mixture     K={t['n_components']}{_bound(e)} {e['flow']} components, "
         f"{e['n_blocks']} blocks, "
         f"hidden {tuple(e['hidden'])}{_spline(e)}, {t['base']} base; posterior hidden "
@@ -184,6 +228,14 @@ def _num(v, spec=".6g"):
     return "?" if v is None else format(v, spec)
 
 
+def _columns(names, shown=8) -> str:
+    """``info``'s list of the model's column names (empty: none recorded)."""
+    if not names:
+        return ""
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return f" ({', '.join(names[:shown])}{more})"
+
+
 def _dequantized(steps: dict) -> str:
     """``info``'s note of the dequantised columns and their cell widths (empty: none)."""
     if not steps:
@@ -203,6 +255,8 @@ def model_info(model, man, path) -> dict:
         "library_version": man.get("library_version"),
         "estimator": outputs.plain(model.get_params()),
         "dim": model.n_features_in_,
+        "columns": (model.feature_names_in_.tolist()
+                    if hasattr(model, "feature_names_in_") else None),
         "preprocessing": man["preprocessing"]["name"],
         "dequantized": {str(int(j)): float(h) for j, h in zip(
             getattr(model.preprocessor_, "dequantized", ()),
@@ -225,7 +279,7 @@ def cmd_plot(args):
     from vmonf_jax.cli import plot as cli_plot
 
     _check_out(args, cli_plot.IMAGE_FORMATS, "image")
-    model, data = _model_and_data(args, lambda path: load_model(path)[0])
+    model, data, _ = _model_and_data(args, lambda path: load_model(path)[0])
     kind = args.kind
     if kind == "auto":
         kind = "regions" if model.n_features_in_ == 2 else "curves"

@@ -26,12 +26,16 @@ def cmd_fit(args):
     if args.data == args.labels == io.STDIN:
         raise UsageError("DATA and --labels cannot both be read from stdin (-)")
     # data first: a bad file is reported before JAX is imported
-    table = io.read_data(args.data, key=args.key, label_column=args.label_column)
-    labels = table.labels
+    table = io.read_data(args.data, key=args.key, label_column=args.label_column,
+                         columns=args.columns, drop_incomplete=args.drop_incomplete)
+    labels, classes = table.labels, table.classes
     label_src = f"{args.data} column {args.label_column!r}" if args.label_column else None
     if args.labels:
-        labels = io.read_labels(args.labels, key=args.labels_key)
-        label_src = args.labels
+        read = io.read_labels(args.labels, key=args.labels_key)
+        labels, classes, label_src = _kept_labels(read.labels, table), read.classes, args.labels
+    if table.dropped:
+        print(f"vmonf fit: note: left out {table.dropped} of {table.dropped + len(table.X)} "
+              f"rows with a missing cell (the first: {table.first_dropped})", file=sys.stderr)
     runtime.import_jax()
     from vmonf_jax.files import atomic
     from vmonf_jax.persist import modeldir
@@ -42,12 +46,23 @@ def cmd_fit(args):
     atomic.recover(model_dir, modeldir.MANIFEST)  # a save that died between its renames
     lock, created = _lock_partial(model_dir, partial)
     try:
-        return _fit_locked(args, table, labels, label_src, model_dir, partial, created)
+        return _fit_locked(args, table, (labels, classes, label_src), model_dir, partial,
+                           created)
     finally:
         if created:  # nothing of ours left in it: remove the folder this command made
             with contextlib.suppress(OSError):
                 os.rmdir(partial)
         lock.release()
+
+
+def _kept_labels(labels, table):
+    """A label file's labels of the rows ``table`` kept (``--drop-incomplete``)."""
+    if table.kept is None:
+        return labels
+    if len(labels) != len(table.kept):
+        raise io.DataError(f"the label file has {len(labels)} labels for the "
+                           f"{len(table.kept)} rows of DATA")
+    return labels[table.kept]
 
 
 def _lock_partial(model_dir, partial):
@@ -74,8 +89,11 @@ def _lock_partial(model_dir, partial):
     return lock, created
 
 
-def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
-    """``cmd_fit`` once this process holds the lock on ``partial``."""
+def _fit_locked(args, table, labelling, model_dir, partial, created):
+    """``cmd_fit`` once this process holds the lock on ``partial``.
+
+    ``labelling``: ``(codes, class names or None, where they came from)``.
+    """
     from vmonf_jax.estimator import VMoNF
     from vmonf_jax.persist import fitrecord
     from vmonf_jax.validation import check_data, check_labels, check_split
@@ -114,6 +132,11 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
         check_split(X.shape[0], k_comp, params["val_fraction"], args.data)
     except ValueError as err:
         raise io.DataError(str(err)) from None
+    labels, classes, label_src = labelling
+    if classes is not None and len(classes) > k_comp:
+        raise io.DataError(f"{label_src}: {len(classes)} classes "
+                           f"({', '.join(map(repr, classes[:8]))}"
+                           f"{', ...' if len(classes) > 8 else ''}) but {k_comp} components")
     if labels is not None:
         try:
             labels = check_labels(labels, X.shape[0], k_comp)
@@ -122,12 +145,30 @@ def _fit_locked(args, table, labels, label_src, model_dir, partial, created):
         if not (labels == -1).any():  # the estimator reads such a y as sklearn's, not as labels
             raise io.DataError(f"{label_src}: every row is labelled; VMoNF learns from "
                                "unlabelled rows too: mark them -1 (or leave them blank)")
+        if classes is not None:  # the estimator sorts the names again: classes_ = classes
+            labels = np.where(labels >= 0, np.asarray(classes, object)[labels], -1)
     try:
         est = VMoNF(**params)
         est._config(X.shape[1])  # flow, sizes and recipe validated before any file is written
     except (TypeError, ValueError) as err:
         raise UsageError(f"invalid settings: {err}") from None
-    return _train(args, est, X, labels, model_dir, partial, have_partial)
+    return _train(args, est, X, labels, _names(table.columns, X.shape[1]), model_dir,
+                  partial, have_partial)
+
+
+def _names(columns, dim):
+    """DATA's header names as the model's columns, or None.
+
+    None without a header, or for names a manifest cannot hold
+    (``manifest.check_feature_names``: duplicates, overlong names).
+    """
+    from vmonf_jax.persist import manifest
+
+    try:
+        manifest.check_feature_names(columns, dim)
+    except ValueError:
+        return None
+    return None if columns is None else np.asarray(columns, object)
 
 
 def _stored_settings(fitrecord, model_dir, partial):
@@ -144,8 +185,11 @@ def _stored_settings(fitrecord, model_dir, partial):
         raise UsageError(f"{err}; start again with --overwrite") from None
 
 
-def _train(args, est, X, labels, model_dir, partial, have_partial):
-    """Train ``est`` with checkpoints in ``partial``, then save it to ``model_dir``."""
+def _train(args, est, X, labels, names, model_dir, partial, have_partial):
+    """Train ``est`` with checkpoints in ``partial``, then save it to ``model_dir``.
+
+    ``names``: DATA's column names, saved as the model's ``feature_names_in_`` (or None).
+    """
     from vmonf_jax.files import checkpoint as ckpt
     from vmonf_jax.persist import fitrecord
     from vmonf_jax.train import NonFiniteLossError
@@ -158,6 +202,8 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
             # the estimator records settings + data fingerprint, or checks them on resume
             est.fit(X, labels, checkpoint_dir=partial, resume=args.resume,
                     checkpoint_seconds=args.checkpoint_seconds)
+            if names is not None:  # scikit-learn's record of the columns a fit saw
+                est.feature_names_in_ = names
             est.save(model_dir)
     except KeyboardInterrupt:
         if ckpt.exists(partial):
@@ -183,8 +229,15 @@ def _train(args, est, X, labels, model_dir, partial, have_partial):
         print(f"vmonf fit: saved {model_dir} ({est.n_components_} components, {est.base_} "
               f"bases, {X.shape[1]} columns, {len(est.history_)} epochs in "
               f"{time.perf_counter() - t0:.1f} s); its log-likelihood on DATA: vmonf score "
-              f"{model_dir} {args.data}", file=sys.stderr)
+              f"{model_dir} {args.data}{_same_rows(args, names)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _same_rows(args, names):
+    """The options with which ``vmonf score`` reads DATA's rows as this fit did."""
+    chosen = "" if args.columns is None or names is not None else (
+        " --columns " + ",".join(args.columns))  # saved names choose the columns themselves
+    return chosen + (" --drop-incomplete" if args.drop_incomplete else "")
 
 
 def _check_partial(fitrecord, partial):

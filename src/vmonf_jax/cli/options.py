@@ -21,6 +21,15 @@ n_samples = Int(1, MAX_SAMPLES).parse
 nonneg = Real(0).parse
 
 
+def column_list(text: str) -> list:
+    """``--columns``: comma-separated header names or 0-based indices, none empty."""
+    cols = [c.strip() for c in text.split(",")]
+    if not all(cols):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty column name; give names or "
+                                         "0-based indices separated by commas")
+    return cols
+
+
 # -- the fit options: the rows of parameters.PARAMS --------------------------------------
 FIT_OPTIONS = PARAMS
 """Every ``VMoNF`` parameter, once: ``vmonf fit``'s options are these rows."""

@@ -13,10 +13,16 @@ it applies, the line/row and column.
 
 CSV rules: comma-separated; LF, CRLF or CR line endings; blank lines are skipped; the first
 row is a header when any of its cells is not a number; after it, every row must have the
-same number of cells and every cell must be a number as written in ASCII (``1e3``,
-``-0.5``; not ``1_000`` nor full-width digits, which Python's ``float`` would take). A label
-column may also hold blanks, read as -1 = unlabelled; in a label file a blank line is such a
-blank cell.
+same number of cells and every cell of a data column must be a number as written in ASCII
+(``1e3``, ``-0.5``; not ``1_000`` nor full-width digits, which Python's ``float`` would
+take). ``columns`` chooses the data columns (header names or 0-based indices, in the order
+given); the cells of the other columns are never read, so a table may carry text columns
+(names, categories) beside its numbers. With ``drop_incomplete`` a row with a missing data
+cell (blank, ``NA``, ``NaN``, ``N/A``, ``null``; in arrays NaN) is left out instead of
+refused. A label column may also hold blanks, read as -1 = unlabelled; in a label file a
+blank line is such a blank cell. Labels are integers (component indices, -1 unlabelled) or,
+when any label cell is not a number, class names (``Table.classes``, sorted; ``-1`` and
+blank still unlabelled).
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
@@ -42,13 +48,32 @@ INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz")
 """Formats read (``read_data``, ``read_labels``); ``-`` is CSV on stdin."""
 
 
+MISSING = frozenset({"", "na", "nan", "n/a", "null"})
+"""CSV cells (lower case) that ``drop_incomplete`` reads as a missing value."""
+
+
 @dataclass
 class Table:
-    """Data read from a file: ``X`` float64 (n, d), optional ``labels`` (n,), column names."""
+    """Data read from a file.
+
+    ``X`` float64 (n, d); ``labels`` (n,) int64 codes in [-1, C) or None; ``columns`` the
+    header names of ``X``'s columns (None without a header); ``classes`` the class names the
+    codes index (None: the labels are component indices); ``kept`` which of the file's rows
+    ``X`` holds when ``drop_incomplete`` left some out (else None), ``first_dropped`` the
+    first one's place (a line, or a row).
+    """
 
     X: np.ndarray
     labels: np.ndarray | None = None
     columns: list[str] | None = None
+    classes: list[str] | None = None
+    kept: np.ndarray | None = None
+    first_dropped: str | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Rows of the file left out (``drop_incomplete``)."""
+        return 0 if self.kept is None else int((~self.kept).sum())
 
 
 def suffix_of(path, allowed=FORMATS, what="file") -> str:
@@ -78,21 +103,33 @@ def _input_format(path, what):
 
 
 # -- reading ------------------------------------------------------------------------------
-def read_data(path, *, key=None, label_column=None) -> Table:
+def read_data(path, *, key=None, label_column=None, columns=None, names=None,
+              drop_incomplete=False) -> Table:
     """Read a data table; ``label_column`` (CSV header name or integer index) is split off.
 
-    ``path`` may be ``.csv``, ``.npy``, ``.npz``, ``.csv.gz``, ``.npy.gz`` or ``-`` (CSV on
-    stdin).
+    Args:
+        path: ``.csv``, ``.npy``, ``.npz``, ``.csv.gz``, ``.npy.gz`` or ``-`` (CSV on
+            stdin).
+        key: the array of a ``.npz`` file holding several.
+        label_column: the column holding labels (header name or 0-based index), or None.
+        columns: the data columns, header names or 0-based indices (strings or ints), in
+            this order; None: every column but the label column.
+        names: the columns a model was fitted on: taken by name, in this order, when the
+            file has a CSV header (a name it lacks is an error); ignored without a header or
+            when ``columns`` is given.
+        drop_incomplete: leave out rows with a missing data cell (``MISSING``; NaN in an
+            array) instead of refusing them (``Table.kept`` says which rows stay).
 
     Raises:
         DataError: missing/unreadable file, non-numeric or empty cells, ragged rows, NaN or
             inf (with row and column), empty data, an array that is not 1-D or 2-D, more
-            than ``MAX_STREAM_BYTES`` from stdin or a ``.gz`` file.
+            than ``MAX_STREAM_BYTES`` from stdin or a ``.gz`` file, a column that is not
+            there or is chosen twice.
     """
     ext, name = _input_format(path, "data file")
     if ext in (".csv", ".csv.gz"):
         with csv_rows(path, name) as rows:
-            return _read_csv_table(name, rows, label_column)
+            return _read_csv_table(name, rows, label_column, columns, names, drop_incomplete)
     arr = load_array(path, ext, key)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -100,21 +137,34 @@ def read_data(path, *, key=None, label_column=None) -> Table:
         raise DataError(f"{path}: data must be a 2-D array (rows, columns), got shape "
                         f"{arr.shape}")
     labels = None
-    if label_column is not None:
-        j = _column_index(path, label_column, None, arr.shape[1])
+    j = None if label_column is None else _column_index(path, label_column, None, arr.shape[1])
+    if j is not None:
         labels = arr[:, j]
-        arr = np.delete(arr, j, axis=1)
+    chosen = _chosen(path, columns, None, arr.shape[1], j)
+    if chosen != list(range(arr.shape[1])):
+        arr = arr[:, chosen]
     # a memory map stays one (VMoNF.fit reads it a chunk at a time); checks go by blocks
     X = arr if isinstance(arr, np.memmap) and arr.dtype.kind in "iuf" else _as_float(path, arr)
+    kept, first = None, None
+    if drop_incomplete:
+        gaps = np.isnan(X).any(axis=1)
+        if gaps.all():
+            raise DataError(f"{path}: every row ({len(X)}) has a missing value (NaN)")
+        if gaps.any():
+            kept, first = ~gaps, f"row {int(np.argmax(gaps))}"
+            X = X[kept]
+            labels = None if labels is None else labels[kept]
     _check_table(path, X, csv_lines=None)
-    return Table(X, None if labels is None else _as_labels(path, labels), None)
+    return Table(X, None if labels is None else _as_labels(path, labels), None, None,
+                 kept, first)
 
 
-def read_labels(path, *, key=None) -> np.ndarray:
-    """Read one label per row, in the formats of ``read_data``.
+def read_labels(path, *, key=None) -> Table:
+    """Read one label per row, in the formats of ``read_data``: ``Table(labels, classes)``.
 
     A CSV label file has one column, an optional header, and blank cells meaning -1: in
-    it a blank line is a blank cell (blank lines at the end of the file are ignored).
+    it a blank line is a blank cell (blank lines at the end of the file are ignored). Its
+    labels may be class names (the module docstring); an array's are integers.
     """
     ext, name = _input_format(path, "label file")
     if ext in (".csv", ".csv.gz"):
@@ -125,7 +175,7 @@ def read_labels(path, *, key=None) -> np.ndarray:
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise DataError(f"{path}: labels must be a 1-D array, got shape {arr.shape}")
-    return _as_labels(path, arr)
+    return Table(np.zeros((len(arr), 0)), _as_labels(path, arr))
 
 
 def fingerprint(*arrays) -> str:
@@ -161,9 +211,12 @@ def _as_labels(path, arr):
 
 
 def _column_index(path, spec, header, width):
-    """Index of the label column: a header name, or an integer index (negative allowed)."""
+    """Index of a column: a header name, or an integer index (negative allowed)."""
     spec = str(spec)
     if header is not None and spec in header:
+        if header.count(spec) > 1:
+            raise DataError(f"{path}: the header names {header.count(spec)} columns "
+                            f"{spec!r}; choose one by its 0-based index")
         return header.index(spec)
     try:
         j = int(spec)
@@ -173,6 +226,22 @@ def _column_index(path, spec, header, width):
     if not -width <= j < width:
         raise DataError(f"{path}: column index {j} is out of range for {width} columns")
     return j % width
+
+
+def _chosen(path, columns, header, width, label):
+    """0-based indices of the data columns (``read_data``'s ``columns``), in order."""
+    if columns is None:
+        return [j for j in range(width) if j != label]
+    chosen = [_column_index(path, c, header, width) for c in columns]
+    if not chosen:
+        raise DataError(f"{path}: no data columns chosen")
+    for j in chosen:
+        what = _cell_name(header, j)
+        if j == label:
+            raise DataError(f"{path}: {what} is the label column; it cannot also be data")
+        if chosen.count(j) > 1:
+            raise DataError(f"{path}: {what} is chosen twice")
+    return chosen
 
 
 def _is_number(cell):
@@ -201,15 +270,27 @@ def _cell_name(header, j):
     return f"column {j + 1}" + (f" ({header[j]!r})" if header else "")
 
 
-def _label(path, c, line, where):
-    """A label cell as an int (blank: -1), or a DataError naming its place."""
-    if c == "":
-        return -1
-    v = _floats([c])
-    if v is None or not math.isfinite(v[0]) or v[0] != round(v[0]):
-        raise DataError(f"{path}: line {line}, {where}: label {c!r} is not an integer (use "
-                        "-1 or leave blank for unlabelled)")
-    return int(v[0])
+def _labels_of(path, cells, lines, where):
+    """Label cells as ``(codes, classes)``: integers (blank: -1) or class names.
+
+    When every non-blank cell is a number they must be integers, the components' indices
+    (``classes`` None); otherwise every cell but a blank or ``-1`` is a class name, and the
+    codes index the sorted names. ``lines``: each cell's line, for messages.
+    """
+    numbers = [c == "" or _is_number(c) for c in cells]
+    if all(numbers):
+        out = np.full(len(cells), -1, np.int64)
+        for i, c in enumerate(cells):
+            v = float(c) if c else -1.0
+            if not math.isfinite(v) or v != round(v):
+                raise DataError(f"{path}: line {lines[i]}, {where}: label {c!r} is not an "
+                                "integer (use -1 or leave blank for unlabelled)")
+            out[i] = int(v)
+        return out, None
+    unlabelled = {"", "-1"}
+    classes = sorted({c for c in cells if c not in unlabelled})
+    index = {c: k for k, c in enumerate(classes)}
+    return np.array([index.get(c, -1) for c in cells], np.int64), classes
 
 
 def _header(rows):
@@ -225,15 +306,17 @@ def _read_csv_labels(path, rows):
     width = len(header) if header is not None else len(first[1]) if first else 0
     if width != 1:
         raise DataError(f"{path}: a label file must have exactly one column, got {width}")
-    out = array.array("q")
-    for line, cells in itertools.chain([first] if first else [], rows):
-        if len(cells) != 1:
-            raise DataError(f"{path}: line {line} has {len(cells)} columns, expected 1")
-        out.append(_label(path, cells[0], line, "column 1"))
-    return np.frombuffer(out, np.int64) if out else np.zeros(0, np.int64)
+    cells, lines = [], []
+    for line, row in itertools.chain([first] if first else [], rows):
+        if len(row) != 1:
+            raise DataError(f"{path}: line {line} has {len(row)} columns, expected 1")
+        cells.append(row[0])
+        lines.append(line)
+    codes, classes = _labels_of(path, cells, lines, "column 1")
+    return Table(np.zeros((len(codes), 0)), codes, None, classes)
 
 
-def _read_csv_table(path, rows, label_column):
+def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
     """Stream the CSV rows into a float64 table (labels split off; see the module docstring).
 
     Values go straight into a flat ``array``: memory about that of the parsed numbers (and
@@ -248,27 +331,48 @@ def _read_csv_table(path, rows, label_column):
         j = _column_index(path, label_column, header, width)
         if width == 1:
             raise DataError(f"{path}: no data columns besides the label column")
-    values, lines, labels = array.array("d"), array.array("q"), array.array("q")
+    if columns is None and names is not None and header is not None:
+        missing = [c for c in names if c not in header]
+        if missing:
+            raise DataError(f"{path}: no column named {missing[0]!r}, which the model was "
+                            f"fitted on (its columns: {', '.join(names)}); choose DATA's "
+                            "columns with --columns")
+        columns = names
+    chosen = _chosen(path, columns, header, width, j)
+    every = chosen == list(range(width))
+    values, lines, labels = array.array("d"), array.array("q"), []
+    kept, first_dropped = array.array("b"), None
     for line, cells in itertools.chain([first], rows):
         if len(cells) != width:
             raise DataError(f"{path}: line {line} has {len(cells)} columns, expected {width} "
                             "(ragged rows)")
-        if j is not None:
-            labels.append(_label(path, cells[j], line, _cell_name(header, j)))
-            cells = cells[:j] + cells[j + 1:]
-        v = _floats(cells)
+        data = cells if every else [cells[k] for k in chosen]
+        gap = drop_incomplete and any(c.lower() in MISSING for c in data)
+        kept.append(not gap)
+        if gap:
+            first_dropped = first_dropped or f"line {line}"
+            continue
+        v = _floats(data)
         if v is None:
-            names = header if j is None or header is None else header[:j] + header[j + 1:]
-            k = next(k for k, c in enumerate(cells) if not _is_number(c))
-            what = "empty cell" if cells[k] == "" else f"{cells[k]!r} is not a number"
-            raise DataError(f"{path}: line {line}, {_cell_name(names, k)}: {what}")
+            k = next(k for k, c in enumerate(data) if not _is_number(c))
+            what = "empty cell" if data[k] == "" else f"{data[k]!r} is not a number"
+            hint = " (--drop-incomplete leaves such rows out)" if data[k].lower() in MISSING \
+                else ""
+            raise DataError(f"{path}: line {line}, {_cell_name(header, chosen[k])}: "
+                            f"{what}{hint}")
+        if j is not None:
+            labels.append(cells[j])
         values.extend(v)
         lines.append(line)
-    if header is not None and j is not None:
-        header = header[:j] + header[j + 1:]
-    X = np.frombuffer(values, np.float64).reshape(len(lines), -1)
+    if not lines:
+        raise DataError(f"{path}: every row ({len(kept)}) has a missing cell")
+    X = np.frombuffer(values, np.float64).reshape(len(lines), len(chosen))
+    codes, classes = (None, None) if j is None else _labels_of(path, labels, lines,
+                                                               _cell_name(header, j))
+    header = None if header is None else [header[k] for k in chosen]
     _check_table(path, X, csv_lines=lines, header=header)
-    return Table(X, None if j is None else np.frombuffer(labels, np.int64), header)
+    kept = np.frombuffer(kept, np.int8).astype(bool)
+    return Table(X, codes, header, classes, None if kept.all() else kept, first_dropped)
 
 
 def _check_table(path, X, csv_lines, header=None):
@@ -279,4 +383,6 @@ def _check_table(path, X, csv_lines, header=None):
         i, j, what, count = found
         where = (f"row {i}, column {j}" if csv_lines is None
                  else f"line {csv_lines[i]}, {_cell_name(header, j)}")
-        raise DataError(f"{path}: {where}: {what} {X[i, j]:.6g} ({count} such values in all)")
+        hint = " (--drop-incomplete leaves such rows out)" if np.isnan(X[i, j]) else ""
+        raise DataError(f"{path}: {where}: {what} {X[i, j]:.6g} ({count} such values in "
+                        f"all){hint}")
