@@ -203,6 +203,13 @@ def test_class_names_label_rows_and_integers_stay_component_indices(tmp_path):
     ints.write_text("kind\n1\n0.5\n")
     with pytest.raises(vio.DataError, match="line 3, column 1: label '0.5' is not an integer"):
         vio.read_labels(ints)
+    ints.write_text("kind\n1\n1.0\n-1.0\n2\n")  # numbers, however written
+    assert vio.read_labels(ints).labels.tolist() == [1, 1, -1, 2]
+    many = tmp_path / "many.csv"  # coded as read: more names than any K stops the reading
+    many.write_text("x,kind\n" + "".join(f"{i},name{i}\n" for i in range(1100)))
+    with pytest.raises(vio.DataError, match=r"column 2 \('kind'\) holds more than 1024 "
+                                            "distinct labels"):
+        vio.read_data(many, label_column="kind")
 
 
 def test_incomplete_rows_are_refused_or_left_out_with_their_places(tmp_path):

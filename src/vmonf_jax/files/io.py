@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vmonf_jax.files.streams import STDIN, DataError, check_readable, csv_rows, load_array
+from vmonf_jax.spec.parameters import LIMITS
 from vmonf_jax.validation import first_bad_value
 
 FORMATS = (".csv", ".npy", ".npz")
@@ -48,6 +49,8 @@ INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz")
 """Formats read (``read_data``, ``read_labels``); ``-`` is CSV on stdin."""
 
 
+MAX_LABELS = LIMITS["n_components"] + 2
+"""Distinct label cells a file may hold: one a component, blank and ``-1``."""
 MISSING = frozenset({"", "na", "nan", "n/a", "null"})
 """CSV cells (lower case) that ``drop_incomplete`` reads as a missing value."""
 
@@ -210,37 +213,53 @@ def _as_labels(path, arr):
     return arr.astype(np.int64)
 
 
-def _column_index(path, spec, header, width):
-    """Index of a column: a header name, or an integer index (negative allowed)."""
+def _column_index(path, spec, header, width, where=None):
+    """Index of a column: a header name, or an integer index (negative allowed).
+
+    ``where``: the header's names mapped to their indices (``_positions``), when many
+    columns are looked up in one header.
+    """
     spec = str(spec)
-    if header is not None and spec in header:
-        if header.count(spec) > 1:
+    where = _positions(header) if where is None else where
+    if spec in where:
+        if where[spec] is None:
             raise DataError(f"{path}: the header names {header.count(spec)} columns "
                             f"{spec!r}; choose one by its 0-based index")
-        return header.index(spec)
+        return where[spec]
     try:
         j = int(spec)
     except ValueError:
         names = ", ".join(header) if header else "no header; give a 0-based column index"
-        raise DataError(f"{path}: no column named {spec!r} ({names})") from None
+        raise DataError(f"{path}: no column named {spec!r} ({names[:2000]})") from None
     if not -width <= j < width:
         raise DataError(f"{path}: column index {j} is out of range for {width} columns")
     return j % width
+
+
+def _positions(header) -> dict:
+    """Each header name's column index (None for a name the header holds twice)."""
+    where = {}
+    for j, name in enumerate(header or ()):
+        where[name] = None if name in where else j
+    return where
 
 
 def _chosen(path, columns, header, width, label):
     """0-based indices of the data columns (``read_data``'s ``columns``), in order."""
     if columns is None:
         return [j for j in range(width) if j != label]
-    chosen = [_column_index(path, c, header, width) for c in columns]
+    where = _positions(header)
+    chosen = [_column_index(path, c, header, width, where) for c in columns]
     if not chosen:
         raise DataError(f"{path}: no data columns chosen")
+    seen = set()
     for j in chosen:
         what = _cell_name(header, j)
         if j == label:
             raise DataError(f"{path}: {what} is the label column; it cannot also be data")
-        if chosen.count(j) > 1:
+        if j in seen:
             raise DataError(f"{path}: {what} is chosen twice")
+        seen.add(j)
     return chosen
 
 
@@ -270,27 +289,47 @@ def _cell_name(header, j):
     return f"column {j + 1}" + (f" ({header[j]!r})" if header else "")
 
 
-def _labels_of(path, cells, lines, where):
-    """Label cells as ``(codes, classes)``: integers (blank: -1) or class names.
+class _LabelCells:
+    """Label cells coded as they are read: one integer a row, one entry a distinct cell.
 
-    When every non-blank cell is a number they must be integers, the components' indices
-    (``classes`` None); otherwise every cell but a blank or ``-1`` is a class name, and the
-    codes index the sorted names. ``lines``: each cell's line, for messages.
+    Memory stays that of the numbers (8 bytes a row) however long the cells; more distinct
+    cells than any model has components (``MAX_LABELS``) is an error as soon as it is seen.
     """
-    numbers = [c == "" or _is_number(c) for c in cells]
-    if all(numbers):
-        out = np.full(len(cells), -1, np.int64)
-        for i, c in enumerate(cells):
-            v = float(c) if c else -1.0
-            if not math.isfinite(v) or v != round(v):
-                raise DataError(f"{path}: line {lines[i]}, {where}: label {c!r} is not an "
-                                "integer (use -1 or leave blank for unlabelled)")
-            out[i] = int(v)
-        return out, None
-    unlabelled = {"", "-1"}
-    classes = sorted({c for c in cells if c not in unlabelled})
-    index = {c: k for k, c in enumerate(classes)}
-    return np.array([index.get(c, -1) for c in cells], np.int64), classes
+
+    def __init__(self, path, where):
+        self.path, self.where = path, where
+        self.distinct, self.rows = {}, array.array("q")
+
+    def add(self, cell):
+        code = self.distinct.setdefault(cell, len(self.distinct))
+        if len(self.distinct) > MAX_LABELS:
+            raise DataError(f"{self.path}: {self.where} holds more than {MAX_LABELS - 2} "
+                            "distinct labels; a model has at most "
+                            f"{LIMITS['n_components']} components")
+        self.rows.append(code)
+
+    def coded(self, lines):
+        """``(codes, classes)``: integers (blank: -1) or class names.
+
+        When every non-blank cell is a number they must be integers, the components'
+        indices (``classes`` None); otherwise every cell but a blank or ``-1`` is a class
+        name, and the codes index the sorted names. ``lines``: each row's line, for messages.
+        """
+        cells = list(self.distinct)
+        rows = np.frombuffer(self.rows, np.int64) if self.rows else np.zeros(0, np.int64)
+        if all(c == "" or _is_number(c) for c in cells):
+            value = np.full(len(cells), -1, np.int64)
+            for i, c in enumerate(cells):
+                v = float(c) if c else -1.0
+                if not math.isfinite(v) or v != round(v):
+                    line = lines[int(np.argmax(rows == i))]
+                    raise DataError(f"{self.path}: line {line}, {self.where}: label {c!r} is "
+                                    "not an integer (use -1 or leave blank for unlabelled)")
+                value[i] = int(v)
+            return value[rows], None
+        classes = sorted(set(cells) - {"", "-1"})
+        index = {c: k for k, c in enumerate(classes)}
+        return np.array([index.get(c, -1) for c in cells], np.int64)[rows], classes
 
 
 def _header(rows):
@@ -306,13 +345,13 @@ def _read_csv_labels(path, rows):
     width = len(header) if header is not None else len(first[1]) if first else 0
     if width != 1:
         raise DataError(f"{path}: a label file must have exactly one column, got {width}")
-    cells, lines = [], []
+    cells, lines = _LabelCells(path, "column 1"), array.array("q")
     for line, row in itertools.chain([first] if first else [], rows):
         if len(row) != 1:
             raise DataError(f"{path}: line {line} has {len(row)} columns, expected 1")
-        cells.append(row[0])
+        cells.add(row[0])
         lines.append(line)
-    codes, classes = _labels_of(path, cells, lines, "column 1")
+    codes, classes = cells.coded(lines)
     return Table(np.zeros((len(codes), 0)), codes, None, classes)
 
 
@@ -332,15 +371,17 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
         if width == 1:
             raise DataError(f"{path}: no data columns besides the label column")
     if columns is None and names is not None and header is not None:
-        missing = [c for c in names if c not in header]
-        if missing:
-            raise DataError(f"{path}: no column named {missing[0]!r}, which the model was "
-                            f"fitted on (its columns: {', '.join(names)}); choose DATA's "
-                            "columns with --columns")
+        have = set(header)
+        missing = next((c for c in names if c not in have), None)
+        if missing is not None:
+            raise DataError(f"{path}: no column named {missing!r}, which the model was "
+                            f"fitted on (its columns: {', '.join(names)[:2000]}); choose "
+                            "DATA's columns with --columns")
         columns = names
     chosen = _chosen(path, columns, header, width, j)
     every = chosen == list(range(width))
-    values, lines, labels = array.array("d"), array.array("q"), []
+    values, lines = array.array("d"), array.array("q")
+    labels = None if j is None else _LabelCells(path, _cell_name(header, j))
     kept, first_dropped = array.array("b"), None
     for line, cells in itertools.chain([first], rows):
         if len(cells) != width:
@@ -361,14 +402,13 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
             raise DataError(f"{path}: line {line}, {_cell_name(header, chosen[k])}: "
                             f"{what}{hint}")
         if j is not None:
-            labels.append(cells[j])
+            labels.add(cells[j])
         values.extend(v)
         lines.append(line)
     if not lines:
         raise DataError(f"{path}: every row ({len(kept)}) has a missing cell")
     X = np.frombuffer(values, np.float64).reshape(len(lines), len(chosen))
-    codes, classes = (None, None) if j is None else _labels_of(path, labels, lines,
-                                                               _cell_name(header, j))
+    codes, classes = (None, None) if j is None else labels.coded(lines)
     header = None if header is None else [header[k] for k in chosen]
     _check_table(path, X, csv_lines=lines, header=header)
     kept = np.frombuffer(kept, np.int8).astype(bool)
