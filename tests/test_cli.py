@@ -9,6 +9,7 @@ shared by every process, keeps the fits from recompiling the same functions.
 """
 
 import concurrent.futures
+import csv
 import gzip
 import io
 import json
@@ -584,7 +585,8 @@ SHORT = ["-k", "2", "--blocks", "2", "--hidden", "4", "--posterior-hidden", "4",
 
 
 def _predicted(out):
-    return np.array(out["stdout"].splitlines()[1:], int)
+    """The `cluster` column of `predict`'s CSV (a model fitted with labels adds `class`)."""
+    return np.array([int(r[0]) for r in list(csv.reader(io.StringIO(out["stdout"])))[1:]])
 
 
 def test_labels_steer_the_fit(work):
@@ -613,6 +615,8 @@ def test_labels_steer_the_fit(work):
         assert fitted["rc"] == 0, fitted["stderr"]
         assert out["rc"] == 0, out["stderr"]
         pred = _predicted(out)
+        # integer labels name components: the class column repeats the cluster
+        assert [r[1] for r in csv.reader(io.StringIO(out["stdout"]))][1:] == list(map(str, pred))
         np.testing.assert_array_equal(pred[labelled], want[labelled])
         assert np.mean(pred == want) > 0.9
 
@@ -681,7 +685,7 @@ def test_a_users_table_with_text_class_names_and_gaps(work):
     gaps = np.random.default_rng(7).permutation(N_ROWS)[:5]
     rows = []
     for i, ((u, v), k) in enumerate(zip(X, y)):
-        kind = ("north" if k == 1 else "south") if i in labelled else ""
+        kind = ("north, upper" if k == 1 else "south") if i in labelled else ""
         cells = [kind, f"{v:.6f}", "note, with a comma", f"{u:.6f}"]
         if i in gaps:
             cells[1 + 2 * (i % 2)] = "NA" if i % 3 else ""
@@ -698,12 +702,17 @@ def test_a_users_table_with_text_class_names_and_gaps(work):
     assert fit["rc"] == 0, fit["stderr"]
     assert "left out 5 of 600 rows with a missing cell" in fit["stderr"]
     got = json.loads(info["stdout"])
-    assert got["columns"] == ["x", "y"] and got["classes"] == ["north", "south"]
+    assert got["columns"] == ["x", "y"] and got["classes"] == ["north, upper", "south"]
     assert pred["rc"] == 0 and ref["rc"] == 0, pred["stderr"] + ref["stderr"]
-    pred, ref = _predicted(pred), _predicted(ref)
-    assert (pred[gaps] == -1).all()
+    table = list(csv.reader(io.StringIO(pred["stdout"])))
+    assert table[0] == ["cluster", "class"]
+    named = np.array([r[1] for r in table[1:]])
+    pred, ref = np.array([int(r[0]) for r in table[1:]]), _predicted(ref)
+    assert (pred[gaps] == -1).all() and (named[gaps] == "").all()
     whole = np.setdiff1d(np.arange(N_ROWS), gaps)
     np.testing.assert_array_equal(pred[whole], ref[whole])  # columns found by name
     keep = np.setdiff1d(labelled, gaps)
-    np.testing.assert_array_equal(pred[keep], 1 - y[keep])  # "north" (y = 1) is component 0
+    np.testing.assert_array_equal(pred[keep], 1 - y[keep])  # "north, upper" (y = 1) is 0
+    np.testing.assert_array_equal(named[whole], np.where(pred[whole] == 0, "north, upper",
+                                                         "south"))
     assert refused["rc"] == 2 and "--drop-incomplete leaves such rows out" in refused["stderr"]

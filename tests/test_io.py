@@ -206,8 +206,8 @@ def test_class_names_label_rows_and_integers_stay_component_indices(tmp_path):
     ints.write_text("kind\n1\n1.0\n-1.0\n2\n")  # numbers, however written
     assert vio.read_labels(ints).labels.tolist() == [1, 1, -1, 2]
     many = tmp_path / "many.csv"  # coded as read: more names than any K stops the reading
-    many.write_text("x,kind\n" + "".join(f"{i},name{i}\n" for i in range(1100)))
-    with pytest.raises(vio.DataError, match=r"column 2 \('kind'\) holds more than 1024 "
+    many.write_text("x,kind\n" + "".join(f"{i},name{i}\n" for i in range(5000)))
+    with pytest.raises(vio.DataError, match=r"column 2 \('kind'\) holds more than 4096 "
                                             "distinct labels"):
         vio.read_data(many, label_column="kind")
 

@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab = f.add_mutually_exclusive_group()
     lab.add_argument("--labels", metavar="FILE",
                      help="labels, one per row of DATA (.csv one column, .npy, .npz, as DATA): "
-                          "integers in [0, K) train that row's component, or class names "
-                          "(sorted, class c trains component c); -1 or blank = unlabelled")
+                          "integers in [0, K) or class names; the c-th label in sorted order "
+                          "trains component c; -1 or blank = unlabelled")
     lab.add_argument("--label-column", metavar="NAME",
                      help="take the labels from this column of DATA (a CSV header name, or a "
                           "0-based column index)")

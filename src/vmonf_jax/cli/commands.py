@@ -33,11 +33,14 @@ def load_model(model_dir):
 
 
 def load_fitted(model_dir):
-    """``FittedModel.load`` (predict and score: no scikit-learn); errors as ``load_model``."""
+    """``(model, manifest)`` by ``FittedModel.load`` (predict and score: no scikit-learn).
+
+    Failures as ``load_model``'s.
+    """
     runtime.import_jax()
     from vmonf_jax.inference import FittedModel
 
-    return _load(model_dir, FittedModel.load)[0]
+    return _load(model_dir, FittedModel.load)
 
 
 def _load(model_dir, loader):
@@ -107,19 +110,20 @@ def fitted_names(model_dir):
 
 
 def _model_and_data(args, load):
-    """``(load(args.model), DATA's rows or None, which rows they are or None)``, checked.
+    """``((model, manifest), DATA's rows or None, which rows they are or None)``, checked.
 
-    The rows are those ``--drop-incomplete`` kept (``io.Table.kept``; None: every row).
+    ``load``: ``load_model`` or ``load_fitted``. The rows are those ``--drop-incomplete``
+    kept (``io.Table.kept``; None: every row).
     """
     table = read_data(args, fitted_names(args.model))
-    model = load(args.model)
+    loaded = load(args.model)
     if table is None:
-        return model, None, None
-    d = model.n_features_in_
+        return loaded, None, None
+    d = loaded[0].n_features_in_
     if table.X.shape[1] != d:
         raise UsageError(f"{args.data}: has {table.X.shape[1]} columns but the model was "
                          f"fitted on {d}")
-    return model, table.X, table.kept
+    return loaded, table.X, table.kept
 
 
 def _check_out(args, *allowed):
@@ -132,21 +136,34 @@ def _check_out(args, *allowed):
 def cmd_predict(args):
     """``vmonf predict``: the cluster of each row, or p(k|x) / q(k|x) with --proba."""
     _check_out(args)
-    model, X, kept = _model_and_data(args, load_fitted)
+    (model, manifest), X, kept = _model_and_data(args, load_fitted)
     if args.proba:
         p = np.asarray(model.predict_proba(X, posterior=args.posterior), np.float32)
         outputs.write_columns(args.out, {("p*" if args.posterior == "exact" else "q*"):
                                          _in_place(p, kept, np.nan)})
     else:
-        k = np.asarray(model.predict(X, posterior=args.posterior), np.int64)
-        outputs.write_columns(args.out, {"cluster": _in_place(k, kept, -1)})
+        k = _in_place(np.asarray(model.predict(X, posterior=args.posterior), np.int64), kept, -1)
+        outputs.write_columns(args.out, {"cluster": k, **_class_column(k, manifest)})
     return EXIT_OK
+
+
+def _class_column(k, manifest) -> dict:
+    """``{"class": name of each cluster}`` for a model trained with class labels, else {}.
+
+    Cluster c < C is the c-th class (``classes_``); other clusters and rows without one
+    (-1) get an empty name.
+    """
+    classes = manifest.get("classes")
+    if not classes:
+        return {}
+    names = np.array([*map(str, classes), ""])
+    return {"class": names[np.where((k >= 0) & (k < len(classes)), k, len(classes))]}
 
 
 def cmd_score(args):
     """``vmonf score``: exact log-likelihood per row; the mean on stderr."""
     _check_out(args)
-    model, X, kept = _model_and_data(args, load_fitted)
+    (model, _), X, kept = _model_and_data(args, load_fitted)
     ll = np.asarray(model.score_samples(X), np.float64)
     outputs.write_columns(args.out, {"loglik": _in_place(ll, kept, np.nan)})
     left = "" if kept is None else f"; {int((~kept).sum())} incomplete rows left out"
@@ -279,7 +296,7 @@ def cmd_plot(args):
     from vmonf_jax.cli import plot as cli_plot
 
     _check_out(args, cli_plot.IMAGE_FORMATS, "image")
-    model, data, _ = _model_and_data(args, lambda path: load_model(path)[0])
+    (model, _), data, _ = _model_and_data(args, load_model)
     kind = args.kind
     if kind == "auto":
         kind = "regions" if model.n_features_in_ == 2 else "curves"

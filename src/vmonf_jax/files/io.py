@@ -33,26 +33,28 @@ outputs in ``vmonf_jax.files.outputs``.
 import array
 import hashlib
 import itertools
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from vmonf_jax.files.cells import (
+    MISSING,
+    LabelCells,
+    as_labels,
+    cell_name,
+    chosen_columns,
+    column_index,
+    floats,
+    is_number,
+)
 from vmonf_jax.files.streams import STDIN, DataError, check_readable, csv_rows, load_array
-from vmonf_jax.spec.parameters import LIMITS
 from vmonf_jax.validation import first_bad_value
 
 FORMATS = (".csv", ".npy", ".npz")
 """Formats of plain data files, read and written."""
 INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz")
 """Formats read (``read_data``, ``read_labels``); ``-`` is CSV on stdin."""
-
-
-MAX_LABELS = LIMITS["n_components"] + 2
-"""Distinct label cells a file may hold: one a component, blank and ``-1``."""
-MISSING = frozenset({"", "na", "nan", "n/a", "null"})
-"""CSV cells (lower case) that ``drop_incomplete`` reads as a missing value."""
 
 
 @dataclass
@@ -140,10 +142,10 @@ def read_data(path, *, key=None, label_column=None, columns=None, names=None,
         raise DataError(f"{path}: data must be a 2-D array (rows, columns), got shape "
                         f"{arr.shape}")
     labels = None
-    j = None if label_column is None else _column_index(path, label_column, None, arr.shape[1])
+    j = None if label_column is None else column_index(path, label_column, None, arr.shape[1])
     if j is not None:
         labels = arr[:, j]
-    chosen = _chosen(path, columns, None, arr.shape[1], j)
+    chosen = chosen_columns(path, columns, None, arr.shape[1], j)
     if chosen != list(range(arr.shape[1])):
         arr = arr[:, chosen]
     # a memory map stays one (VMoNF.fit reads it a chunk at a time); checks go by blocks
@@ -158,7 +160,7 @@ def read_data(path, *, key=None, label_column=None, columns=None, names=None,
             X = X[kept]
             labels = None if labels is None else labels[kept]
     _check_table(path, X, csv_lines=None)
-    return Table(X, None if labels is None else _as_labels(path, labels), None, None,
+    return Table(X, None if labels is None else as_labels(path, labels), None, None,
                  kept, first)
 
 
@@ -178,7 +180,7 @@ def read_labels(path, *, key=None) -> Table:
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise DataError(f"{path}: labels must be a 1-D array, got shape {arr.shape}")
-    return Table(np.zeros((len(arr), 0)), _as_labels(path, arr))
+    return Table(np.zeros((len(arr), 0)), as_labels(path, arr))
 
 
 def fingerprint(*arrays) -> str:
@@ -200,142 +202,10 @@ def _as_float(path, arr):
     return np.asarray(arr, dtype=np.float64)
 
 
-def _as_labels(path, arr):
-    arr = np.asarray(arr)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            i = int(np.argmax(~np.isfinite(arr) | (arr != np.round(arr))))
-            raise DataError(f"{path}: label {arr[i]} at row {i} is not an integer "
-                            "(use -1 for unlabelled)")
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "biu":
-        raise DataError(f"{path}: labels must be integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
-
-
-def _column_index(path, spec, header, width, where=None):
-    """Index of a column: a header name, or an integer index (negative allowed).
-
-    ``where``: the header's names mapped to their indices (``_positions``), when many
-    columns are looked up in one header.
-    """
-    spec = str(spec)
-    where = _positions(header) if where is None else where
-    if spec in where:
-        if where[spec] is None:
-            raise DataError(f"{path}: the header names {header.count(spec)} columns "
-                            f"{spec!r}; choose one by its 0-based index")
-        return where[spec]
-    try:
-        j = int(spec)
-    except ValueError:
-        names = ", ".join(header) if header else "no header; give a 0-based column index"
-        raise DataError(f"{path}: no column named {spec!r} ({names[:2000]})") from None
-    if not -width <= j < width:
-        raise DataError(f"{path}: column index {j} is out of range for {width} columns")
-    return j % width
-
-
-def _positions(header) -> dict:
-    """Each header name's column index (None for a name the header holds twice)."""
-    where = {}
-    for j, name in enumerate(header or ()):
-        where[name] = None if name in where else j
-    return where
-
-
-def _chosen(path, columns, header, width, label):
-    """0-based indices of the data columns (``read_data``'s ``columns``), in order."""
-    if columns is None:
-        return [j for j in range(width) if j != label]
-    where = _positions(header)
-    chosen = [_column_index(path, c, header, width, where) for c in columns]
-    if not chosen:
-        raise DataError(f"{path}: no data columns chosen")
-    seen = set()
-    for j in chosen:
-        what = _cell_name(header, j)
-        if j == label:
-            raise DataError(f"{path}: {what} is the label column; it cannot also be data")
-        if j in seen:
-            raise DataError(f"{path}: {what} is chosen twice")
-        seen.add(j)
-    return chosen
-
-
-def _is_number(cell):
-    """A number as written in a CSV file: ASCII, no ``_`` separators (``float`` takes both)."""
-    if not cell.isascii() or "_" in cell:
-        return False
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _floats(cells):
-    """The cells as floats, or None if one is not a number (see ``_is_number``)."""
-    joined = "".join(cells)
-    if not joined.isascii() or "_" in joined:
-        return None
-    try:
-        return [float(c) for c in cells]
-    except ValueError:
-        return None
-
-
-def _cell_name(header, j):
-    return f"column {j + 1}" + (f" ({header[j]!r})" if header else "")
-
-
-class _LabelCells:
-    """Label cells coded as they are read: one integer a row, one entry a distinct cell.
-
-    Memory stays that of the numbers (8 bytes a row) however long the cells; more distinct
-    cells than any model has components (``MAX_LABELS``) is an error as soon as it is seen.
-    """
-
-    def __init__(self, path, where):
-        self.path, self.where = path, where
-        self.distinct, self.rows = {}, array.array("q")
-
-    def add(self, cell):
-        code = self.distinct.setdefault(cell, len(self.distinct))
-        if len(self.distinct) > MAX_LABELS:
-            raise DataError(f"{self.path}: {self.where} holds more than {MAX_LABELS - 2} "
-                            "distinct labels; a model has at most "
-                            f"{LIMITS['n_components']} components")
-        self.rows.append(code)
-
-    def coded(self, lines):
-        """``(codes, classes)``: integers (blank: -1) or class names.
-
-        When every non-blank cell is a number they must be integers, the components'
-        indices (``classes`` None); otherwise every cell but a blank or ``-1`` is a class
-        name, and the codes index the sorted names. ``lines``: each row's line, for messages.
-        """
-        cells = list(self.distinct)
-        rows = np.frombuffer(self.rows, np.int64) if self.rows else np.zeros(0, np.int64)
-        if all(c == "" or _is_number(c) for c in cells):
-            value = np.full(len(cells), -1, np.int64)
-            for i, c in enumerate(cells):
-                v = float(c) if c else -1.0
-                if not math.isfinite(v) or v != round(v):
-                    line = lines[int(np.argmax(rows == i))]
-                    raise DataError(f"{self.path}: line {line}, {self.where}: label {c!r} is "
-                                    "not an integer (use -1 or leave blank for unlabelled)")
-                value[i] = int(v)
-            return value[rows], None
-        classes = sorted(set(cells) - {"", "-1"})
-        index = {c: k for k, c in enumerate(classes)}
-        return np.array([index.get(c, -1) for c in cells], np.int64)[rows], classes
-
-
 def _header(rows):
     """``(header or None, first data row or None)`` of an iterator of ``(line, cells)``."""
     first = next(rows, None)
-    if first is not None and not all(_is_number(c) for c in first[1]):
+    if first is not None and not all(is_number(c) for c in first[1]):
         return first[1], next(rows, None)
     return None, first
 
@@ -345,7 +215,7 @@ def _read_csv_labels(path, rows):
     width = len(header) if header is not None else len(first[1]) if first else 0
     if width != 1:
         raise DataError(f"{path}: a label file must have exactly one column, got {width}")
-    cells, lines = _LabelCells(path, "column 1"), array.array("q")
+    cells, lines = LabelCells(path, "column 1"), array.array("q")
     for line, row in itertools.chain([first] if first else [], rows):
         if len(row) != 1:
             raise DataError(f"{path}: line {line} has {len(row)} columns, expected 1")
@@ -367,7 +237,7 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
     width = len(header) if header is not None else len(first[1])
     j = None
     if label_column is not None:
-        j = _column_index(path, label_column, header, width)
+        j = column_index(path, label_column, header, width)
         if width == 1:
             raise DataError(f"{path}: no data columns besides the label column")
     if columns is None and names is not None and header is not None:
@@ -378,10 +248,10 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
                             f"fitted on (its columns: {', '.join(names)[:2000]}); choose "
                             "DATA's columns with --columns")
         columns = names
-    chosen = _chosen(path, columns, header, width, j)
+    chosen = chosen_columns(path, columns, header, width, j)
     every = chosen == list(range(width))
     values, lines = array.array("d"), array.array("q")
-    labels = None if j is None else _LabelCells(path, _cell_name(header, j))
+    labels = None if j is None else LabelCells(path, cell_name(header, j))
     kept, first_dropped = array.array("b"), None
     for line, cells in itertools.chain([first], rows):
         if len(cells) != width:
@@ -393,13 +263,13 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
         if gap:
             first_dropped = first_dropped or f"line {line}"
             continue
-        v = _floats(data)
+        v = floats(data)
         if v is None:
-            k = next(k for k, c in enumerate(data) if not _is_number(c))
+            k = next(k for k, c in enumerate(data) if not is_number(c))
             what = "empty cell" if data[k] == "" else f"{data[k]!r} is not a number"
             hint = " (--drop-incomplete leaves such rows out)" if data[k].lower() in MISSING \
                 else ""
-            raise DataError(f"{path}: line {line}, {_cell_name(header, chosen[k])}: "
+            raise DataError(f"{path}: line {line}, {cell_name(header, chosen[k])}: "
                             f"{what}{hint}")
         if j is not None:
             labels.add(cells[j])
@@ -422,7 +292,7 @@ def _check_table(path, X, csv_lines, header=None):
     if found is not None:
         i, j, what, count = found
         where = (f"row {i}, column {j}" if csv_lines is None
-                 else f"line {csv_lines[i]}, {_cell_name(header, j)}")
+                 else f"line {csv_lines[i]}, {cell_name(header, j)}")
         hint = " (--drop-incomplete leaves such rows out)" if np.isnan(X[i, j]) else ""
         raise DataError(f"{path}: {where}: {what} {X[i, j]:.6g} ({count} such values in "
                         f"all){hint}")

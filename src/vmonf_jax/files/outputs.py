@@ -97,21 +97,25 @@ def write_columns(path, columns: dict, *, npy=None):
     """Write named columns (1-D arrays, or 2-D blocks) to ``path``.
 
     ``path`` None writes CSV to stdout. CSV: a header row (a 2-D block ``X`` becomes columns
-    ``x0, x1, ...``), then one row per data row. ``.npz``: one array per name (a trailing
-    ``*`` dropped). ``.npy``: the array named by ``npy`` (default: the first).
+    ``x0, x1, ...``), then one row per data row; a column of strings is quoted where CSV
+    needs it. ``.npz``: one array per name (a trailing ``*`` dropped). ``.npy``: the array
+    named by ``npy`` (default: the first).
     """
     ext = ".csv" if path is None else suffix_of(path)
     if ext == ".csv":
         names, blocks = [], []
         for name, a in columns.items():
             a = np.asarray(a)
+            if a.dtype.kind == "U":
+                a = np.array([_quoted(v) for v in a], object)
             if a.ndim == 1:
                 names.append(name)
                 blocks.append(a[:, None])
             else:
                 names += [f"{name.rstrip('*').lower()}{j}" for j in range(a.shape[1])]
                 blocks.append(a)
-        fmts = [("%d" if b.dtype.kind in "biu" else "%.9g") for b in blocks for _ in b.T]
+        fmts = [{"b": "%d", "i": "%d", "u": "%d", "O": "%s"}.get(b.dtype.kind, "%.9g")
+                for b in blocks for _ in b.T]
         if path is None:
             _write_csv(sys.stdout, names, blocks, fmts)
             sys.stdout.flush()
@@ -125,6 +129,17 @@ def write_columns(path, columns: dict, *, npy=None):
             np.save(f, clean[npy or next(iter(clean))], allow_pickle=False)
         else:
             np.savez(f, **clean)
+
+
+def _quoted(text: str) -> str:
+    """A CSV cell holding ``text``: quoted (quotes doubled) where a separator would split it.
+
+    Separators: a comma, a quote or a line break.
+    """
+    if not any(c in text for c in ',"\r\n'):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
 
 
 def _write_csv(f, names, blocks, fmts):
