@@ -49,7 +49,7 @@ def test_auto_dequantises_integer_atoms():
     assert len(np.unique(counts)) > 20  # not a few-level column: the atom decides
     assert dequantized_columns(data, "auto").tolist() == [0]
     said = " ".join(data_warnings(data, "standardize", dequantized_columns(data, "auto")))
-    assert "columns 1 hold one value" in said
+    assert "column 1 holds one value" in said
 
 
 def test_auto_dequantises_decimal_grids_with_their_steps():
@@ -133,11 +133,11 @@ def test_bad_settings_and_stored_columns():
 
 def test_warnings_say_what_is_done():
     msgs = data_warnings(X, "standardize", dequantized=[0, 2])
-    assert any("columns 2 are constant: dequantised" in m for m in msgs)
+    assert any("column 2 is constant: dequantised" in m for m in msgs)
     assert not any("few integer values" in m for m in msgs)
     msgs = data_warnings(X, "standardize")
-    assert any("columns 2 are constant: their density is a spike" in m for m in msgs)
-    assert any("columns 0 take a few integer values" in m and "dequantize" in m for m in msgs)
+    assert any("column 2 is constant: their density is a spike" in m for m in msgs)
+    assert any("column 0 takes a few integer values" in m and "dequantize" in m for m in msgs)
     pixels = np.zeros((6, 3))
     pixels[:, 1] = [0, 255, 3, 7, 9, 12]
     msgs = data_warnings(pixels, "logit-pixels")  # pixels: dequantised, never a spike

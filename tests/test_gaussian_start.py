@@ -307,12 +307,16 @@ def test_data_hygiene_warnings():
     bad[:, 2] = rng.integers(0, 5, 200)               # discrete
     bad[100:] = bad[:100]                             # half the rows repeated
     msgs = data_warnings(bad, "standardize")
-    assert any("columns 1 are constant" in m for m in msgs)
+    assert any("column 1 is constant" in m for m in msgs)
     assert any("100 of 200 rows repeat" in m for m in msgs)
-    assert any("columns 2 take a few integer values" in m for m in msgs)
+    assert any("column 2 takes a few integer values" in m for m in msgs)
+    bad[:, 3] = 1.5                                   # two constant columns, named
+    named = data_warnings(bad, "standardize", names=["a", "b", "c", "d"])
+    assert any(m.startswith("columns 1 ('b'), 3 ('d') are constant") for m in named)
+    assert any(m.startswith("column 2 ('c') takes a few integer values") for m in named)
     atom = x.copy()
     atom[:120, 3] = 0.0                               # an atom: 0 in 60% of the rows
-    assert any(m.startswith("columns 3 hold one value in more than 50% of the rows "
+    assert any(m.startswith("column 3 holds one value in more than 50% of the rows "
                             "(column 3: 0 in 60%)") for m in data_warnings(atom, "standardize"))
     atom[:80, 3] = x[:80, 3]                          # 0 in 20%: a common value, no atom
     assert data_warnings(atom, "standardize") == []
@@ -339,11 +343,11 @@ def test_data_hygiene_warnings():
     rounded = x.copy()
     rounded[:, 1] = np.round(x[:, 1] * 2) / 2  # about 13 values in 200 rows: 0.5 apart
     msgs = data_warnings(rounded, "standardize")
-    assert any(m.startswith("columns 1 take few distinct values for their rows (column 1:")
+    assert any(m.startswith("column 1 takes few distinct values for their rows (column 1:")
                and "0.5 apart or more" in m and "dequantize='auto'" in m for m in msgs)
     assert not any("few distinct" in m for m in data_warnings(rounded, "standardize", [1]))
     rounded[:, 1] = rng.choice(rng.normal(size=12), 200)  # 12 levels with every decimal
-    assert any("columns 1 hold levels on no decimal grid" in m and "dequantize=" not in m
+    assert any("column 1 holds levels on no decimal grid" in m and "dequantize=" not in m
                for m in data_warnings(rounded, "standardize"))
     assert not any("few distinct" in m  # 2 decimals: about 2 rows a value
                    for m in data_warnings(np.round(x, 2), "standardize"))

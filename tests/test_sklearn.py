@@ -42,6 +42,13 @@ def test_feature_names_are_checked_as_sklearn_does(frame):
     np.testing.assert_array_equal(m.labels_, pred)  # labels_: the training rows' clusters
     m.fit(frame.to_numpy())  # a refit without names forgets them
     assert not hasattr(m, "feature_names_in_")
+    named = VMoNF(**TINY).fit(frame.to_numpy(), feature_names=["a", "b"])  # as the CLI does
+    np.testing.assert_array_equal(named.feature_names_in_, ["a", "b"])
+    np.testing.assert_array_equal(named.predict(frame), m.predict(frame.to_numpy()))
+    with pytest.raises(ValueError, match="X has column names of its own"):
+        VMoNF(**TINY).fit(frame, feature_names=["a", "b"])
+    with pytest.raises(ValueError, match="list of 2 distinct strings"):
+        VMoNF(**TINY).fit(frame.to_numpy(), feature_names=["a", "a"])
 
 
 @pytest.mark.parametrize("X,error,match", [

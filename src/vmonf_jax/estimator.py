@@ -123,7 +123,8 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         return X, est
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y=None, *, checkpoint_dir=None, resume=False, checkpoint_seconds=30.0):
+    def fit(self, X, y=None, *, checkpoint_dir=None, resume=False, checkpoint_seconds=30.0,
+            feature_names=None):
         """Fit to ``X`` (n, d); ``y`` optional labels, -1 = unlabelled. Returns self.
 
         Args:
@@ -137,6 +138,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             resume: continue the fit in ``checkpoint_dir`` (from its last checkpoint, if
                 any): a ValueError if the settings or data differ from the recorded ones.
             checkpoint_seconds: the least time between periodic checkpoints (>= 0).
+            feature_names: the names of ``X``'s columns when ``X`` is an array (the CLI
+                passes a CSV header's), as a data frame's columns give them: warnings name
+                the columns by them, and they are kept as ``feature_names_in_``.
 
         Atomic: if fitting fails (bad input, a device error, ``NonFiniteLossError``, an
         interrupt), the estimator keeps every fitted attribute it had before (or stays
@@ -146,15 +150,16 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
             raise ValueError(f"checkpoint_seconds must be a number >= 0, got "
                              f"{checkpoint_seconds!r}")
         X, probe = self._validated(X, reset=True)  # standardised in float64, then cast
-        names = getattr(probe, "feature_names_in_", None)  # as save stores them
-        manifest.check_feature_names(None if names is None else names.tolist(), X.shape[1])
+        names = manifest.fitted_names(getattr(probe, "feature_names_in_", None), feature_names,
+                                      X.shape[1])  # as save stores them
         check_rows(X.shape[0], _n_components(self.n_components), "X")
         config = self._config(X.shape[1])  # parameters checked before the data are read
         check_split(X.shape[0], config.model.n_components, config.val_fraction, "X")
         classes, codes = self._encode_labels(X, y)
         stats = mapped.sample(X)  # X, or a sample of a memory-mapped X
         pre = make_preprocessor(self.preprocess, self.dequantize).fit(stats)
-        warn_about(stats, self.preprocess, pre.dequantized, self.base)
+        warn_about(stats, self.preprocess, pre.dequantized, self.base,
+                   None if names is None else names.tolist())
         base = auto_base(stats, self.preprocess, pre.dequantized) if self.base == "auto" else None
         if base is not None:  # "auto" resolved from the data
             config = self._config(X.shape[1], base=base)
@@ -179,7 +184,7 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
                          best_restart_=res.restart, temperature_=res.temperature,
                          labels_=labels, consistency_=res.consistency,
                          budget_=res.budget, base_=base or self.base,
-                         feature_names_in_=getattr(probe, "feature_names_in_", None))
+                         feature_names_in_=names)
         return self
 
     def _set_fitted(self, *, feature_names_in_=None, temperature_, usage_=None,
@@ -389,3 +394,4 @@ def _n_components(k):
     if not (manifest.is_int(k) and k >= 1):
         raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
     return int(k)
+

@@ -90,7 +90,8 @@ def integer_columns(x, most_levels: int | None = None) -> np.ndarray:
     return np.flatnonzero(whole)
 
 
-def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> list[str]:
+def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto",
+                  names=None) -> list[str]:
     """The problems of ``x`` (n, d) worth a warning, as messages (empty: none).
 
     Args:
@@ -100,6 +101,8 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         dequantized: indices of the columns the preprocessing dequantises (``dequantize``):
             their levels are not reported, and constant ones are named as such.
         base: the estimator's ``base`` (the far-out warning says what it does with them).
+        names: the columns' names (a data frame's, a CSV header's), or None: columns are
+            named by their 0-based index, and by the name too when there is one.
     """
     x = np.asarray(x)
     out = []
@@ -107,13 +110,15 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
     deq = _dequantised(x.shape[1], preprocess, dequantized)
     const = np.flatnonzero((spread == 0) & ~deq)
     if len(const):
-        out.append(f"columns {listed(const)} are constant: their density is a spike of "
+        out.append(f"{_subject(const, names, 'are', 'is')} constant: their density is a "
+                   "spike of "
                    "the standardisation's floor width (1e-3 times max(1, |value|)), so a "
                    "held-out row that differs there scores very low; drop them (integer "
                    "counts: dequantize=True spreads them over a unit cell)")
     const_deq = np.flatnonzero((spread == 0) & deq)
     if len(const_deq):
-        out.append(f"columns {listed(const_deq)} are constant: dequantised, their density "
+        out.append(f"{_subject(const_deq, names, 'are', 'is')} constant: dequantised, their "
+                   "density "
                    "spreads over the unit cell [v - 1/2, v + 1/2) of their value v, so "
                    "held-out rows that differ stay finite; they carry no information: drop them")
     # a repeat is a spike in the columns that stay continuous (dequantised ones spread)
@@ -126,7 +131,8 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         discrete = np.setdiff1d(integer_columns(x, FEW_LEVELS), np.flatnonzero(deq))
         discrete = discrete[spread[discrete] > 0]
         if len(discrete):
-            out.append(f"columns {listed(discrete)} take a few integer values only: a "
+            out.append(f"{_subject(discrete, names, 'take', 'takes')} a few integer values "
+                       "only: a "
                        "continuous density on discrete data is unbounded; dequantize='auto' "
                        "or True adds uniform noise to them in training (log-likelihoods are "
                        "then those of the dequantised values), or drop them")
@@ -134,8 +140,9 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         atoms = _atoms(x, varies, skip)
         if atoms:
             j, value, share = atoms[0]
-            out.append(f"columns {listed([a[0] for a in atoms])} hold one value in more "
-                       f"than {ATOM_SHARE:.0%} of the rows (column {j}: {value:.6g} in "
+            out.append(f"{_subject([a[0] for a in atoms], names, 'hold', 'holds')} one value "
+                       f"in more than {ATOM_SHARE:.0%} of the rows (column "
+                       f"{_column(j, names)}: {value:.6g} in "
                        f"{share:.0%}): an atom, where a continuous density grows without "
                        "bound, so log-likelihoods "
                        "there measure the spike's width; drop those columns or model the "
@@ -144,28 +151,30 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         grid = _coarse(x, varies, skip)
         if grid:
             j, levels, step = grid[0]
-            out.append(f"columns {listed([g[0] for g in grid])} take few distinct values "
-                       f"for their rows (column {j}: {levels} values in {len(x)} rows, "
+            out.append(f"{_subject([g[0] for g in grid], names, 'take', 'takes')} few "
+                       f"distinct values for their rows (column {_column(j, names)}: "
+                       f"{levels} values in {len(x)} rows, "
                        f"{step:.3g} apart or more): rounded measurements or discrete levels, "
                        "where a continuous density can put spikes that held-out rows on the "
-                       "same values reward; " + _grid_advice(x, [g[0] for g in grid]))
+                       "same values reward; " + _grid_advice(x, [g[0] for g in grid], names))
         dependent = _dependent(x, ~deq & (spread > 0))
         if dependent is not None:
             cols, eig = dependent
-            out.append(f"columns {listed(cols)} are (nearly) linear combinations of each "
-                       f"other (their correlations' smallest eigenvalue is {eig:.2g}): the "
+            out.append(f"{_subject(cols, names, 'are', 'is')} (nearly) linear combinations of "
+                       f"each other (their correlations' smallest eigenvalue is {eig:.2g}): the "
                        "rows lie near a hyperplane, where a density can grow without bound, "
                        "so log-likelihoods measure how thin it is (a Gaussian mixture with a "
                        "tiny covariance regulariser spikes there); drop one of those columns")
         smooth = varies & ~skip & ~np.isin(np.arange(x.shape[1]),
                                            [a[0] for a in atoms] + [g[0] for g in grid])
-        out += _curved_warning(x, smooth, () if dependent is None else dependent[0])
+        out += _curved_warning(x, smooth, () if dependent is None else dependent[0], names)
         far, row, col = _far_out(x, np.ones(x.shape[1], bool))  # dequantised counts too
         if len(far):
             t_auto = auto_base(x, preprocess, dequantized) == "student_t"
             rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
             out.append(f"{rows} more than {FAR_OUT:.0f} robust deviations from a "
-                       f"column's median (row {row}, column {col}: {x[row, col]:.6g}): data "
+                       f"column's median (row {row}, column {_column(col, names)}: "
+                       f"{x[row, col]:.6g}): data "
                        "errors or heavy tails; each costs a density with normal tails hundreds "
                        "of nats or more, enough to decide a mean log-likelihood: check them"
                        + _tails_advice(base, t_auto))
@@ -174,6 +183,18 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto") -> lis
         out.append(f"column spreads range from {live.min():.3g} to {live.max():.3g} and "
                    "preprocess='none': use preprocess='standardize'")
     return out
+
+
+def _column(j, names=None) -> str:
+    """A column as warnings name it: its 0-based index, with its name when there is one."""
+    return f"{j}" if names is None else f"{j} ({names[j]!r})"
+
+
+def _subject(cols, names, plural: str, singular: str) -> str:
+    """A warning's subject: "columns 0, 2 <plural>", or "column 3 <singular>"."""
+    many = len(cols) > 1
+    return (f"column{'s' if many else ''} {listed(_column(j, names) for j in cols)} "
+            f"{plural if many else singular}")
 
 
 def _dependent(x, cols):
@@ -198,7 +219,7 @@ def _dependent(x, cols):
     return idx[np.abs(vec[:, 0]) > 0.1], max(float(eig[0]), 0.0)
 
 
-def _curved_warning(x, cols, named) -> list[str]:
+def _curved_warning(x, cols, named, names=None) -> list[str]:
     """The warning (or none) about pairs of ``cols`` of which one is a smooth function.
 
     Pairs within the linearly dependent columns ``named`` are left out: they are warned of.
@@ -209,8 +230,9 @@ def _curved_warning(x, cols, named) -> list[str]:
         return []
     i, j, r = curved[0]
     pairs = dict.fromkeys(tuple(sorted(c[:2])) for c in curved)
-    return [f"column pairs {listed(f'({a}, {b})' for a, b in pairs)} are (nearly) smooth "
-            f"functions of one another (column {j} given column {i}: {r:.2g} of its "
+    shown = listed(f"({_column(a, names)}, {_column(b, names)})" for a, b in pairs)
+    return [f"column pairs {shown} are (nearly) smooth functions of one another (column "
+            f"{_column(j, names)} given column {_column(i, names)}: {r:.2g} of its "
             "variance left), e.g. a measurement and its logarithm: the rows lie near a "
             "curved surface, where a density can grow without bound, so log-likelihoods "
             "measure how thin it is; keep one column of those so related"]
@@ -290,8 +312,8 @@ def _coarse(x, varies, skip) -> list:
     return out
 
 
-def _grid_advice(x, cols) -> str:
-    """What the coarse-grid warning advises for ``cols``.
+def _grid_advice(x, cols, names=None) -> str:
+    """What the coarse-grid warning advises for ``cols`` (``names``: as ``data_warnings``).
 
     Dequantisation where they lie on a decimal grid (``grid_step``), categories where their
     levels do not.
@@ -303,7 +325,8 @@ def _grid_advice(x, cols) -> str:
                       "decimals over their grid step (log-likelihoods are then those of the "
                       "dequantised values)")
     if off:
-        advice.append(f"columns {listed(off)} hold levels on no decimal grid, which "
+        advice.append(f"{_subject(off, names, 'hold', 'holds')} levels on no decimal grid, "
+                      "which "
                       "dequantisation cannot spread: treat them as categories, or drop them")
     return "; ".join(advice)
 
@@ -371,7 +394,7 @@ def _tails_advice(base: str, t_auto: bool) -> str:
     return f" (base={base!r}; 'auto' or 'student_t' fit heavy-tailed Student-t bases)"
 
 
-def warn_about(x, preprocess: str, dequantized=(), base: str = "auto") -> None:
+def warn_about(x, preprocess: str, dequantized=(), base: str = "auto", names=None) -> None:
     """Issue each of ``data_warnings`` as a ``UserWarning``."""
-    for message in data_warnings(x, preprocess, dequantized, base):
+    for message in data_warnings(x, preprocess, dequantized, base, names):
         warnings.warn(message, UserWarning, stacklevel=3)

@@ -168,7 +168,7 @@ def _names(columns, dim):
         manifest.check_feature_names(columns, dim)
     except ValueError:
         return None
-    return None if columns is None else np.asarray(columns, object)
+    return columns
 
 
 def _stored_settings(fitrecord, model_dir, partial):
@@ -188,7 +188,7 @@ def _stored_settings(fitrecord, model_dir, partial):
 def _train(args, est, X, labels, names, model_dir, partial, have_partial):
     """Train ``est`` with checkpoints in ``partial``, then save it to ``model_dir``.
 
-    ``names``: DATA's column names, saved as the model's ``feature_names_in_`` (or None).
+    ``names``: DATA's column names (``feature_names`` of ``VMoNF.fit``), or None.
     """
     from vmonf_jax.files import checkpoint as ckpt
     from vmonf_jax.persist import fitrecord
@@ -201,9 +201,7 @@ def _train(args, est, X, labels, names, model_dir, partial, have_partial):
         with _interrupts_raise():
             # the estimator records settings + data fingerprint, or checks them on resume
             est.fit(X, labels, checkpoint_dir=partial, resume=args.resume,
-                    checkpoint_seconds=args.checkpoint_seconds)
-            if names is not None:  # scikit-learn's record of the columns a fit saw
-                est.feature_names_in_ = names
+                    checkpoint_seconds=args.checkpoint_seconds, feature_names=names)
             est.save(model_dir)
     except KeyboardInterrupt:
         if ckpt.exists(partial):

@@ -9,6 +9,8 @@
 import functools
 import math
 
+import numpy as np
+
 from vmonf_jax.files import atomic
 from vmonf_jax.model import registry
 from vmonf_jax.spec import parameters
@@ -97,6 +99,20 @@ def check_feature_names(names, dim) -> None:
             and all(isinstance(c, str) for c in names) and len(set(names)) == len(names)):
         raise Invalid(f"feature_names must be null or a list of {dim} distinct strings "
                       f"(dim), got {_show(names)}")
+
+
+def fitted_names(own, given, dim):
+    """The column names a fit records: a data frame's (``own``), or ``given``, or None.
+
+    Raises:
+        Invalid: names given for a data frame that has its own, or names a manifest cannot
+            hold (``check_feature_names``).
+    """
+    if given is not None and own is not None:
+        raise Invalid("X has column names of its own; feature_names is for arrays")
+    names = own if given is None else np.asarray(list(given), object)
+    check_feature_names(None if names is None else names.tolist(), dim)
+    return names
 
 
 def check_size(model, n_init: int = 1) -> None:
