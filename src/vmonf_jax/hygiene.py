@@ -186,15 +186,14 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto",
 
 
 def _column(j, names=None) -> str:
-    """A column as warnings name it: its 0-based index, with its name when there is one."""
-    return f"{j}" if names is None else f"{j} ({names[j]!r})"
+    """A column as warnings name it: its name if the data have names, else its 0-based index."""
+    return f"{j}" if names is None else repr(names[j])
 
 
 def _subject(cols, names, plural: str, singular: str) -> str:
     """A warning's subject: "columns 0, 2 <plural>", or "column 3 <singular>"."""
-    many = len(cols) > 1
-    return (f"column{'s' if many else ''} {listed(_column(j, names) for j in cols)} "
-            f"{plural if many else singular}")
+    s, verb = ("s", plural) if len(cols) > 1 else ("", singular)
+    return f"column{s} {listed(_column(j, names) for j in cols)} {verb}"
 
 
 def _dependent(x, cols):
