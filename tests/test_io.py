@@ -205,6 +205,15 @@ def test_class_names_label_rows_and_integers_stay_component_indices(tmp_path):
         vio.read_labels(ints)
     ints.write_text("kind\n1\n1.0\n-1.0\n2\n")  # numbers, however written
     assert vio.read_labels(ints).labels.tolist() == [1, 1, -1, 2]
+    arr = tmp_path / "names.npy"  # an array of strings: the same rules, rows named
+    np.save(arr, np.array(["b", "", "a", "-1", "b"]))
+    got = vio.read_labels(arr)
+    assert got.classes == ["a", "b"] and got.labels.tolist() == [1, -1, 0, -1, 1]
+    np.save(arr, np.array(["1", "0.5"]))
+    with pytest.raises(vio.DataError, match="row 1, labels: label '0.5' is not an integer"):
+        vio.read_labels(arr)
+    np.save(arr, np.array([1, -1, 0]))
+    assert vio.read_labels(arr).classes is None
     many = tmp_path / "many.csv"  # coded as read: more names than any K stops the reading
     many.write_text("x,kind\n" + "".join(f"{i},name{i}\n" for i in range(5000)))
     with pytest.raises(vio.DataError, match=r"column 2 \('kind'\) holds more than 4096 "

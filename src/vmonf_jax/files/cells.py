@@ -19,8 +19,17 @@ MISSING = frozenset({"", "na", "nan", "n/a", "null"})
 
 
 def as_labels(path, arr):
-    """An array's labels as int64 (integer-valued floats too), or a DataError naming one."""
+    """An array's labels as ``(codes, classes)``, or a DataError naming a bad one.
+
+    Integers (integer-valued floats too) are the codes (``classes`` None); an array of
+    strings is read as a CSV's label cells (``LabelCells``: class names, or numbers).
+    """
     arr = np.asarray(arr)
+    if arr.dtype.kind == "U":
+        cells = LabelCells(path, "labels", place="row")
+        for c in arr.tolist():
+            cells.add(c.strip())
+        return cells.coded(range(len(arr)))
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             i = int(np.argmax(~np.isfinite(arr) | (arr != np.round(arr))))
@@ -28,8 +37,8 @@ def as_labels(path, arr):
                             "(use -1 for unlabelled)")
         arr = arr.astype(np.int64)
     elif arr.dtype.kind not in "biu":
-        raise DataError(f"{path}: labels must be integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
+        raise DataError(f"{path}: labels must be integers or strings, got dtype {arr.dtype}")
+    return arr.astype(np.int64), None
 
 
 def column_index(path, spec, header, width, where=None):
@@ -116,8 +125,8 @@ class LabelCells:
     cells than ``MAX_LABELS`` is an error as soon as it is seen.
     """
 
-    def __init__(self, path, where):
-        self.path, self.where = path, where
+    def __init__(self, path, where, place="line"):
+        self.path, self.where, self.place = path, where, place  # place: "line" or "row"
         self.distinct, self.rows = {}, array.array("q")
 
     def add(self, cell):
@@ -133,7 +142,8 @@ class LabelCells:
 
         When every non-blank cell is a number they must be integers, the components'
         indices (``classes`` None); otherwise every cell but a blank or ``-1`` is a class
-        name, and the codes index the sorted names. ``lines``: each row's line, for messages.
+        name, and the codes index the sorted names. ``lines``: each row's line (or row
+        index), for messages.
         """
         cells = list(self.distinct)
         rows = np.frombuffer(self.rows, np.int64) if self.rows else np.zeros(0, np.int64)
@@ -143,8 +153,9 @@ class LabelCells:
                 v = float(c) if c else -1.0
                 if not math.isfinite(v) or v != round(v):
                     line = lines[int(np.argmax(rows == i))]
-                    raise DataError(f"{self.path}: line {line}, {self.where}: label {c!r} is "
-                                    "not an integer (use -1 or leave blank for unlabelled)")
+                    raise DataError(f"{self.path}: {self.place} {line}, {self.where}: label "
+                                    f"{c!r} is not an integer (use -1 or leave blank for "
+                                    "unlabelled)")
                 value[i] = int(v)
             return value[rows], None
         classes = sorted(set(cells) - {"", "-1"})

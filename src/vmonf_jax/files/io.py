@@ -160,8 +160,8 @@ def read_data(path, *, key=None, label_column=None, columns=None, names=None,
             X = X[kept]
             labels = None if labels is None else labels[kept]
     _check_table(path, X, csv_lines=None)
-    return Table(X, None if labels is None else as_labels(path, labels), None, None,
-                 kept, first)
+    codes, classes = (None, None) if labels is None else as_labels(path, labels)
+    return Table(X, codes, None, classes, kept, first)
 
 
 def read_labels(path, *, key=None) -> Table:
@@ -169,18 +169,19 @@ def read_labels(path, *, key=None) -> Table:
 
     A CSV label file has one column, an optional header, and blank cells meaning -1: in
     it a blank line is a blank cell (blank lines at the end of the file are ignored). Its
-    labels may be class names (the module docstring); an array's are integers.
+    labels may be class names (the module docstring), and so may an array of strings.
     """
     ext, name = _input_format(path, "label file")
     if ext in (".csv", ".csv.gz"):
         with csv_rows(path, name, keep_blank=True) as rows:
             return _read_csv_labels(name, rows)
-    arr = load_array(path, ext, key)
+    arr = load_array(path, ext, key, kinds="biufU")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise DataError(f"{path}: labels must be a 1-D array, got shape {arr.shape}")
-    return Table(np.zeros((len(arr), 0)), as_labels(path, arr))
+    codes, classes = as_labels(path, arr)
+    return Table(np.zeros((len(arr), 0)), codes, classes=classes)
 
 
 def fingerprint(*arrays) -> str:

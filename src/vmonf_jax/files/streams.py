@@ -43,17 +43,20 @@ def check_readable(path):
         raise DataError(f"{path}: permission denied")
 
 
-def load_array(path, ext, key):
-    """The array in ``path``: a ``.npy`` memory map, a capped ``.npy.gz`` or an ``.npz`` member."""
+def load_array(path, ext, key, kinds="biuf"):
+    """The array in ``path``: a ``.npy`` memory map, a capped ``.npy.gz`` or an ``.npz`` member.
+
+    ``kinds``: the dtype kinds accepted (numbers; labels also take strings, ``"U"``).
+    """
     try:
         if ext != ".npz" and key is not None:
             raise DataError(f"{path}: --key applies to .npz files only")
         if ext == ".npy":
             with open(path, "rb") as f:
-                _check_npy_header(path, f, os.fstat(f.fileno()).st_size)
+                _check_npy_header(path, f, os.fstat(f.fileno()).st_size, kinds=kinds)
             arr = np.load(path, mmap_mode="r", allow_pickle=False)  # read as it is used
         elif ext == ".npy.gz":
-            arr = _load_npy_gz(path)
+            arr = _load_npy_gz(path, kinds)
         else:
             with np.load(path, allow_pickle=False) as z:
                 names = list(z.files)
@@ -73,7 +76,7 @@ def load_array(path, ext, key):
                                     f"{MAX_STREAM_BYTES} for compressed input; save it "
                                     "uncompressed (np.savez)")
                 with z.zip.open(info) as f:
-                    _check_npy_header(f"{path}[{key}]", f, info.file_size)
+                    _check_npy_header(f"{path}[{key}]", f, info.file_size, kinds=kinds)
                 arr = z[key]
     except DataError:
         raise
@@ -82,14 +85,15 @@ def load_array(path, ext, key):
     return arr
 
 
-def _load_npy_gz(path):
+def _load_npy_gz(path, kinds):
     """Load a ``.npy.gz`` array without trusting its size.
 
     Its header is read and checked first, then exactly the bytes it claims (at most
     ``MAX_STREAM_BYTES``) are decompressed.
     """
     with gzip.open(path, "rb") as f:
-        need = _check_npy_header(path, f, MAX_STREAM_BYTES, "a .gz file may decompress to")
+        need = _check_npy_header(path, f, MAX_STREAM_BYTES, "a .gz file may decompress to",
+                                 kinds)
         f.seek(0)
         raw = _read_upto(f, need)
     if len(raw) < need:
@@ -98,11 +102,11 @@ def _load_npy_gz(path):
     return np.load(io.BytesIO(raw), allow_pickle=False)
 
 
-def _check_npy_header(name, f, size, holds="the file holds"):
+def _check_npy_header(name, f, size, holds="the file holds", kinds="biuf"):
     """Read and check the ``.npy`` header at the start of ``f``.
 
-    It must give a numeric dtype and an array that the ``size`` bytes of the file can hold
-    (checked before anything is allocated).
+    It must give a dtype of ``kinds`` (numeric by default) and an array that the ``size``
+    bytes of the file can hold (checked before anything is allocated).
 
     Returns:
         The bytes the header implies (header and data).
@@ -113,8 +117,9 @@ def _check_npy_header(name, f, size, holds="the file holds"):
     read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
             else np.lib.format.read_array_header_2_0)
     shape, _, dtype = read(f)
-    if dtype.kind not in "biuf":
-        raise DataError(f"{name}: array must be numeric, got dtype {dtype}")
+    if dtype.kind not in kinds:
+        what = "numeric" if kinds == "biuf" else "numbers or strings"
+        raise DataError(f"{name}: array must be {what}, got dtype {dtype}")
     need = f.tell() + math.prod(shape) * dtype.itemsize
     if need > size:
         raise DataError(f"{name}: its header claims shape {shape} ({need} bytes) but {holds} "
