@@ -170,9 +170,12 @@ def test_columns_are_chosen_by_name_or_index_and_the_rest_is_never_read(tmp_path
             (["bill", "1"], None, r"column 2 \('bill'\) is chosen twice"),
             (["bill", "species"], "species", "is the label column"),
             (["bill", "island"], None, r"line 2, column 3 \('island'\): 'Torgersen' is not a "
-                                       "number")):
+                                       r"number$")):
         with pytest.raises(vio.DataError, match=message):
             vio.read_data(path, columns=columns, label_column=label)
+    with pytest.raises(vio.DataError, match=r"line 2, column 1 \('species'\): 'Adelie' is "
+                                            r"not a number \(--columns chooses the numeric"):
+        vio.read_data(path)  # text beside the numbers, no columns chosen: the hint
     twice = tmp_path / "twice.csv"
     twice.write_text("a,a,b\n1,2,3\n")
     with pytest.raises(vio.DataError, match="the header names 2 columns 'a'"):

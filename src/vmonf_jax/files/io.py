@@ -268,8 +268,10 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
         if v is None:
             k = next(k for k, c in enumerate(data) if not is_number(c))
             what = "empty cell" if data[k] == "" else f"{data[k]!r} is not a number"
-            hint = " (--drop-incomplete leaves such rows out)" if data[k].lower() in MISSING \
-                else ""
+            text = columns is None and not any(ch.isdigit() for ch in data[k])  # a word
+            hint = (" (--drop-incomplete leaves such rows out)" if data[k].lower() in MISSING
+                    else " (--columns chooses the numeric columns; the others are not read)"
+                    if text else "")
             raise DataError(f"{path}: line {line}, {cell_name(header, chosen[k])}: "
                             f"{what}{hint}")
         if j is not None:
