@@ -394,4 +394,3 @@ def _n_components(k):
     if not (manifest.is_int(k) and k >= 1):
         raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
     return int(k)
-

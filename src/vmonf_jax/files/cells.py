@@ -103,7 +103,7 @@ def is_number(cell):
 
 
 def floats(cells):
-    """The cells as floats, or None if one is not a number (see ``_is_number``)."""
+    """The cells as floats, or None if one is not a number (see ``is_number``)."""
     joined = "".join(cells)
     if not joined.isascii() or "_" in joined:
         return None
