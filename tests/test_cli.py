@@ -392,6 +392,7 @@ def _corrupt_models(d, model):
         if p.is_file() and p.name != "manifest.json":
             p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 3])
     shutil.copytree(model, b / "future")
+    (b / "dangling").symlink_to(b / "nothing here")
     m = json.loads((b / "future" / "manifest.json").read_text())
     (b / "future" / "manifest.json").write_text(json.dumps({**m, "format_version": 99}))
 
@@ -456,6 +457,11 @@ BAD = {
     "no model directory": (["predict", "nomodel", "toy.csv", "--out", "o24.csv"],
                            ["nomodel", "no such model"], "o24.csv"),
     "not a model": (["info", "bad/notamodel"], ["not a VMoNF model directory"], None),
+    "data file as the model": (["predict", "toy.csv", "toy.csv", "--out", "o43.csv"],
+                               ["toy.csv", "a file, not a folder", "MODEL_DIR comes first"],
+                               "o43.csv"),
+    "link to nothing as the model": (["sample", "bad/dangling", "-n", "3", "--out", "o44.csv"],
+                                     ["a link to nothing, not a folder"], "o44.csv"),
     "damaged manifest": (["predict", "bad/badjson", "toy.csv", "--out", "o25.csv"],
                          ["damaged"], "o25.csv"),
     "missing checkpoint": (["score", "bad/nockpt", "toy.csv", "--out", "o26.csv"],

@@ -285,9 +285,12 @@ def test_fifos_do_not_hang(work):
         os.mkfifo(m / rel)
         fifos[name] = rel
     os.mkfifo(work / "fifo.csv")
-    argvs = [["info", n] for n in fifos] + [["score", "model", "fifo.csv"]]
+    os.mkfifo(work / "fifo-model")  # the model directory itself: once, a loop without end
+    argvs = [["info", n] for n in fifos] + [["score", "model", "fifo.csv"],
+                                            ["info", "fifo-model"]]
     words = [["manifest.json", "not a regular file"], ["meta.json", "not a regular file"],
-             ["_METADATA", "not a regular file"], ["fifo.csv", "not a regular file"]]
+             ["_METADATA", "not a regular file"], ["fifo.csv", "not a regular file"],
+             ["fifo-model", "not a VMoNF model directory (not a folder)"]]
     before = _snapshot(work)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     r = subprocess.run([sys.executable, "-c", _DRIVER], cwd=work, env=env, timeout=120,

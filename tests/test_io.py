@@ -132,6 +132,55 @@ def test_truncated_and_damaged_gzip(tmp_path):
         vio.read_data(tmp_path / "plain.npy.gz")
 
 
+def test_semicolons_and_tabs_separate_cells_as_the_first_row_shows(tmp_path, stdin):
+    """Spreadsheets in many locales save ';'-separated CSV; .tsv files are tab-separated. The
+    first row's commonest separator splits every row (a quoted comma or ';' stays a cell's),
+    and the same numbers come out whichever separator wrote them."""
+    (tmp_path / "d.csv").write_text(CSV)
+    want = vio.read_data(tmp_path / "d.csv", label_column="label")
+    for name, sep in (("semi.csv", ";"), ("tabs.csv", "\t"), ("d.tsv", "\t"),
+                      ("D.TSV.GZ", "\t")):
+        text = CSV.replace(",", sep)
+        path = tmp_path / name
+        if name.lower().endswith(".gz"):
+            _gz(path, text.encode())
+        else:
+            path.write_text(text)
+        got = vio.read_data(path, label_column="label")
+        np.testing.assert_array_equal(got.X, want.X)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        assert got.columns == want.columns
+    stdin(b"a;b\n1;2\n")
+    np.testing.assert_array_equal(vio.read_data("-").X, [[1.0, 2.0]])
+    (tmp_path / "quoted.csv").write_text('name;x\n"Smith, J.";1.5\n"a;b";2\n')
+    np.testing.assert_array_equal(vio.read_data(tmp_path / "quoted.csv", columns=["x"]).X,
+                                  [[1.5], [2.0]])
+    (tmp_path / "one.tsv").write_text("x,y\n1,2\n")  # a .tsv file is split at tabs only
+    with pytest.raises(vio.DataError, match="'1,2' is not a number"):
+        vio.read_data(tmp_path / "one.tsv")
+    np.testing.assert_array_equal(vio.read_labels(_gz(tmp_path / "l.tsv.gz", b"c\nA\nB\n"))
+                                  .classes, ["A", "B"])
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a;b\n1,5;2\n", "line 2, column 1 ('a'): '1,5' is not a number (a comma in a number"),
+    ('a,b\n"1,234.5",2\n', "'1,234.5' is not a number (rows are split"),
+    ('a,b\n"1,234",2\n', "'1,234' is not a number (a comma in a number: write a decimal"),
+    ("day,b\n2024-03-01,2\n", "'2024-03-01' is not a number (--columns chooses"),
+    ("1,5;2\n3,5;4\n", "'5;4' is not a number (rows are split at the first row's commonest"),
+    ("a,b\nx,2\n", "'x' is not a number (--columns chooses the numeric columns"),
+    ("a,b\nNA,2\n", "'NA' is not a number (--drop-incomplete leaves such rows out)"),
+    ("a,b\n,2\n", "column 1 ('a'): empty cell (--drop-incomplete"),
+    ("a,b\n1e,2\n", "'1e' is not a number"),  # a mistyped number: no hint fits
+])
+def test_a_cell_that_is_not_a_number_says_what_to_do(tmp_path, text, words):
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(vio.DataError) as err:
+        vio.read_data(tmp_path / "d.csv")
+    assert words in str(err.value)
+    assert str(err.value).endswith(")") == ("(" in words)  # a hint, where one was expected
+
+
 @pytest.mark.parametrize("name", ["d.txt.gz", "d.gz", "d.npz.gz", ".csv"])
 def test_unsupported_names(tmp_path, name):
     (tmp_path / name).write_bytes(b"")

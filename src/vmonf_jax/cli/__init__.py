@@ -28,7 +28,7 @@ import warnings
 from vmonf_jax.cli import options as opt
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-DATA_HELP = "data file (.csv, .npy, .npz, also .csv.gz/.npy.gz; - = CSV on stdin)"
+DATA_HELP = "data file (.csv, .tsv, .npy, .npz, also gzipped: .csv.gz; - = CSV on stdin)"
 # command -> (module, function); imported when the command runs
 COMMANDS = {"fit": ("fitting", "cmd_fit"), **{c: ("commands", f"cmd_{c}") for c in (
     "predict", "score", "sample", "info", "plot")}}
@@ -61,11 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vmonf",
         description="Variational Mixture of Normalizing Flows: fit a mixture of K flows to a "
                     "table of numbers, then cluster, score, sample and plot with it.",
-        epilog="Data files: .csv (comma-separated; an optional header row, numeric cells), "
-               ".npy, or .npz (the only array, or the one named by --key); .csv.gz and "
-               ".npy.gz are read too, and - reads CSV from stdin. Outputs are written in the "
-               "format of their extension. Exit status: 0 ok, 1 training diverged, 2 bad "
-               "input or usage, 130 interrupted.")
+        epilog="Data files: .csv (separated by commas, or by ';' or tabs as the first row "
+               "shows; an optional header row; numeric cells, --columns chooses them), .tsv "
+               "(tabs), .npy, or .npz (the only array, or the one named by --key); .csv.gz, "
+               ".tsv.gz and .npy.gz are read too, and - reads CSV from stdin. Outputs are "
+               "written in the format of their extension. Exit status: 0 ok, 1 training "
+               "diverged, 2 bad input or usage, 130 interrupted.")
     p.add_argument("--version", action=_VersionAction,
                    help="show the versions of vmonf-jax, jax and jaxlib and the device, then "
                         "exit")

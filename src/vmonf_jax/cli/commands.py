@@ -64,7 +64,9 @@ def _load(model_dir, loader):
     try:
         return loader(model_dir)
     except ValueError as err:  # names the file and field; OSErrors are reported by main
-        raise UsageError(str(err)) from None
+        swapped = os.path.isfile(model_dir) and model_dir.endswith(io.INPUT_FORMATS)
+        hint = "; it is a data file: MODEL_DIR comes first, then DATA" if swapped else ""
+        raise UsageError(f"{err}{hint}") from None
 
 
 def read_data(args, names=None):

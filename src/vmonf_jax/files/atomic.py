@@ -207,6 +207,9 @@ def reading(path, marker):
 
     While the block runs, no writer can swap the folder away, so everything read in it
     comes from one version. Yields None when there is no such folder.
+
+    Raises:
+        NotADirectoryError: ``path`` is a file, or a link to nothing or to a file.
     """
     while True:
         found = recover(path, marker)
@@ -215,6 +218,8 @@ def reading(path, marker):
             return
         fd = _open_dir(found)
         if fd is None:
+            if os.path.lexists(found) and not os.path.isdir(found):
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(found))
             continue  # swapped or recovered meanwhile
         try:
             _flock(fd, fcntl.LOCK_SH)

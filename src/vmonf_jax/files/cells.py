@@ -6,10 +6,11 @@ follow ``files.io``: CSV lines and columns 1-based, with the header's names.
 
 import array
 import math
+import re
 
 import numpy as np
 
-from vmonf_jax.files.streams import DataError
+from vmonf_jax.files.streams import SEPARATORS, DataError
 
 MAX_LABELS = 4096
 """Distinct label cells a label column may hold: far more than a mixture has components
@@ -111,6 +112,25 @@ def floats(cells):
         return [float(c) for c in cells]
     except ValueError:
         return None
+
+
+def not_a_number(cell, columns_chosen) -> str:
+    """Why ``cell`` is refused as a number, with the way out a user most likely needs."""
+    if cell == "":
+        return "empty cell (--drop-incomplete leaves such rows out)"
+    what = f"{cell!r} is not a number"
+    if cell.lower() in MISSING:
+        return what + " (--drop-incomplete leaves such rows out)"
+    if re.fullmatch(r"[+-]?[\d,]*,\d+(?:[eE][+-]?\d+)?", cell):
+        return what + (" (a comma in a number: write a decimal point and no thousands "
+                       "separators)")
+    if any(s in cell for s in SEPARATORS):
+        return what + (" (rows are split at the first row's commonest separator of ',', ';' "
+                       "and tab; in a .tsv file at tabs)")
+    mistyped = set(cell) <= set("0123456789+-.eE_") and not re.fullmatch(r"\d+-\d+-\d+", cell)
+    if not columns_chosen and not mistyped:  # a word, a date: a column that is not numbers
+        return what + " (--columns chooses the numeric columns; the others are not read)"
+    return what
 
 
 def cell_name(header, j):

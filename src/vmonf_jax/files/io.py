@@ -1,28 +1,28 @@
-"""Reading the CLI's data files: ``.csv``, ``.npy`` and ``.npz``.
+"""Reading the CLI's data files: ``.csv`` (also ``.tsv``), ``.npy`` and ``.npz``.
 
-Inputs may also be gzip-compressed (``.csv.gz``, ``.npy.gz``) or CSV text on stdin (the
-path ``-``, named ``<stdin>`` in messages). What is read from stdin or decompressed (also a
-compressed ``.npz`` member) is capped at ``MAX_STREAM_BYTES`` (a gzip bomb stops there), and
-a ``.npy``/``.npy.gz`` header is checked against what the file can hold before anything is
-allocated. CSV text is parsed as a stream, row by row, into a flat array: memory about
-twice the parsed numbers, whatever the text's size.
+Inputs may also be gzip-compressed (``.csv.gz``, ``.tsv.gz``, ``.npy.gz``) or CSV text on
+stdin (the path ``-``, named ``<stdin>`` in messages). What is read from stdin or
+decompressed (also a compressed ``.npz`` member) is capped at ``MAX_STREAM_BYTES`` (a gzip
+bomb stops there), and a ``.npy``/``.npy.gz`` header is checked against what the file can
+hold before anything is allocated. CSV text is parsed as a stream, row by row, into a flat
+array: memory about twice the parsed numbers, whatever the text's size.
 
 Numpy only (no JAX), so every input problem is found before any model is built. Every
 problem is a :class:`DataError` (a ``ValueError``) whose message names the file and, where
 it applies, the line/row and column.
 
-CSV rules: comma-separated; LF, CRLF or CR line endings; blank lines are skipped; the first
-row is a header when any of its cells is not a number; after it, every row must have the
-same number of cells and every cell of a data column must be a number as written in ASCII
-(``1e3``, ``-0.5``; not ``1_000`` nor full-width digits, which Python's ``float`` would
-take). ``columns`` chooses the data columns (header names or 0-based indices, in the order
-given); the cells of the other columns are never read, so a table may carry text columns
-(names, categories) beside its numbers. With ``drop_incomplete`` a row with a missing data
-cell (blank, ``NA``, ``NaN``, ``N/A``, ``null``; in arrays NaN) is left out instead of
-refused. A label column may also hold blanks, read as -1 = unlabelled; in a label file a
-blank line is such a blank cell. Labels are integers (component indices, -1 unlabelled) or,
-when any label cell is not a number, class names (``Table.classes``, sorted; ``-1`` and
-blank still unlabelled).
+CSV rules: comma-separated (or ``;`` or tabs, as the first row shows; ``.tsv``: tabs); LF,
+CRLF or CR line endings; blank lines are skipped; the first row is a header when any of its
+cells is not a number; after it, every row must have the same number of cells and every cell
+of a data column must be a number as written in ASCII (``1e3``, ``-0.5``; not ``1_000`` nor
+full-width digits, which Python's ``float`` would take). ``columns`` chooses the data
+columns (header names or 0-based indices, in the order given); the cells of the other
+columns are never read, so a table may carry text columns (names, categories) beside its
+numbers. With ``drop_incomplete`` a row with a missing data cell (blank, ``NA``, ``NaN``,
+``N/A``, ``null``; in arrays NaN) is left out instead of refused. A label column may also
+hold blanks, read as -1 = unlabelled; in a label file a blank line is such a blank cell.
+Labels are integers (component indices, -1 unlabelled) or, when any label cell is not a
+number, class names (``Table.classes``, sorted; ``-1`` and blank still unlabelled).
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
@@ -47,13 +47,16 @@ from vmonf_jax.files.cells import (
     column_index,
     floats,
     is_number,
+    not_a_number,
 )
 from vmonf_jax.files.streams import STDIN, DataError, check_readable, csv_rows, load_array
 from vmonf_jax.validation import first_bad_value
 
 FORMATS = (".csv", ".npy", ".npz")
 """Formats of plain data files, read and written."""
-INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz")
+TEXT_FORMATS = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+"""Formats read as CSV text (``.tsv``: tab-separated)."""
+INPUT_FORMATS = FORMATS + (".csv.gz", ".npy.gz", ".tsv", ".tsv.gz")
 """Formats read (``read_data``, ``read_labels``); ``-`` is CSV on stdin."""
 
 
@@ -113,8 +116,8 @@ def read_data(path, *, key=None, label_column=None, columns=None, names=None,
     """Read a data table; ``label_column`` (CSV header name or integer index) is split off.
 
     Args:
-        path: ``.csv``, ``.npy``, ``.npz``, ``.csv.gz``, ``.npy.gz`` or ``-`` (CSV on
-            stdin).
+        path: ``.csv``, ``.tsv``, ``.npy``, ``.npz``, any of them but ``.npz`` gzipped
+            (``.csv.gz``), or ``-`` (CSV on stdin).
         key: the array of a ``.npz`` file holding several.
         label_column: the column holding labels (header name or 0-based index), or None.
         columns: the data columns, header names or 0-based indices (strings or ints), in
@@ -132,7 +135,7 @@ def read_data(path, *, key=None, label_column=None, columns=None, names=None,
             there or is chosen twice.
     """
     ext, name = _input_format(path, "data file")
-    if ext in (".csv", ".csv.gz"):
+    if ext in TEXT_FORMATS:
         with csv_rows(path, name) as rows:
             return _read_csv_table(name, rows, label_column, columns, names, drop_incomplete)
     arr = load_array(path, ext, key)
@@ -172,7 +175,7 @@ def read_labels(path, *, key=None) -> Table:
     labels may be class names (the module docstring), and so may an array of strings.
     """
     ext, name = _input_format(path, "label file")
-    if ext in (".csv", ".csv.gz"):
+    if ext in TEXT_FORMATS:
         with csv_rows(path, name, keep_blank=True) as rows:
             return _read_csv_labels(name, rows)
     arr = load_array(path, ext, key, kinds="biufU")
@@ -267,13 +270,8 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
         v = floats(data)
         if v is None:
             k = next(k for k, c in enumerate(data) if not is_number(c))
-            what = "empty cell" if data[k] == "" else f"{data[k]!r} is not a number"
-            text = columns is None and not any(ch.isdigit() for ch in data[k])  # a word
-            hint = (" (--drop-incomplete leaves such rows out)" if data[k].lower() in MISSING
-                    else " (--columns chooses the numeric columns; the others are not read)"
-                    if text else "")
             raise DataError(f"{path}: line {line}, {cell_name(header, chosen[k])}: "
-                            f"{what}{hint}")
+                            f"{not_a_number(data[k], columns is not None)}")
         if j is not None:
             labels.add(cells[j])
         values.extend(v)

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import gzip
 import io
+import itertools
 import math
 import os
 import stat
@@ -24,6 +25,8 @@ import numpy as np
 STDIN = "-"
 MAX_STREAM_BYTES = 2**30
 """Most bytes read from stdin or decompressed from one ``.gz`` file (1 GiB)."""
+SEPARATORS = (",", ";", "\t")
+"""Cell separators a CSV file may use; the first row decides (:func:`csv_rows`)."""
 _PIECE = 2**20  # bytes per read of a stream: nothing large is allocated before it arrives
 
 
@@ -157,12 +160,14 @@ class _Capped(io.RawIOBase):
 
 @contextlib.contextmanager
 def csv_rows(path, name, keep_blank=False):
-    """The rows of a CSV file, ``.csv.gz`` or stdin (``-``), read as a stream.
+    """The rows of a CSV or TSV file, gzipped or not, or of stdin (``-``), read as a stream.
 
     Yields an iterator of ``(line, cells)``: the 1-based line number and the stripped cells
     of each row; blank rows are skipped (or, with ``keep_blank``, yielded as ``[""]``
     except at the end). Nothing but the current row is held, so memory stays that of the
-    parsed numbers. Line endings may be LF, CRLF or CR.
+    parsed numbers. Line endings may be LF, CRLF or CR. Cells are separated by tabs in a
+    ``.tsv`` file, else by the commonest of ``SEPARATORS`` in the first row that is not
+    blank (ties go to the comma): spreadsheets in many locales save ``;``-separated CSV.
     """
     with contextlib.ExitStack() as stack:
         try:
@@ -179,8 +184,9 @@ def csv_rows(path, name, keep_blank=False):
                 text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         except OSError as err:
             raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+        tab = str(path).lower().endswith((".tsv", ".tsv.gz"))
         try:
-            yield _rows(name, text, keep_blank)
+            yield _rows(name, text, keep_blank, tab)
         except OSError as err:
             raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a damaged .gz file
@@ -189,14 +195,25 @@ def csv_rows(path, name, keep_blank=False):
             raise DataError(f"{name}: not a text CSV file (cannot decode as UTF-8)") from None
 
 
-def _rows(name, text, keep_blank):
+def separator(line) -> str:
+    """The commonest of ``SEPARATORS`` in ``line``; ties (a single column) go to the comma."""
+    return max(SEPARATORS, key=line.count)
+
+
+def _rows(name, text, keep_blank, tab):
     def lines():
         for line in text:
             if "\0" in line:
                 raise DataError(f"{name}: not a text CSV file (contains NUL bytes)")
             yield line
 
-    reader = csv.reader(lines())
+    source, first = lines(), []
+    for line in source:  # up to the first row that is not blank, to choose the separator
+        first.append(line)
+        if line.strip():
+            break
+    sep = "\t" if tab else separator(first[-1] if first else "")
+    reader = csv.reader(itertools.chain(first, source), delimiter=sep)
     blank = []  # line numbers of blank rows not yet known to be followed by data
     try:
         for cells in reader:

@@ -252,10 +252,16 @@ def load(path) -> Loaded:
     Raises:
         ValueError: not a model directory, or a damaged one (the message names the field).
     """
-    with atomic.reading(path, MANIFEST) as found:
-        if found is None:
-            raise ValueError(f"{path}: not a VMoNF model directory (no such model directory)")
-        return _load(found, path)
+    try:
+        with atomic.reading(path, MANIFEST) as found:
+            if found is None:
+                raise ValueError(f"{path}: not a VMoNF model directory (no such model "
+                                 "directory)")
+            return _load(found, path)
+    except NotADirectoryError:
+        what = ("a link to nothing, " if not os.path.exists(path)
+                else "a file, " if os.path.isfile(path) else "")
+        raise ValueError(f"{path}: not a VMoNF model directory ({what}not a folder)") from None
 
 
 def _load(found, path):
