@@ -3,13 +3,16 @@
 Usage: python studies/cli_tables.py [--first N] [--part I --parts P] [--out DIR]
 
 For the first N tables of ``realdata_sets.DRAWN`` (every P-th from the I-th, to run side by
-side), writes the table as R's ``write.csv`` would (quoted text, ``NA`` for a gap) to
-``DIR/<package>_<item>/data.csv``, then runs ``vmonf fit DATA --columns <its numeric
-columns> --drop-incomplete -k 2`` and ``vmonf score MODEL DATA --drop-incomplete``, and
-prints one JSON line a table: rows, numeric and text columns, rows with a gap, each
-command's exit status and wall time, and how many of ``score``'s rows are NaN (each row of
-DATA gets one output row; the incomplete ones NaN). Numeric columns with a gap in more than
-half the rows are not used; a column whose name holds a comma is chosen by its index.
+side), writes the table as R's ``write.csv`` would (row names first under a blank header
+cell, quoted text, ``NA`` for a gap) to ``DIR/<package>_<item>/data.csv``, then runs
+``vmonf fit DATA --columns <its numeric columns> --drop-incomplete -k 2`` (without
+``--columns`` where every column is numeric: the row names must be left out on their own)
+and ``vmonf score MODEL DATA --drop-incomplete``, and prints one JSON line a table: rows,
+numeric and text columns, rows with a gap, each command's exit status and wall time,
+whether the model's columns (``vmonf info``) are the numeric ones, and how many of
+``score``'s rows are NaN (each row of DATA gets one output row; the incomplete ones NaN).
+Numeric columns with a gap in more than half the rows are not used; a column whose name
+holds a comma is chosen by its index.
 """
 
 import argparse
@@ -38,14 +41,15 @@ def run_table(name, out):
     d = os.path.join(out, name.replace("/", "_"))
     os.makedirs(d, exist_ok=True)
     data = os.path.join(d, "data.csv")
-    df.to_csv(data, index=False, na_rep="NA")
+    df.to_csv(data, index=True, index_label="", na_rep="NA")
     cols = numeric_columns(df)
     rec = dict(table=name, rows=len(df), numeric=len(cols), text=len(df.columns) - len(cols),
                incomplete=int(df[cols].isna().any(axis=1).sum()))
     model, scores = os.path.join(d, "model"), os.path.join(d, "ll.csv")
-    chosen = [str(list(df.columns).index(c)) if "," in str(c) else str(c) for c in cols]
-    for step, argv in (("fit", ["fit", data, "--columns", ",".join(chosen),
-                                "--drop-incomplete", "-k", "2", "-o", model, "--quiet"]),
+    chosen = [str(list(df.columns).index(c) + 1) if "," in str(c) else str(c) for c in cols]
+    columns = [] if len(cols) == len(df.columns) else ["--columns", ",".join(chosen)]
+    for step, argv in (("fit", ["fit", data, *columns, "--drop-incomplete", "-k", "2", "-o",
+                                model, "--quiet"]),
                        ("score", ["score", model, data, "--drop-incomplete", "-o", scores])):
         t = time.perf_counter()
         r = subprocess.run([VMONF, *argv, "--overwrite"], capture_output=True, text=True)
@@ -53,6 +57,8 @@ def run_table(name, out):
         if r.returncode:
             rec[f"{step}_error"] = r.stderr.strip()[-300:]
             return rec
+    info = subprocess.run([VMONF, "info", model, "--json"], capture_output=True, text=True)
+    rec["columns_ok"] = json.loads(info.stdout)["columns"] == [str(c) for c in cols]
     ll = pd.read_csv(scores)["loglik"]
     return {**rec, "out_rows": len(ll), "nan_rows": int(ll.isna().sum())}
 

@@ -722,3 +722,22 @@ def test_a_users_table_with_text_class_names_and_gaps(work):
     np.testing.assert_array_equal(named[whole], np.where(pred[whole] == 0, "north, upper",
                                                          "south"))
     assert refused["rc"] == 2 and "--drop-incomplete leaves such rows out" in refused["stderr"]
+
+
+def test_a_spreadsheet_export_with_semicolons_and_row_names(work):
+    """A table saved with ';' between cells and row names first (pandas' to_csv(sep=';'),
+    R's write.csv2 without decimal commas): `fit` reads the numbers without options, notes
+    the row names it left out, and the model clusters the rows as from the plain file."""
+    d, X = work["dir"], work["X"]
+    (d / "export.csv").write_text('"";"x";"y"\n' + "".join(
+        f'"{i + 1}";{u:.6f};{v:.6f}\n' for i, (u, v) in enumerate(X)))
+    fit, info, got, want = _run_many(work, [
+        ["fit", "export.csv", *SHORT, "--out", "export"],
+        ["info", "export", "--json"],
+        ["predict", "export", "export.csv"],
+        ["predict", "export", "toy.csv"],
+    ])
+    assert fit["rc"] == 0, fit["stderr"]
+    assert "the first column has no header name, so it holds row names" in fit["stderr"]
+    assert json.loads(info["stdout"])["columns"] == ["x", "y"]
+    np.testing.assert_array_equal(_predicted(got), _predicted(want))

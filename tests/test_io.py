@@ -162,6 +162,30 @@ def test_semicolons_and_tabs_separate_cells_as_the_first_row_shows(tmp_path, std
                                   .classes, ["A", "B"])
 
 
+def test_a_first_column_without_a_header_name_is_row_names(tmp_path):
+    """R's write.csv and pandas' to_csv write row names first, under a blank header cell:
+    they are not data (numbers or names), unless columns are chosen; any other blank
+    header cell, or a table of one other column, keeps its column."""
+    for names in ('"1","2","3"', "Mazda RX4,Fiat 128,Valiant"):
+        text = '"","x","y"\n' + "".join(f"{r},{a},{b}\n" for r, (a, b) in
+                                        zip(names.split(","), [(0.5, -1), (2, 3.25), (4, 1e-3)]))
+        (tmp_path / "r.csv").write_text(text)
+        t = vio.read_data(tmp_path / "r.csv")
+        np.testing.assert_array_equal(t.X, X)
+        assert t.row_names and t.columns == ["x", "y"]
+    (tmp_path / "n.csv").write_text(",x,label\n7,1.5,0\n8,2.5,1\n")
+    t = vio.read_data(tmp_path / "n.csv", label_column="label")
+    assert t.row_names and t.X.tolist() == [[1.5], [2.5]] and t.labels.tolist() == [0, 1]
+    t = vio.read_data(tmp_path / "n.csv", columns=[0, "x"])  # chosen: read as data
+    assert not t.row_names and t.X.tolist() == [[7, 1.5], [8, 2.5]]
+    (tmp_path / "one.csv").write_text(",label\n7,0\n")  # the only column besides labels
+    t = vio.read_data(tmp_path / "one.csv", label_column="label")
+    assert not t.row_names and t.X.tolist() == [[7]]
+    (tmp_path / "mid.csv").write_text("x,,y\n1,2,3\n")  # blank elsewhere: a column
+    t = vio.read_data(tmp_path / "mid.csv")
+    assert not t.row_names and t.X.tolist() == [[1, 2, 3]]
+
+
 @pytest.mark.parametrize("text, words", [
     ("a;b\n1,5;2\n", "line 2, column 1 ('a'): '1,5' is not a number (a comma in a number"),
     ('a,b\n"1,234.5",2\n', "'1,234.5' is not a number (rows are split"),

@@ -64,6 +64,11 @@ def test_feature_names_are_checked_as_sklearn_does(frame):
     (np.zeros(3), ValueError, "Expected 2D array, got 1D array"),
     (np.ones((3, 1)), ValueError, r"realnvp needs at least 2 features .*n_features = 1"),
     (np.ones((1, 2)), ValueError, "X has 1 rows, fewer than the 2 components"),
+    (pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, np.nan, 1.0]}), ValueError,
+     r"\(NaN\) at row 1, column 'b' \(1 such values in all\); missing values: leave those "
+     r"rows out first \(a data frame's \.dropna\(\)\)"),
+    (pd.DataFrame({"a": [1.0, 2.0, 3.0], "kind": ["x", "y", "x"]}), ValueError,
+     "X has non-numeric columns 'kind': encode them as numbers or drop them"),
 ])
 def test_input_messages(X, error, match):
     """sklearn's words where it has a convention; the row and column of bad values."""

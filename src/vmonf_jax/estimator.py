@@ -118,8 +118,9 @@ class VMoNF(ClusterMixin, DensityMixin, BaseEstimator):
         if mapped.feeder.is_mapped(X):  # checked in blocks, never read whole
             return mapped.validated(est, X, reset), est
         check_numeric_columns(X, "X")
+        columns = getattr(X, "columns", None)  # a data frame's, to name a bad value's
         X = validate_data(est, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
-        check_values(X, "X")
+        check_values(X, "X", None if columns is None else [str(c) for c in columns])
         return X, est
 
     # -- fitting --------------------------------------------------------------------------

@@ -34,17 +34,22 @@ def first_bad_value(arr: np.ndarray):
     return None
 
 
-def check_values(arr: np.ndarray, name: str = "data") -> None:
+def check_values(arr: np.ndarray, name: str = "data", columns=None) -> None:
     """Raise ValueError at the first bad value of ``arr`` (see ``first_bad_value``).
 
-    The message names its row and column, and says "NaN" or "inf" as scikit-learn does.
+    The message names its row and column (by name, from ``columns``, where the data have
+    names), and says "NaN" or "inf" as scikit-learn does; NaN, a missing value, comes with
+    the way to leave such rows out.
     """
     found = first_bad_value(arr)
     if found is not None:
         row, col, what, count = found
         v = arr[row, col]
+        column = col if columns is None else repr(columns[col])
+        hint = ("; missing values: leave those rows out first (a data frame's .dropna())"
+                if np.isnan(v) else "")
         raise ValueError(f"{name} has a {what} ({'NaN' if np.isnan(v) else f'{v:.6g}'}) at "
-                         f"row {row}, column {col} ({count} such values in all)")
+                         f"row {row}, column {column} ({count} such values in all){hint}")
 
 
 def listed(items, first: int = 8) -> str:

@@ -33,6 +33,10 @@ def cmd_fit(args):
     if args.labels:
         read = io.read_labels(args.labels, key=args.labels_key)
         labels, classes, label_src = _kept_labels(read.labels, table), read.classes, args.labels
+    if table.row_names:
+        print(f"vmonf fit: note: {args.data}: the first column has no header name, so it "
+              "holds row names (as R's write.csv and pandas' to_csv write them) and is left "
+              "out; --columns chooses columns, by index too", file=sys.stderr)
     if table.dropped:
         print(f"vmonf fit: note: left out {table.dropped} of {table.dropped + len(table.X)} "
               f"rows with a missing cell (the first: {table.first_dropped})", file=sys.stderr)

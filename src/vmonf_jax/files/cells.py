@@ -73,6 +73,15 @@ def _positions(header) -> dict:
     return where
 
 
+def row_names(header) -> bool:
+    """Whether the first column holds row names: its header cell alone is blank.
+
+    R's ``write.csv`` and pandas' ``to_csv`` write tables so by default (row numbers, or
+    names such as mtcars' cars): read as data, they would be a column of row numbers.
+    """
+    return header is not None and len(header) > 1 and header[0] == "" and all(header[1:])
+
+
 def chosen_columns(path, columns, header, width, label):
     """0-based indices of the data columns (``read_data``'s ``columns``), in order."""
     if columns is None:

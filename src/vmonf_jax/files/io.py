@@ -18,11 +18,13 @@ of a data column must be a number as written in ASCII (``1e3``, ``-0.5``; not ``
 full-width digits, which Python's ``float`` would take). ``columns`` chooses the data
 columns (header names or 0-based indices, in the order given); the cells of the other
 columns are never read, so a table may carry text columns (names, categories) beside its
-numbers. With ``drop_incomplete`` a row with a missing data cell (blank, ``NA``, ``NaN``,
-``N/A``, ``null``; in arrays NaN) is left out instead of refused. A label column may also
-hold blanks, read as -1 = unlabelled; in a label file a blank line is such a blank cell.
-Labels are integers (component indices, -1 unlabelled) or, when any label cell is not a
-number, class names (``Table.classes``, sorted; ``-1`` and blank still unlabelled).
+numbers; without ``columns``, a first column whose header cell alone is blank holds row
+names (R's ``write.csv``, pandas' ``to_csv``) and is not read. With ``drop_incomplete`` a
+row with a missing data cell (blank, ``NA``, ``NaN``, ``N/A``, ``null``; in arrays NaN) is
+left out instead of refused. A label column may also hold blanks, read as -1 = unlabelled;
+in a label file a blank line is such a blank cell. Labels are integers (component indices,
+-1 unlabelled) or, when any label cell is not a number, class names (``Table.classes``,
+sorted; ``-1`` and blank still unlabelled).
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
@@ -48,6 +50,7 @@ from vmonf_jax.files.cells import (
     floats,
     is_number,
     not_a_number,
+    row_names,
 )
 from vmonf_jax.files.streams import STDIN, DataError, check_readable, csv_rows, load_array
 from vmonf_jax.validation import first_bad_value
@@ -68,7 +71,8 @@ class Table:
     header names of ``X``'s columns (None without a header); ``classes`` the class names the
     codes index (None: the labels are component indices); ``kept`` which of the file's rows
     ``X`` holds when ``drop_incomplete`` left some out (else None), ``first_dropped`` the
-    first one's place (a line, or a row).
+    first one's place (a line, or a row); ``row_names`` whether a CSV's first column was
+    left out as row names (``cells.row_names``: no columns chosen, its header cell blank).
     """
 
     X: np.ndarray
@@ -77,6 +81,7 @@ class Table:
     classes: list[str] | None = None
     kept: np.ndarray | None = None
     first_dropped: str | None = None
+    row_names: bool = False
 
     @property
     def dropped(self) -> int:
@@ -253,6 +258,8 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
                             "DATA's columns with --columns")
         columns = names
     chosen = chosen_columns(path, columns, header, width, j)
+    skip = columns is None and len(chosen) > 1 and chosen[0] == 0 and row_names(header)
+    chosen = chosen[1:] if skip else chosen  # row names are not data (``cells.row_names``)
     every = chosen == list(range(width))
     values, lines = array.array("d"), array.array("q")
     labels = None if j is None else LabelCells(path, cell_name(header, j))
@@ -283,7 +290,8 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
     header = None if header is None else [header[k] for k in chosen]
     _check_table(path, X, csv_lines=lines, header=header)
     kept = np.frombuffer(kept, np.int8).astype(bool)
-    return Table(X, codes, header, classes, None if kept.all() else kept, first_dropped)
+    return Table(X, codes, header, classes, None if kept.all() else kept, first_dropped,
+                 skip)
 
 
 def _check_table(path, X, csv_lines, header=None):
