@@ -484,11 +484,34 @@ def test_linearly_dependent_columns_are_named():
                 if "linear" in m]
 
 
+def test_row_numbers_and_identifiers_are_named():
+    """A column of distinct integers packed in a run (row numbers, an id, a day counter;
+    of every row or of a training split's sample) is named; integers that measure something
+    repeat, and 19 rows are too few to judge."""
+    from vmonf_jax import hygiene
+
+    def named(x, **kw):
+        return [m for m in hygiene.data_warnings(x, "standardize", **kw) if "row number" in m]
+
+    rng = np.random.default_rng(0)
+    n = 300
+    ids = rng.permutation(np.arange(1001, 1001 + n))[: int(0.7 * n)]  # a split's sample
+    x = np.column_stack([rng.normal(size=(len(ids), 2)), ids, rng.poisson(200, len(ids))])
+    (msg,) = named(x, names=["a", "b", "idcase", "count"])
+    assert msg.startswith(f"column 'idcase' holds {len(ids)} distinct integers from "
+                          f"{ids.min()} to {ids.max()}: an identifier or row number")
+    both = np.column_stack([np.arange(n), rng.normal(size=n), rng.permutation(n) - 50])
+    assert named(both)[0].startswith("columns 0, 2 number the rows (column 0 holds 300 "
+                                     "distinct integers from 0 to 299): identifiers")
+    assert not named(x[:, [0, 1, 3]])  # the counts repeat
+    assert not named(np.column_stack([np.arange(19), rng.normal(size=19)]))
+
+
 def test_columns_that_are_smooth_functions_of_others_are_named():
     """A measurement beside its logarithm (or any smooth function of one column) puts the
     rows near a curved surface: the warning names the pair; a noisy relation passes, and a
     linear one is left to the linear-dependence warning."""
-    from vmonf_jax import hygiene
+    from vmonf_jax import hygiene, relations
 
     def curved(x, **kw):
         return [m for m in hygiene.data_warnings(x, "standardize", **kw) if "smooth" in m]
@@ -506,4 +529,4 @@ def test_columns_that_are_smooth_functions_of_others_are_named():
     assert not curved(linear)
     assert [m for m in hygiene.data_warnings(linear, "standardize") if "linear" in m]
     assert not curved(np.column_stack([x, np.log(x[:, 1])]), dequantized=[3])
-    assert hygiene._curved(x[:19], np.ones(3, bool)) == []  # too few rows to judge
+    assert relations.curved(x[:19], np.ones(3, bool)) == []  # too few rows to judge

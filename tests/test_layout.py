@@ -10,8 +10,8 @@ MAX_LINES = 400
 
 # Lowest first. A module may import from its own layer and the layers below it, never above.
 LAYERS = [
-    ("base", {"validation", "chunked", "hygiene", "parallel", "metrics", "preprocess",
-              "dequantization", "data"}),
+    ("base", {"validation", "chunked", "hygiene", "relations", "parallel", "metrics",
+              "preprocess", "dequantization", "data"}),
     ("files", {"files"}),
     ("model", {"model"}),
     ("spec", {"spec"}),

@@ -20,26 +20,20 @@ import warnings
 
 import numpy as np
 
+from . import relations
 from .validation import listed
 
 FEW_LEVELS = 20  # an integer-valued column with at most this many distinct values is discrete
 DUPLICATE_SHARE = 0.01  # warn when more than this share of the rows repeats an earlier row
 SCALE_RATIO = 1e6  # spreads further apart than this need standardisation
 ATOM_SHARE = 0.5  # a column holding one value in more than this share of rows has an atom
+ROW_NUMBERS = 20  # rows from which distinct integers packed in a run are row numbers
 FAR_OUT = 20.0  # robust deviations (1.4826 x the median absolute deviation) from the median
 HEAVY_TAILS = 10.0  # robust deviations no normal sample reaches (P(|z| > 10) ~ 1e-23)
 GRID_REPEATS = 10  # rows per distinct value from which a column is a coarse grid (rounded)
 FEW_REPEATS = 5  # the same for a column of at most FEW_LEVELS distinct values
 GRID_DECIMALS = 6  # a grid step is 10^-k for some k in 0..GRID_DECIMALS (recorded precision)
 GRID_GAP = 10  # a grid's closest distinct values are at most this many steps apart
-COLLINEAR = 1e-5  # smallest correlation eigenvalue below which continuous columns are dependent
-COLLINEAR_ROWS = 20_000  # the dependence check reads at most this many rows
-COLLINEAR_COLUMNS = 1_000  # and runs only on at most this many continuous columns
-CURVED = 1e-5  # share of a column's variance left by a smooth function of another column
-CURVED_ROWS = 5_000  # the pairwise check reads at most this many rows
-CURVED_COLUMNS = 100  # and runs only on at most this many continuous columns
-CURVED_TRIM = 0.01  # the largest gaps left out (a function's steep tails, a stray row)
-TRIMMED_CHI2 = 0.924  # mean of a chi-square(1) below its 99th percentile
 
 
 def grid_step(column) -> float | None:
@@ -121,6 +115,19 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto",
                    "density "
                    "spreads over the unit cell [v - 1/2, v + 1/2) of their value v, so "
                    "held-out rows that differ stay finite; they carry no information: drop them")
+    counters = _row_numbers(x)
+    if counters:
+        j = counters[0]
+        run = (f"{len(x)} distinct integers from {x[:, j].min():.0f} to "
+               f"{x[:, j].max():.0f}")
+        head, what, it = ((f"{_subject(counters, names, '', 'holds')} {run}",
+                           "an identifier or row number", "not a measurement; drop it")
+                          if len(counters) == 1 else
+                          (f"{_subject(counters, names, 'number', '')} the rows (column "
+                           f"{_column(j, names)} holds {run})", "identifiers or row numbers",
+                           "not measurements; drop them"))
+        out.append(f"{head}: {what} (R's row names, a saved index), whose density only says "
+                   f"how many rows there are, {it}")
     # a repeat is a spike in the columns that stay continuous (dequantised ones spread)
     n_dup = len(x) - len(np.unique(x[:, ~deq], axis=0)) if not deq.all() else 0
     if n_dup > DUPLICATE_SHARE * len(x):
@@ -157,7 +164,7 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto",
                        f"{step:.3g} apart or more): rounded measurements or discrete levels, "
                        "where a continuous density can put spikes that held-out rows on the "
                        "same values reward; " + _grid_advice(x, [g[0] for g in grid], names))
-        dependent = _dependent(x, ~deq & (spread > 0))
+        dependent = relations.dependent(x, ~deq & (spread > 0))
         if dependent is not None:
             cols, eig = dependent
             out.append(f"{_subject(cols, names, 'are', 'is')} (nearly) linear combinations of "
@@ -185,6 +192,19 @@ def data_warnings(x, preprocess: str, dequantized=(), base: str = "auto",
     return out
 
 
+def _row_numbers(x) -> list[int]:
+    """The columns of n distinct integers within a run of at most 2n: row numbers.
+
+    Of every row (1 to n, in any order) or of a sample of them (a training split), and
+    identifiers, whatever their name; judged from ``ROW_NUMBERS`` rows up. Integers that
+    measure something repeat long before n of them fit in a run of 2n.
+    """
+    if len(x) < ROW_NUMBERS:
+        return []
+    return [int(j) for j in integer_columns(x) if np.ptp(x[:, j]) < 2 * len(x)
+            and len(np.unique(x[:, j])) == len(x)]
+
+
 def _column(j, names=None) -> str:
     """A column as warnings name it: its name if the data have names, else its 0-based index."""
     return f"{j}" if names is None else repr(names[j])
@@ -196,35 +216,13 @@ def _subject(cols, names, plural: str, singular: str) -> str:
     return f"column{s} {listed(_column(j, names) for j in cols)} {verb}"
 
 
-def _dependent(x, cols):
-    """``(columns, eigenvalue)`` of a near-exact linear dependence among ``cols``, or None.
-
-    The eigenvector of the columns' correlation matrix with the smallest eigenvalue names
-    the columns involved (entries above 0.1). Blue jays' head length is bill length plus
-    skull size to the 0.01 of rounding (1.8e-6); the closest of 37 real data sets without
-    such a column, breast cancer's radius, perimeter and area, is at 1.3e-4.
-    """
-    idx = np.flatnonzero(cols)
-    rows = x[:COLLINEAR_ROWS, idx]
-    if not 2 <= len(idx) <= COLLINEAR_COLUMNS or len(rows) <= len(idx) + 1:
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.corrcoef(rows, rowvar=False)
-    if not np.all(np.isfinite(corr)):  # a column constant in the rows read
-        return None
-    eig, vec = np.linalg.eigh(corr)
-    if eig[0] >= COLLINEAR:
-        return None
-    return idx[np.abs(vec[:, 0]) > 0.1], max(float(eig[0]), 0.0)
-
-
 def _curved_warning(x, cols, named, names=None) -> list[str]:
     """The warning (or none) about pairs of ``cols`` of which one is a smooth function.
 
     Pairs within the linearly dependent columns ``named`` are left out: they are warned of.
     """
     named = {int(c) for c in named}
-    curved = [(i, j, r) for i, j, r in _curved(x, cols) if not {i, j} <= named]
+    curved = [(i, j, r) for i, j, r in relations.curved(x, cols) if not {i, j} <= named]
     if not curved:
         return []
     i, j, r = curved[0]
@@ -235,43 +233,6 @@ def _curved_warning(x, cols, named, names=None) -> list[str]:
             "variance left), e.g. a measurement and its logarithm: the rows lie near a "
             "curved surface, where a density can grow without bound, so log-likelihoods "
             "measure how thin it is; keep one column of those so related"]
-
-
-def _curved(x, cols) -> list:
-    """``(i, j, share)`` wherever column j of ``cols`` is a smooth function of column i.
-
-    ``share``: the part of j's variance the function leaves, below ``CURVED``; strongest
-    first.
-
-    Sorted by column i, each standardised value of column j is compared with the straight
-    line through its two neighbours (local linear interpolation: a smooth function leaves
-    only its curvature over one spacing, noise leaves itself); the mean squared gap, less
-    its largest ``CURVED_TRIM`` (a function's steep tails), over about its value for
-    independent unit noise, estimates the share of j's variance no function of i explains.
-    Leaf shape holds blade length, width and petiole with their logarithms (5.9e-7 and
-    below) and cells its areas with the diameters, areas and volumes derived from them
-    (7.8e-11); the other 35 real data sets measured stay at 1e-3 (breast cancer's area
-    given its radius) and above.
-    """
-    idx = np.flatnonzero(cols)
-    rows = np.asarray(x[:CURVED_ROWS][:, idx], np.float64)
-    spread = rows.std(0)
-    if not 2 <= len(idx) <= CURVED_COLUMNS or len(rows) < 20 or not np.all(spread > 0):
-        return []
-    rows = (rows - rows.mean(0)) / spread
-    keep = int(np.ceil((len(rows) - 2) * (1 - CURVED_TRIM)))
-    found = []
-    for a in range(len(idx)):
-        s = rows[np.argsort(rows[:, a], kind="stable")]
-        span = s[2:, a] - s[:-2, a]
-        w = np.divide(s[1:-1, a] - s[:-2, a], span, out=np.full_like(span, 0.5),
-                      where=span > 0)
-        sq = (s[1:-1] - (s[:-2] + w[:, None] * (s[2:] - s[:-2]))) ** 2
-        share = np.partition(sq, keep - 1, axis=0)[:keep].mean(0) / (1.5 * TRIMMED_CHI2)
-        for b in np.flatnonzero(share < CURVED):
-            if b != a:
-                found.append((int(idx[a]), int(idx[b]), float(share[b])))
-    return sorted(found, key=lambda f: f[2])
 
 
 def commonest(column) -> tuple[float, float]:
