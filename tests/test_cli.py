@@ -738,6 +738,6 @@ def test_a_spreadsheet_export_with_semicolons_and_row_names(work):
         ["predict", "export", "toy.csv"],
     ])
     assert fit["rc"] == 0, fit["stderr"]
-    assert "the first column has no header name, so it holds row names" in fit["stderr"]
+    assert "column 1 has no header name, so it holds row names" in fit["stderr"]
     assert json.loads(info["stdout"])["columns"] == ["x", "y"]
     np.testing.assert_array_equal(_predicted(got), _predicted(want))

@@ -172,18 +172,41 @@ def test_a_first_column_without_a_header_name_is_row_names(tmp_path):
         (tmp_path / "r.csv").write_text(text)
         t = vio.read_data(tmp_path / "r.csv")
         np.testing.assert_array_equal(t.X, X)
-        assert t.row_names and t.columns == ["x", "y"]
+        assert t.unnamed == (0,) and t.columns == ["x", "y"]
     (tmp_path / "n.csv").write_text(",x,label\n7,1.5,0\n8,2.5,1\n")
     t = vio.read_data(tmp_path / "n.csv", label_column="label")
-    assert t.row_names and t.X.tolist() == [[1.5], [2.5]] and t.labels.tolist() == [0, 1]
+    assert t.unnamed == (0,) and t.X.tolist() == [[1.5], [2.5]] and t.labels.tolist() == [0, 1]
     t = vio.read_data(tmp_path / "n.csv", columns=[0, "x"])  # chosen: read as data
-    assert not t.row_names and t.X.tolist() == [[7, 1.5], [8, 2.5]]
+    assert not t.unnamed and t.X.tolist() == [[7, 1.5], [8, 2.5]]
     (tmp_path / "one.csv").write_text(",label\n7,0\n")  # the only column besides labels
     t = vio.read_data(tmp_path / "one.csv", label_column="label")
-    assert not t.row_names and t.X.tolist() == [[7]]
+    assert not t.unnamed and t.X.tolist() == [[7]]
     (tmp_path / "mid.csv").write_text("x,,y\n1,2,3\n")  # blank elsewhere: a column
     t = vio.read_data(tmp_path / "mid.csv")
-    assert not t.row_names and t.X.tolist() == [[1, 2, 3]]
+    assert not t.unnamed and t.X.tolist() == [[1, 2, 3]]
+
+
+def test_a_separator_ending_each_line_and_a_gap_in_the_first_row(tmp_path):
+    """A separator that ends every line leaves a last column without a name: not data, with
+    row names too; without a header its empty cells say so. A first row with a gap is
+    data, not a header (only text makes one), so no row is lost or read as names."""
+    for text, unnamed in (("x,y,\n1,2,\n3,4,\n", (2,)), (",x,y,\n7,1,2,\n8,3,4,\n", (0, 3)),
+                          ("x;y;\n1;2;\n3;4;\n", (2,))):
+        (tmp_path / "t.csv").write_text(text)
+        t = vio.read_data(tmp_path / "t.csv")
+        assert t.X.tolist() == [[1, 2], [3, 4]] and t.unnamed == unnamed
+    (tmp_path / "h.csv").write_text("1,2,\n3,4,\n")
+    with pytest.raises(vio.DataError, match="line 1, column 3: empty cell .* if each line ends "
+                                            "with a separator, --columns chooses the others"):
+        vio.read_data(tmp_path / "h.csv")
+    for first in (",2", "NA,2", "1,"):
+        (tmp_path / "g.csv").write_text(f"{first}\n3,4\n5,6\n")
+        t = vio.read_data(tmp_path / "g.csv", drop_incomplete=True)
+        assert t.columns is None and t.X.tolist() == [[3, 4], [5, 6]] and t.dropped == 1
+        with pytest.raises(vio.DataError, match="line 1, column"):
+            vio.read_data(tmp_path / "g.csv")
+    (tmp_path / "l.csv").write_text("\nA\nB\n")  # a label file's first cell blank: unlabelled
+    assert vio.read_labels(tmp_path / "l.csv").labels.tolist() == [-1, 0, 1]
 
 
 @pytest.mark.parametrize("text, words", [

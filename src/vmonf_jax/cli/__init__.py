@@ -85,11 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="DATA's columns to use, in this order: CSV header names or "
                              "0-based indices; the others are not read (they may hold text)"
                         + (". Default: the model's columns by name when both DATA and the "
-                           "model have names, else every column but row names (a first "
-                           "column under a blank header cell)" if fitted else
-                           ". Default: every column but the label column and row names (a "
-                           "first column under a blank header cell); header names are kept "
-                           "as the model's columns"))
+                           "model have names, else every column but those under a blank "
+                           "header cell first or last (row names; a separator ending each "
+                           "line)" if fitted else
+                           ". Default: every column but the label column and those under a "
+                           "blank header cell first or last (row names; a separator ending "
+                           "each line); header names are kept as the model's columns"))
         sp.add_argument("--drop-incomplete", action="store_true",
                         help="rows with a missing cell (blank, NA, NaN, N/A, null) in the "
                              "columns used are "

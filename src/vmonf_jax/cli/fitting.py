@@ -33,10 +33,12 @@ def cmd_fit(args):
     if args.labels:
         read = io.read_labels(args.labels, key=args.labels_key)
         labels, classes, label_src = _kept_labels(read.labels, table), read.classes, args.labels
-    if table.row_names:
-        print(f"vmonf fit: note: {args.data}: the first column has no header name, so it "
-              "holds row names (as R's write.csv and pandas' to_csv write them) and is left "
-              "out; --columns chooses columns, by index too", file=sys.stderr)
+    for k in table.unnamed:
+        what = ("holds row names (as R's write.csv and pandas' to_csv write them)" if k == 0
+                else "is the empty one after a separator that ends each line")
+        print(f"vmonf fit: note: {args.data}: column {k + 1} has no header name, so it "
+              f"{what} and is left out; --columns chooses columns, by index too",
+              file=sys.stderr)
     if table.dropped:
         print(f"vmonf fit: note: left out {table.dropped} of {table.dropped + len(table.X)} "
               f"rows with a missing cell (the first: {table.first_dropped})", file=sys.stderr)

@@ -73,13 +73,19 @@ def _positions(header) -> dict:
     return where
 
 
-def row_names(header) -> bool:
-    """Whether the first column holds row names: its header cell alone is blank.
+def unnamed(header) -> list[int]:
+    """The columns under a blank header cell that are not data: ``[first, last]`` or fewer.
 
-    R's ``write.csv`` and pandas' ``to_csv`` write tables so by default (row numbers, or
-    names such as mtcars' cars): read as data, they would be a column of row numbers.
+    The last, when its header cell is blank: each line ends with a separator. The first,
+    when its header cell alone is blank (the last's aside): row names, as R's ``write.csv``
+    and pandas' ``to_csv`` write tables by default (row numbers, or names such as mtcars'
+    cars), which read as data would be a column of row numbers.
     """
-    return header is not None and len(header) > 1 and header[0] == "" and all(header[1:])
+    if header is None or len(header) < 2:
+        return []
+    trailing = [len(header) - 1] if header[-1] == "" else []
+    named = header[1:len(header) - len(trailing)]
+    return ([0] if header[0] == "" and named and all(named) else []) + trailing
 
 
 def chosen_columns(path, columns, header, width, label):
@@ -123,10 +129,16 @@ def floats(cells):
         return None
 
 
-def not_a_number(cell, columns_chosen) -> str:
-    """Why ``cell`` is refused as a number, with the way out a user most likely needs."""
+def not_a_number(cell, columns_chosen, last=False) -> str:
+    """Why ``cell`` is refused as a number, with the way out a user most likely needs.
+
+    ``last``: the cell is in the last column of a file without a header, where an empty
+    cell may come from a separator that ends each line.
+    """
     if cell == "":
-        return "empty cell (--drop-incomplete leaves such rows out)"
+        return "empty cell (--drop-incomplete leaves such rows out" + (
+            "; if each line ends with a separator, --columns chooses the others)" if last
+            else ")")
     what = f"{cell!r} is not a number"
     if cell.lower() in MISSING:
         return what + " (--drop-incomplete leaves such rows out)"

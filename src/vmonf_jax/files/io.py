@@ -13,18 +13,19 @@ it applies, the line/row and column.
 
 CSV rules: comma-separated (or ``;`` or tabs, as the first row shows; ``.tsv``: tabs); LF,
 CRLF or CR line endings; blank lines are skipped; the first row is a header when any of its
-cells is not a number; after it, every row must have the same number of cells and every cell
-of a data column must be a number as written in ASCII (``1e3``, ``-0.5``; not ``1_000`` nor
-full-width digits, which Python's ``float`` would take). ``columns`` chooses the data
-columns (header names or 0-based indices, in the order given); the cells of the other
-columns are never read, so a table may carry text columns (names, categories) beside its
-numbers; without ``columns``, a first column whose header cell alone is blank holds row
-names (R's ``write.csv``, pandas' ``to_csv``) and is not read. With ``drop_incomplete`` a
-row with a missing data cell (blank, ``NA``, ``NaN``, ``N/A``, ``null``; in arrays NaN) is
-left out instead of refused. A label column may also hold blanks, read as -1 = unlabelled;
-in a label file a blank line is such a blank cell. Labels are integers (component indices,
--1 unlabelled) or, when any label cell is not a number, class names (``Table.classes``,
-sorted; ``-1`` and blank still unlabelled).
+cells holds text (not a number, blank or ``MISSING``); after it, every row must have the
+same number of cells and every cell of a data column must be a number as written in ASCII
+(``1e3``, ``-0.5``; not ``1_000`` nor full-width digits, which Python's ``float`` would
+take). ``columns`` chooses the data columns (header names or 0-based indices, in the order
+given); the cells of the other columns are never read, so a table may carry text columns
+(names, categories) beside its numbers; without ``columns``, a first column whose header
+cell alone is blank holds row names (R's ``write.csv``, pandas' ``to_csv``) and a last one
+under a blank header cell follows a separator ending each line: neither is read. With
+``drop_incomplete`` a row with a missing data cell (blank, ``NA``, ``NaN``, ``N/A``,
+``null``; in arrays NaN) is left out instead of refused. A label column may also hold
+blanks, read as -1 = unlabelled; in a label file a blank line is such a blank cell. Labels
+are integers (component indices, -1 unlabelled) or, when any label cell is not a number,
+class names (``Table.classes``, sorted; ``-1`` and blank still unlabelled).
 Positions in CSV messages are the file's line numbers (1-based, header included) and 1-based
 column numbers; in ``.npy``/``.npz`` messages they are 0-based array indices.
 
@@ -50,7 +51,7 @@ from vmonf_jax.files.cells import (
     floats,
     is_number,
     not_a_number,
-    row_names,
+    unnamed,
 )
 from vmonf_jax.files.streams import STDIN, DataError, check_readable, csv_rows, load_array
 from vmonf_jax.validation import first_bad_value
@@ -71,8 +72,9 @@ class Table:
     header names of ``X``'s columns (None without a header); ``classes`` the class names the
     codes index (None: the labels are component indices); ``kept`` which of the file's rows
     ``X`` holds when ``drop_incomplete`` left some out (else None), ``first_dropped`` the
-    first one's place (a line, or a row); ``row_names`` whether a CSV's first column was
-    left out as row names (``cells.row_names``: no columns chosen, its header cell blank).
+    first one's place (a line, or a row); ``unnamed`` the CSV columns under a blank header
+    cell left out as no data (``cells.unnamed``, when no columns are chosen: row names first,
+    a trailing separator's column last).
     """
 
     X: np.ndarray
@@ -81,7 +83,7 @@ class Table:
     classes: list[str] | None = None
     kept: np.ndarray | None = None
     first_dropped: str | None = None
-    row_names: bool = False
+    unnamed: tuple = ()
 
     @property
     def dropped(self) -> int:
@@ -212,9 +214,13 @@ def _as_float(path, arr):
 
 
 def _header(rows):
-    """``(header or None, first data row or None)`` of an iterator of ``(line, cells)``."""
+    """``(header or None, first data row or None)`` of an iterator of ``(line, cells)``.
+
+    The first row is a header when a cell holds text: neither a number nor a missing value
+    (``MISSING``, blank included), so a first data row with a gap stays data.
+    """
     first = next(rows, None)
-    if first is not None and not all(is_number(c) for c in first[1]):
+    if first is not None and not all(is_number(c) or c.lower() in MISSING for c in first[1]):
         return first[1], next(rows, None)
     return None, first
 
@@ -258,8 +264,11 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
                             "DATA's columns with --columns")
         columns = names
     chosen = chosen_columns(path, columns, header, width, j)
-    skip = columns is None and len(chosen) > 1 and chosen[0] == 0 and row_names(header)
-    chosen = chosen[1:] if skip else chosen  # row names are not data (``cells.row_names``)
+    skip = [k for k in unnamed(header) if k in chosen] if columns is None else []
+    if len(skip) < len(chosen):  # row names and a trailing separator are not data
+        chosen = [k for k in chosen if k not in skip]
+    else:
+        skip = []
     every = chosen == list(range(width))
     values, lines = array.array("d"), array.array("q")
     labels = None if j is None else LabelCells(path, cell_name(header, j))
@@ -277,8 +286,9 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
         v = floats(data)
         if v is None:
             k = next(k for k, c in enumerate(data) if not is_number(c))
+            last = header is None and chosen[k] == width - 1
             raise DataError(f"{path}: line {line}, {cell_name(header, chosen[k])}: "
-                            f"{not_a_number(data[k], columns is not None)}")
+                            f"{not_a_number(data[k], columns is not None, last)}")
         if j is not None:
             labels.add(cells[j])
         values.extend(v)
@@ -291,7 +301,7 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
     _check_table(path, X, csv_lines=lines, header=header)
     kept = np.frombuffer(kept, np.int8).astype(bool)
     return Table(X, codes, header, classes, None if kept.all() else kept, first_dropped,
-                 skip)
+                 tuple(skip))
 
 
 def _check_table(path, X, csv_lines, header=None):
