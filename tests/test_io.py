@@ -152,7 +152,7 @@ def test_semicolons_and_tabs_separate_cells_as_the_first_row_shows(tmp_path, std
         assert got.columns == want.columns
     stdin(b"a;b\n1;2\n")
     np.testing.assert_array_equal(vio.read_data("-").X, [[1.0, 2.0]])
-    (tmp_path / "quoted.csv").write_text('name;x\n"Smith, J.";1.5\n"a;b";2\n')
+    (tmp_path / "quoted.csv").write_text('"name, full";x\n"Smith, J.";1.5\n"a;b";2\n')
     np.testing.assert_array_equal(vio.read_data(tmp_path / "quoted.csv", columns=["x"]).X,
                                   [[1.5], [2.0]])
     (tmp_path / "one.tsv").write_text("x,y\n1,2\n")  # a .tsv file is split at tabs only

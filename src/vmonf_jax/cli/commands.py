@@ -64,7 +64,7 @@ def _load(model_dir, loader):
     try:
         return loader(model_dir)
     except ValueError as err:  # names the file and field; OSErrors are reported by main
-        swapped = os.path.isfile(model_dir) and model_dir.endswith(io.INPUT_FORMATS)
+        swapped = os.path.isfile(model_dir) and model_dir.lower().endswith(io.INPUT_FORMATS)
         hint = "; it is a data file: MODEL_DIR comes first, then DATA" if swapped else ""
         raise UsageError(f"{err}{hint}") from None
 

@@ -15,6 +15,7 @@ import io
 import itertools
 import math
 import os
+import re
 import stat
 import sys
 import zipfile
@@ -196,8 +197,9 @@ def csv_rows(path, name, keep_blank=False):
 
 
 def separator(line) -> str:
-    """The commonest of ``SEPARATORS`` in ``line``; ties (a single column) go to the comma."""
-    return max(SEPARATORS, key=line.count)
+    """The commonest of ``SEPARATORS`` in ``line``, quoted cells aside; ties go to the comma."""
+    bare = re.sub(r'"[^"]*"', "", line)
+    return max(SEPARATORS, key=bare.count)
 
 
 def _rows(name, text, keep_blank, tab):

@@ -258,7 +258,9 @@ def load(path) -> Loaded:
                 raise ValueError(f"{path}: not a VMoNF model directory (no such model "
                                  "directory)")
             return _load(found, path)
-    except NotADirectoryError:
+    except NotADirectoryError as err:
+        if err.filename != str(path):  # a file inside the folder: _load names it
+            raise
         what = ("a link to nothing, " if not os.path.exists(path)
                 else "a file, " if os.path.isfile(path) else "")
         raise ValueError(f"{path}: not a VMoNF model directory ({what}not a folder)") from None
