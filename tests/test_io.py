@@ -160,6 +160,14 @@ def test_semicolons_and_tabs_separate_cells_as_the_first_row_shows(tmp_path, std
         vio.read_data(tmp_path / "one.tsv")
     np.testing.assert_array_equal(vio.read_labels(_gz(tmp_path / "l.tsv.gz", b"c\nA\nB\n"))
                                   .classes, ["A", "B"])
+    for codec in ("utf-16", "utf-16-be", "utf-8-sig"):  # "Unicode text": UTF-16 with its mark
+        bom = "\ufeff" if codec == "utf-16-be" else ""
+        (tmp_path / "u.csv").write_bytes((bom + CSV.replace(",", "\t")).encode(codec))
+        _gz(tmp_path / "u.csv.gz", (tmp_path / "u.csv").read_bytes())
+        for name in ("u.csv", "u.csv.gz"):
+            got = vio.read_data(tmp_path / name, label_column="label")
+            np.testing.assert_array_equal(got.X, want.X)
+            assert got.columns == want.columns
 
 
 def test_a_first_column_without_a_header_name_is_row_names(tmp_path):

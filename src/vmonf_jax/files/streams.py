@@ -166,7 +166,8 @@ def csv_rows(path, name, keep_blank=False):
     Yields an iterator of ``(line, cells)``: the 1-based line number and the stripped cells
     of each row; blank rows are skipped (or, with ``keep_blank``, yielded as ``[""]``
     except at the end). Nothing but the current row is held, so memory stays that of the
-    parsed numbers. Line endings may be LF, CRLF or CR. Cells are separated by tabs in a
+    parsed numbers. Line endings may be LF, CRLF or CR. The text is UTF-8 (a byte-order mark
+    skipped), or UTF-16 after its byte-order mark. Cells are separated by tabs in a
     ``.tsv`` file, else by the commonest of ``SEPARATORS`` in the first row that is not
     blank (ties go to the comma): spreadsheets in many locales save ``;``-separated CSV.
     """
@@ -179,21 +180,27 @@ def csv_rows(path, name, keep_blank=False):
                 raw = stack.enter_context(gzip.open(path, "rb"))
             else:
                 raw, text = stack.enter_context(open(path, "rb")), None
-            if raw is not None:
-                if str(path) == STDIN or str(path).lower().endswith(".gz"):
-                    raw = io.BufferedReader(_Capped(raw, name, MAX_STREAM_BYTES), _PIECE)
-                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            if raw is not None and (str(path) == STDIN or str(path).lower().endswith(".gz")):
+                raw = io.BufferedReader(_Capped(raw, name, MAX_STREAM_BYTES), _PIECE)
         except OSError as err:
             raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
         tab = str(path).lower().endswith((".tsv", ".tsv.gz"))
         try:
+            if raw is not None:
+                text = io.TextIOWrapper(raw, encoding=_encoding(raw), newline="")
             yield _rows(name, text, keep_blank, tab)
         except OSError as err:
             raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a damaged .gz file
             raise DataError(f"{name}: cannot read: {err}") from None
         except UnicodeDecodeError:
-            raise DataError(f"{name}: not a text CSV file (cannot decode as UTF-8)") from None
+            raise DataError(f"{name}: not a text CSV file (cannot decode it as UTF-8, nor as "
+                            "UTF-16 with a byte-order mark)") from None
+
+
+def _encoding(raw) -> str:
+    """UTF-16 after its byte-order mark (spreadsheets' "Unicode text"), else UTF-8."""
+    return "utf-16" if raw.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
 def separator(line) -> str:
