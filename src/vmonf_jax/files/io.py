@@ -265,10 +265,9 @@ def _read_csv_table(path, rows, label_column, columns, names, drop_incomplete):
         columns = names
     chosen = chosen_columns(path, columns, header, width, j)
     skip = [k for k in unnamed(header) if k in chosen] if columns is None else []
-    if len(skip) < len(chosen):  # row names and a trailing separator are not data
-        chosen = [k for k in chosen if k not in skip]
-    else:
+    if len(skip) == len(chosen):  # nothing else to read: they are the data
         skip = []
+    chosen = [k for k in chosen if k not in skip]  # row names, a trailing separator's column
     every = chosen == list(range(width))
     values, lines = array.array("d"), array.array("q")
     labels = None if j is None else LabelCells(path, cell_name(header, j))
